@@ -1,0 +1,54 @@
+/** Ephemeral X25519 (RFC 7748) on libsodium. One key pair per handshake, wiped after use. */
+import sodium from 'sodium-native';
+import { ErrorCode, PeerError } from '../errors.js';
+import { assertBytes, wipe } from './bytes.js';
+
+export const X25519_KEY_BYTES = 32;
+
+export interface X25519KeyPair {
+  publicKey: Buffer;
+  /** In sodium_malloc memory; wipe it (x25519.wipe) as soon as the shared secret is derived. */
+  secretKey: Buffer;
+}
+
+function generateKeyPair(): X25519KeyPair {
+  const secretKey = sodium.sodium_malloc(X25519_KEY_BYTES);
+  sodium.randombytes_buf(secretKey);
+  const publicKey = Buffer.allocUnsafe(X25519_KEY_BYTES);
+  sodium.crypto_scalarmult_base(publicKey, secretKey);
+  return { publicKey, secretKey };
+}
+
+function publicKeyOf(secretKey: Uint8Array): Buffer {
+  assertBytes(secretKey, 'X25519 secret key', X25519_KEY_BYTES, ErrorCode.INVALID_KEY);
+  const publicKey = Buffer.allocUnsafe(X25519_KEY_BYTES);
+  sodium.crypto_scalarmult_base(publicKey, secretKey);
+  return publicKey;
+}
+
+/**
+ * X25519(secretKey, peerPublicKey). A low-order peer key gives the all-zero secret, which
+ * libsodium refuses: that is PeerError INVALID_KEY, never a zero key.
+ */
+function sharedSecret(secretKey: Uint8Array, peerPublicKey: Uint8Array): Buffer {
+  assertBytes(secretKey, 'X25519 secret key', X25519_KEY_BYTES, ErrorCode.INVALID_KEY);
+  assertBytes(peerPublicKey, 'X25519 public key', X25519_KEY_BYTES, ErrorCode.INVALID_KEY);
+  const out = sodium.sodium_malloc(X25519_KEY_BYTES);
+  try {
+    sodium.crypto_scalarmult(out, secretKey, peerPublicKey);
+  } catch {
+    wipe(out);
+    throw new PeerError(ErrorCode.INVALID_KEY, 'X25519 result is all zero (low-order public key)');
+  }
+  return out;
+}
+
+export const x25519 = {
+  generateKeyPair,
+  publicKeyOf,
+  sharedSecret,
+  /** Wipes a key pair's secret half (forward secrecy). */
+  wipe(pair: X25519KeyPair): void {
+    wipe(pair.secretKey);
+  },
+} as const;

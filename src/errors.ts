@@ -1,0 +1,53 @@
+/**
+ * Every rejected input maps to exactly one of these codes; the same codes travel in error
+ * records on the wire. The first twelve are the spec's v1.1 list, then its "v1.1 additions",
+ * then v1.0's UNKNOWN_SENDER, then codes this implementation needs for local misuse.
+ */
+export const ErrorCode = {
+  INVALID_VERSION: 'INVALID_VERSION',
+  INVALID_SIGNATURE: 'INVALID_SIGNATURE',
+  REPLAY_DETECTED: 'REPLAY_DETECTED',
+  SESSION_EXPIRED: 'SESSION_EXPIRED',
+  SEQUENCE_ERROR: 'SEQUENCE_ERROR',
+  DECRYPTION_FAILED: 'DECRYPTION_FAILED',
+  CHALLENGE_EXPIRED: 'CHALLENGE_EXPIRED',
+  CHALLENGE_INVALID: 'CHALLENGE_INVALID',
+  HANDSHAKE_IN_PROGRESS: 'HANDSHAKE_IN_PROGRESS',
+  SESSION_NOT_FOUND: 'SESSION_NOT_FOUND',
+  ENCRYPTION_NOT_READY: 'ENCRYPTION_NOT_READY',
+  INVALID_STATE: 'INVALID_STATE',
+  ENCRYPTION_REQUIRED: 'ENCRYPTION_REQUIRED',
+  RATE_LIMITED: 'RATE_LIMITED',
+  CHUNK_ERROR: 'CHUNK_ERROR',
+  DHT_ERROR: 'DHT_ERROR',
+  UNKNOWN_SENDER: 'UNKNOWN_SENDER',
+  /** A frame or record that does not parse. */
+  MALFORMED_FRAME: 'MALFORMED_FRAME',
+  /** A frame whose announced length exceeds the configured maximum. */
+  FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
+  /** A key of the wrong size or form, a low-order X25519 point, an unreadable key file. */
+  INVALID_KEY: 'INVALID_KEY',
+  /** A key file that group or others can read. */
+  INSECURE_KEY_FILE: 'INSECURE_KEY_FILE',
+  /** Any other argument of the wrong type, size or range (nonce length, HKDF length, ...). */
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class PeerError extends Error {
+  override readonly name = 'PeerError';
+  readonly code: ErrorCode;
+  /** Structured context (which record failed, a limit, ...); never secret material. */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(`${code}: ${message}`);
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isPeerError(err: unknown, code?: ErrorCode): err is PeerError {
+  return err instanceof PeerError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,15 @@
+/**
+ * peercomm: Peer Communication Protocol v1.1 for AI agents.
+ * This root is the public API; each folder's index.ts is that concern's public face.
+ */
+export { PeerError, ErrorCode, isPeerError } from './errors.js';
+export {
+  engine, type Engine,
+  createAead, packBatch, AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, AEAD_SUITES,
+  type Aead, type AeadBatch, type AeadRecord, type AeadSuite,
+  Identity, fingerprintOf,
+  x25519, type X25519KeyPair,
+  hkdf, hkdfExtract, hkdfExpand, hmacSha256, hmacSha256Verify,
+  constantTimeEqual, randomBytes, sha256, wipe,
+} from './crypto/index.js';
+export * as wire from './wire/index.js';

@@ -1,0 +1,120 @@
+/**
+ * Pulls complete frames out of a byte stream cut at arbitrary points (TCP reads).
+ * Frame = u32 big-endian body length ‖ body. A frame wholly inside one chunk is returned as a
+ * view of it (no copy); a frame that spans chunks is copied once into a buffer allocated at
+ * its announced size, and only after that size passed the limit. Errors are PeerErrors
+ * (FRAME_TOO_LARGE, MALFORMED_FRAME) and leave the deframer failed: a stream that lost
+ * framing cannot be resynchronised.
+ */
+import { ErrorCode, PeerError } from '../errors.js';
+import { ABSOLUTE_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, LENGTH_PREFIX_BYTES } from './constants.js';
+
+export interface DeframerOptions {
+  /** Largest body accepted, in bytes (default 128 KiB, at most 16 MiB). */
+  maxFrameBytes?: number;
+}
+
+export class Deframer {
+  readonly maxFrameBytes: number;
+  /** Partial length prefix when a chunk ended inside it. */
+  private readonly prefix = new Uint8Array(LENGTH_PREFIX_BYTES);
+  private prefixFilled = 0;
+  /** Body being assembled across chunks, and how much of it is filled. */
+  private partial: Buffer | null = null;
+  private partialFilled = 0;
+  private failure: PeerError | null = null;
+
+  constructor(options: DeframerOptions = {}) {
+    const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    if (!Number.isInteger(max) || max < 1 || max > ABSOLUTE_MAX_FRAME_BYTES) {
+      throw new PeerError(ErrorCode.INVALID_ARGUMENT, `maxFrameBytes must be 1 to ${ABSOLUTE_MAX_FRAME_BYTES}`);
+    }
+    this.maxFrameBytes = max;
+  }
+
+  /** Bytes held for an incomplete frame (prefix included). */
+  get buffered(): number {
+    return this.prefixFilled + this.partialFilled;
+  }
+
+  /** Feeds one chunk; returns the frame bodies it completed, in order. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (this.failure) throw this.failure;
+    const frames: Uint8Array[] = [];
+    let at = 0;
+    const end = chunk.length;
+    while (at < end) {
+      if (this.partial !== null) {
+        const take = Math.min(this.partial.length - this.partialFilled, end - at);
+        this.partial.set(chunk.subarray(at, at + take), this.partialFilled);
+        this.partialFilled += take;
+        at += take;
+        if (this.partialFilled === this.partial.length) {
+          frames.push(this.partial);
+          this.partial = null;
+          this.partialFilled = 0;
+        }
+        continue;
+      }
+      let length: number;
+      if (this.prefixFilled === 0 && end - at >= LENGTH_PREFIX_BYTES) {
+        length = ((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0;
+        at += LENGTH_PREFIX_BYTES;
+      } else {
+        const take = Math.min(LENGTH_PREFIX_BYTES - this.prefixFilled, end - at);
+        this.prefix.set(chunk.subarray(at, at + take), this.prefixFilled);
+        this.prefixFilled += take;
+        at += take;
+        if (this.prefixFilled < LENGTH_PREFIX_BYTES) break;
+        const p = this.prefix;
+        length = ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
+        this.prefixFilled = 0;
+      }
+      this.checkLength(length);
+      if (end - at >= length) {
+        frames.push(chunk.subarray(at, at + length));
+        at += length;
+      } else {
+        this.partial = Buffer.allocUnsafe(length);
+        this.partialFilled = 0;
+      }
+    }
+    return frames;
+  }
+
+  /** Declares the stream ended; a frame cut short is MALFORMED_FRAME. */
+  end(): void {
+    if (this.failure) throw this.failure;
+    if (this.buffered > 0 || this.partial !== null) {
+      this.fail(new PeerError(ErrorCode.MALFORMED_FRAME, `stream ended inside a frame (${this.buffered} bytes held)`));
+    }
+  }
+
+  private checkLength(length: number): void {
+    if (length === 0) this.fail(new PeerError(ErrorCode.MALFORMED_FRAME, 'empty frame'));
+    if (length > this.maxFrameBytes) {
+      this.fail(new PeerError(ErrorCode.FRAME_TOO_LARGE, `frame of ${length} bytes exceeds ${this.maxFrameBytes}`, {
+        length, limit: this.maxFrameBytes,
+      }));
+    }
+  }
+
+  private fail(err: PeerError): never {
+    this.failure = err;
+    this.partial = null;
+    this.prefixFilled = 0;
+    this.partialFilled = 0;
+    throw err;
+  }
+}
+
+/** Prefixes a body with its length: the inverse of the deframer, for tests and simple senders. */
+export function encodeFrame(body: Uint8Array): Buffer {
+  if (body.length === 0 || body.length > ABSOLUTE_MAX_FRAME_BYTES) {
+    throw new PeerError(ErrorCode.INVALID_ARGUMENT, `frame body must be 1 to ${ABSOLUTE_MAX_FRAME_BYTES} bytes`);
+  }
+  const out = Buffer.allocUnsafe(LENGTH_PREFIX_BYTES + body.length);
+  out.writeUInt32BE(body.length, 0);
+  out.set(body, LENGTH_PREFIX_BYTES);
+  return out;
+}

@@ -1,0 +1,3 @@
+export * from './constants.js';
+export { encodeRecordHeader, decodeRecordHeader, recordHeaderLength, type RecordHeader, type RecordType, type ChunkFields } from './header.js';
+export { Deframer, encodeFrame, type DeframerOptions } from './deframer.js';
