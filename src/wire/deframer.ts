@@ -32,9 +32,9 @@ export class Deframer {
     this.maxFrameBytes = max;
   }
 
-  /** Bytes held for an incomplete frame (prefix included). */
+  /** Memory held for an incomplete frame: its allocated body plus any partial prefix. */
   get buffered(): number {
-    return this.prefixFilled + this.partialFilled;
+    return this.prefixFilled + (this.partial === null ? 0 : this.partial.length);
   }
 
   /** Feeds one chunk; returns the frame bodies it completed, in order. */
@@ -85,7 +85,7 @@ export class Deframer {
   /** Declares the stream ended; a frame cut short is MALFORMED_FRAME. */
   end(): void {
     if (this.failure) throw this.failure;
-    if (this.buffered > 0 || this.partial !== null) {
+    if (this.buffered > 0) {
       this.fail(new PeerError(ErrorCode.MALFORMED_FRAME, `stream ended inside a frame (${this.buffered} bytes held)`));
     }
   }
