@@ -9,6 +9,7 @@ import {
   CHUNKED_RECORD_HEADER_BYTES, FrameType, KNOWN_RECORD_FLAGS, PROTOCOL_VERSION, RECORD_HEADER_BYTES,
   RecordFlag, SESSION_ID_BYTES,
 } from './constants.js';
+import { readU64, writeU64 } from './u64.js';
 
 export type RecordType = FrameType.Data | FrameType.Chunk | FrameType.Error | FrameType.Close;
 
@@ -31,24 +32,9 @@ export interface RecordHeader {
 }
 
 const TWO_POW_32 = 2 ** 32;
-const U64_HI_LIMIT = 2 ** 21; // hi word of 2^53
 
 export function recordHeaderLength(type: RecordType): number {
   return type === FrameType.Chunk ? CHUNKED_RECORD_HEADER_BYTES : RECORD_HEADER_BYTES;
-}
-
-function writeU64(view: DataView, at: number, value: number, name: string): void {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new PeerError(ErrorCode.INVALID_ARGUMENT, `${name} must be an integer in [0, 2^53)`);
-  }
-  view.setUint32(at, Math.floor(value / TWO_POW_32));
-  view.setUint32(at + 4, value >>> 0);
-}
-
-function readU64(view: DataView, at: number, name: string): number {
-  const hi = view.getUint32(at);
-  if (hi >= U64_HI_LIMIT) throw new PeerError(ErrorCode.MALFORMED_FRAME, `${name} is 2^53 or more`);
-  return hi * TWO_POW_32 + view.getUint32(at + 4);
 }
 
 function checkU32(value: number, name: string, min: number): void {
