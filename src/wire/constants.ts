@@ -23,6 +23,8 @@ export enum FrameType {
   SessionEstablished = 0x04,
   SessionConfirm = 0x05,
   Ready = 0x06,
+  /** Unsealed error during the handshake, before keys exist. */
+  HandshakeError = 0x07,
   /** Sealed record carrying a run of application messages. */
   Data = 0x10,
   /** Sealed record carrying one chunk of a large message. */
