@@ -33,6 +33,8 @@ export enum FrameType {
   Error = 0x12,
   /** Orderly close. */
   Close = 0x13,
+  /** Key update: the sender's next records use keys derived from the current ones. */
+  KeyUpdate = 0x14,
 }
 
 /** Record flags (one byte). Unknown bits must be zero: a receiver rejects them. */

@@ -11,7 +11,7 @@ import {
 } from './constants.js';
 import { readU64, writeU64 } from './u64.js';
 
-export type RecordType = FrameType.Data | FrameType.Chunk | FrameType.Error | FrameType.Close;
+export type RecordType = FrameType.Data | FrameType.Chunk | FrameType.Error | FrameType.Close | FrameType.KeyUpdate;
 
 export interface ChunkFields {
   messageId: number;
@@ -25,7 +25,7 @@ export interface RecordHeader {
   sessionId: Uint8Array;
   /** Sequence number of the record's first message. */
   firstSeq: number;
-  /** Messages carried by the record (1 for chunk, error and close records). */
+  /** Messages carried by the record (1 for chunk, error, close and key update records). */
   count: number;
   /** Present exactly when type is Chunk. */
   chunk?: ChunkFields;
@@ -89,7 +89,7 @@ export function decodeRecordHeader(body: Uint8Array): { header: RecordHeader; le
     throw new PeerError(ErrorCode.INVALID_VERSION, `record version 0x${version.toString(16)} is not 0x11`);
   }
   const type = view.getUint8(1);
-  if (type !== FrameType.Data && type !== FrameType.Chunk && type !== FrameType.Error && type !== FrameType.Close) {
+  if (type < FrameType.Data || type > FrameType.KeyUpdate) {
     throw new PeerError(ErrorCode.MALFORMED_FRAME, `0x${type.toString(16)} is not a record type`);
   }
   const flags = view.getUint8(2);
