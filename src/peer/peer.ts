@@ -1,0 +1,152 @@
+/**
+ * Peer: the object most users touch. It owns an identity, a trust policy, a TCP listener and
+ * the sessions, and re-emits their messages:
+ *
+ *   const peer = await Peer.create({ identity });
+ *   await peer.listen({ port: 7400 });
+ *   const session = await peer.connect('127.0.0.1:7401');
+ *   await session.send('hello', { type: 'task' });
+ *   peer.on('message', ({ from, type, payload, seq, session }) => …);
+ *   await peer.close();
+ */
+import { EventEmitter } from 'node:events';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Identity, type AeadSuite } from '../crypto/index.js';
+import { ErrorCode, PeerError } from '../errors.js';
+import { InitReplayGuard, type HandshakeOptions } from '../handshake/index.js';
+import { connectTcp, listenTcp, parseAddress, type TcpAddress } from '../transport/index.js';
+import { Session, type Message, type SessionIoOptions } from './session.js';
+import { TrustStore, type PublicKeyInput } from './trust.js';
+
+export interface PeerOptions {
+  identity?: Identity;
+  /** Our entity id (default: "agent-" + the first 16 hex chars of the fingerprint). */
+  entityId?: string;
+  /** Pinned keys per entity id, or a TrustStore. */
+  trust?: TrustStore | Iterable<[string, PublicKeyInput]>;
+  /** Accept entities with no pinned key (default true). Ignored when `trust` is a TrustStore. */
+  acceptUnknown?: boolean;
+  /** Cipher suites in preference order. */
+  suites?: AeadSuite[];
+  session?: SessionIoOptions;
+  handshake?: Pick<HandshakeOptions, 'challengeLifetimeMs' | 'handshakeTimeoutMs' | 'versions'>;
+}
+
+export interface PeerStats {
+  sessions: number;
+  handshakesCompleted: number;
+  handshakesFailed: number;
+  sessionErrors: Partial<Record<ErrorCode, number>>;
+  messagesReceived: number;
+  recordsDropped: number;
+}
+
+export class Peer extends EventEmitter {
+  readonly identity: Identity;
+  readonly entityId: string;
+  readonly trust: TrustStore;
+  private server: net.Server | null = null;
+  private readonly sessions = new Set<Session>();
+  private readonly replayGuard = new InitReplayGuard();
+  private closed = false;
+  private readonly counters: PeerStats = {
+    sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0,
+  };
+
+  private constructor(private readonly opts: PeerOptions) {
+    super();
+    this.identity = opts.identity ?? Identity.generate();
+    this.entityId = opts.entityId ?? `agent-${this.identity.fingerprint.slice(0, 16)}`;
+    this.trust = opts.trust instanceof TrustStore ? opts.trust : new TrustStore(opts.trust ?? [], opts.acceptUnknown ?? true);
+  }
+
+  static async create(opts: PeerOptions = {}): Promise<Peer> {
+    return new Peer(opts);
+  }
+
+  /** Listens for sessions on TCP; resolves with the bound address. */
+  async listen(address: Partial<TcpAddress> = {}): Promise<TcpAddress> {
+    if (this.closed) throw new PeerError(ErrorCode.INVALID_STATE, 'peer is closed');
+    if (this.server) throw new PeerError(ErrorCode.INVALID_STATE, 'peer is already listening');
+    this.server = await listenTcp(address, (socket) => this.accept(socket));
+    return this.address!;
+  }
+
+  get address(): TcpAddress | null {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : null;
+  }
+
+  /** Connects over TCP and completes the handshake; rejects with the handshake's PeerError. */
+  async connect(address: string | TcpAddress): Promise<Session> {
+    if (this.closed) throw new PeerError(ErrorCode.INVALID_STATE, 'peer is closed');
+    const socket = await connectTcp(parseAddress(address));
+    return this.attach(socket, 'initiator');
+  }
+
+  /** Runs a session over any duplex stream (in-memory transport, a relay, a test harness). */
+  async connectStream(stream: Duplex, role: 'initiator' | 'responder' = 'initiator'): Promise<Session> {
+    return this.attach(stream, role);
+  }
+
+  stats(): PeerStats {
+    return { ...this.counters, sessionErrors: { ...this.counters.sessionErrors }, sessions: this.sessions.size };
+  }
+
+  /** Stops listening, closes every session after sending what it has queued. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const server = this.server;
+    this.server = null;
+    const stopped = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    await Promise.all([...this.sessions].map((s) => s.close()));
+    await stopped;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    this.attach(socket, 'responder').catch(() => undefined); // failures are counted and emitted as 'sessionError'
+  }
+
+  private async attach(stream: Duplex, role: 'initiator' | 'responder'): Promise<Session> {
+    const session = new Session(stream, this.handshakeOptions(), this.opts.session ?? {}, role);
+    this.sessions.add(session);
+    session.on('message', (m: Message) => {
+      this.counters.messagesReceived++;
+      this.emit('message', m);
+    });
+    session.on('dropped', () => this.counters.recordsDropped++);
+    session.on('close', (err?: PeerError) => {
+      this.sessions.delete(session);
+      if (err) {
+        this.counters.sessionErrors[err.code] = (this.counters.sessionErrors[err.code] ?? 0) + 1;
+        if (this.listenerCount('sessionError') > 0) this.emit('sessionError', err, session);
+      }
+    });
+    try {
+      await session.ready;
+    } catch (err) {
+      this.counters.handshakesFailed++;
+      throw err;
+    }
+    this.counters.handshakesCompleted++;
+    this.emit('session', session);
+    return session;
+  }
+
+  private handshakeOptions(): HandshakeOptions {
+    return {
+      identity: this.identity,
+      entityId: this.entityId,
+      suites: this.opts.suites,
+      replayGuard: this.replayGuard,
+      verifyRemote: (remote) => this.trust.check(remote),
+      ...this.opts.handshake,
+    };
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Trust policy: keys pinned per entity id (the MITM defence: a pinned key that does not match
+ * fails the handshake) and what to do with entities that have no pin.
+ */
+import { constantTimeEqual, fingerprintOf } from '../crypto/index.js';
+import { ErrorCode, PeerError } from '../errors.js';
+import type { RemoteIdentity } from '../handshake/index.js';
+
+export type PublicKeyInput = Uint8Array | string;
+
+function keyBytes(key: PublicKeyInput): Buffer {
+  const b = typeof key === 'string' ? Buffer.from(key, 'hex') : Buffer.from(key);
+  if (b.length !== 32) throw new PeerError(ErrorCode.INVALID_KEY, 'a pinned key must be a 32-byte Ed25519 public key (or 64 hex chars)');
+  return b;
+}
+
+export class TrustStore {
+  private readonly pins = new Map<string, Buffer>();
+
+  constructor(pins: Iterable<[string, PublicKeyInput]> = [], readonly acceptUnknown = true) {
+    for (const [entityId, key] of pins) this.pin(entityId, key);
+  }
+
+  pin(entityId: string, publicKey: PublicKeyInput): void {
+    this.pins.set(entityId, keyBytes(publicKey));
+  }
+
+  unpin(entityId: string): void {
+    this.pins.delete(entityId);
+  }
+
+  pinned(entityId: string): Buffer | undefined {
+    return this.pins.get(entityId);
+  }
+
+  /**
+   * Throws INVALID_SIGNATURE when the entity is pinned to another key (the handshake proved
+   * possession of a key that is not the one we expect), UNKNOWN_SENDER when it is not pinned
+   * and unknown entities are refused.
+   */
+  check(remote: RemoteIdentity): void {
+    const pinned = this.pins.get(remote.entityId);
+    if (pinned === undefined) {
+      if (!this.acceptUnknown) throw new PeerError(ErrorCode.UNKNOWN_SENDER, `entity ${remote.entityId} is not trusted`);
+      return;
+    }
+    if (!constantTimeEqual(pinned, remote.publicKey)) {
+      throw new PeerError(ErrorCode.INVALID_SIGNATURE, `entity ${remote.entityId} presented key ${remote.fingerprint}, pinned is ${fingerprintOf(pinned)}`);
+    }
+  }
+}
