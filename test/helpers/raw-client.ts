@@ -1,0 +1,100 @@
+/**
+ * A hand-driven protocol client over a real TCP socket, built from the sans-I/O cores, so tests
+ * can put exactly the offending bytes on the wire and read exactly what comes back.
+ */
+import net from 'node:net';
+import { Identity, wire } from '../../src/index.js';
+import { Handshake, decodeHandshakeMessage, type HandshakeOptions } from '../../src/handshake/index.js';
+import { SecureSession } from '../../src/session/index.js';
+
+export class RawClient {
+  readonly socket: net.Socket;
+  private readonly deframer = new wire.Deframer({ maxFrameBytes: 1 << 20 });
+  private readonly frames: Uint8Array[] = [];
+  private waiting: ((f: Uint8Array | null) => void) | null = null;
+  private ended = false;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (chunk) => {
+      for (const f of this.deframer.push(chunk)) this.frames.push(Buffer.from(f));
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static connect(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ port, host: '127.0.0.1' }, () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** Writes one frame body (length-prefixed here) or raw bytes as they are. */
+  send(body: Uint8Array, raw = false): void {
+    this.socket.write(raw ? body : wire.encodeFrame(body));
+  }
+
+  /** Next frame body from the server, or null when the connection closed. */
+  next(timeoutMs = 5000): Promise<Uint8Array | null> {
+    const f = this.frames.shift();
+    if (f) return Promise.resolve(f);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no frame from the server in time')), timeoutMs);
+      this.waiting = (x) => {
+        clearTimeout(t);
+        resolve(x);
+      };
+    });
+  }
+
+  /** Reads the next frame and returns the error code it carries (handshake error or sealed error record). */
+  async nextErrorCode(session?: SecureSession): Promise<string> {
+    for (;;) {
+      const f = await this.next();
+      if (f === null) throw new Error('connection closed without an error frame');
+      if (f[1] === wire.FrameType.HandshakeError) return (decodeHandshakeMessage(f) as { code: string }).code;
+      if (session && f[1] === wire.FrameType.Error) {
+        const [e] = session.receive(f, Date.now());
+        if (e?.kind === 'error') return e.code;
+      }
+    }
+  }
+
+  /** Runs the initiator side to READY; returns the sealed session. */
+  async handshake(opts: Partial<HandshakeOptions> = {}): Promise<SecureSession> {
+    const { handshake, send } = Handshake.initiate({ identity: Identity.generate(), entityId: 'raw', ...opts }, Date.now());
+    for (const m of send) this.send(m);
+    while (handshake.state !== 'READY') {
+      const f = await this.next();
+      if (f === null) throw new Error('closed during the handshake');
+      for (const m of handshake.receive(f, Date.now())) this.send(m);
+    }
+    return new SecureSession(handshake.result!, Date.now());
+  }
+
+  async closed(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return this.ended;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private wake(): void {
+    const w = this.waiting;
+    if (!w) return;
+    const f = this.frames.shift();
+    if (f || this.ended) {
+      this.waiting = null;
+      w(f ?? null);
+    }
+  }
+}
