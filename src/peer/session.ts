@@ -52,6 +52,8 @@ export class Session extends EventEmitter {
   private readonly deframer: Deframer;
   private timer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
+  /** One promise shared by every send() waiting for the stream to drain (no listener per caller). */
+  private drain: Promise<void> | null = null;
   private readonly inbox: Message[] = [];
   private readonly waiters: ((r: IteratorResult<Message>) => void)[] = [];
   private ended = false;
@@ -128,7 +130,7 @@ export class Session extends EventEmitter {
     }
     while (this.secure.state === SessionState.Ready && (this.stream.writableNeedDrain || this.secure.pendingBytes >= this.maxPendingBytes)) {
       if (this.secure.pendingBytes >= this.maxPendingBytes) this.flush();
-      else await Promise.race([once(this.stream, 'drain'), once(this.stream, 'close')]);
+      else await this.drained();
     }
     const seq = this.secure.send(type, bytes, Date.now());
     this.scheduleFlush();
@@ -233,6 +235,20 @@ export class Session extends EventEmitter {
     if (!this.iteratorStarted) return;
     this.inbox.push(m);
     if (this.inbox.length >= this.maxBufferedMessages) this.stream.pause();
+  }
+
+  private drained(): Promise<void> {
+    this.drain ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.stream.off('drain', done);
+        this.stream.off('close', done);
+        this.drain = null;
+        resolve();
+      };
+      this.stream.on('drain', done);
+      this.stream.on('close', done);
+    });
+    return this.drain;
   }
 
   private scheduleFlush(): void {
