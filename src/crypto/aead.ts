@@ -311,7 +311,7 @@ class NodeCryptoAesGcm extends BaseAead {
     try {
       d.final();
     } catch {
-      wipe(body);
+      wipe(body, out);
       return false;
     }
     out.set(body, 0);

@@ -6,7 +6,7 @@ import { promises as fs, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import sodium from 'sodium-native';
 import { ErrorCode, PeerError } from '../errors.js';
-import { assertBytes, fromHex, sha256, toHex, wipe } from './bytes.js';
+import { assertBytes, fromHex, randomBytes, sha256, toHex, wipe } from './bytes.js';
 
 export const ED25519_PUBLIC_KEY_BYTES = 32;
 export const ED25519_SEED_BYTES = 32;
@@ -72,20 +72,21 @@ export class Identity {
           `key file ${file} has mode ${(stat.mode & 0o777).toString(8)}; run chmod 600 on it`,
         );
       }
+      if (!stat.isFile()) throw new PeerError(ErrorCode.INVALID_KEY, `key file ${file} is not a regular file`);
       if (stat.size > 4096) throw new PeerError(ErrorCode.INVALID_KEY, `key file ${file} is too large`);
       text = await handle.readFile();
     } finally {
       await handle.close();
     }
-    let parsed: Partial<KeyFile>;
+    let parsed: Partial<KeyFile> | null;
     try {
-      parsed = JSON.parse(text.toString('utf8')) as Partial<KeyFile>;
+      parsed = JSON.parse(text.toString('utf8')) as Partial<KeyFile> | null;
     } catch {
       throw new PeerError(ErrorCode.INVALID_KEY, `key file ${file} is not JSON`);
     } finally {
       wipe(text);
     }
-    if (parsed.type !== KEY_FILE_TYPE || typeof parsed.seed !== 'string' || typeof parsed.publicKey !== 'string') {
+    if (parsed === null || typeof parsed !== 'object' || parsed.type !== KEY_FILE_TYPE || typeof parsed.seed !== 'string' || typeof parsed.publicKey !== 'string') {
       throw new PeerError(ErrorCode.INVALID_KEY, `key file ${file} is not a ${KEY_FILE_TYPE} key`);
     }
     const seed = fromHex(parsed.seed, 'seed', ED25519_SEED_BYTES, ErrorCode.INVALID_KEY);
@@ -102,12 +103,13 @@ export class Identity {
   }
 
   /**
-   * Writes the key file with mode 0600: to a temporary file created with that mode in the same
-   * directory, synced, then renamed over `file`, so a crash never leaves half a key.
+   * Writes the key file with mode 0600: to a temporary file (random name, created exclusively
+   * with that mode) in the same directory, synced, then renamed over `file`, so a crash never
+   * leaves half a key and concurrent saves never collide.
    */
   async save(file: string): Promise<void> {
     const body: KeyFile = { type: KEY_FILE_TYPE, seed: toHex(this.secret('seed')), publicKey: toHex(this.publicKey) };
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${toHex(randomBytes(8))}.tmp`);
     const bytes = Buffer.from(`${JSON.stringify(body)}\n`, 'utf8');
     const handle = await fs.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, KEY_FILE_MODE);
     try {
