@@ -112,6 +112,11 @@ export class Session extends EventEmitter {
     return this.remote?.fingerprint ?? null;
   }
 
+  /** Bytes this session holds for sending: queued messages plus what the stream has not written. */
+  get bufferedBytes(): number {
+    return (this.secure?.pendingBytes ?? 0) + this.stream.writableLength;
+  }
+
   get id(): string | null {
     return this.secure ? this.secure.id.toString('hex') : null;
   }
