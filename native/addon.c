@@ -213,6 +213,73 @@ static napi_value aead_open_batch(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* Region batches: n records inside ONE buffer, sealed or opened in place. table holds four
+ * u32 per record: aad offset, aad length, data offset, data length (the tag sits right after
+ * the data). This is the session hot path: every frame of a socket write (or read) shares one
+ * buffer, so one crossing covers them all with three arguments besides the handle. */
+typedef struct {
+  pc_aead *a;
+  bytes nonces, buf, table;
+  size_t n;
+} regions;
+
+static const char *parse_regions(napi_env env, napi_callback_info info, regions *r) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4)
+    return "region batch takes 4 arguments";
+  r->a = get_aead(env, argv[0]);
+  if (r->a == NULL) return "destroyed or invalid AEAD handle";
+  if (!get_bytes(env, argv[1], &r->nonces) || !get_bytes(env, argv[2], &r->buf) ||
+      !get_bytes(env, argv[3], &r->table))
+    return "arguments must be typed arrays";
+  if (r->table.len % 16 != 0 || (uintptr_t)r->table.data % 4 != 0)
+    return "region table must be a Uint32Array of 4 entries per record";
+  r->n = r->table.len / 16;
+  if (r->nonces.len != r->n * PC_AEAD_NONCE_BYTES) return "nonces must be 12 bytes per record";
+  const uint32_t *t = (const uint32_t *)r->table.data;
+  for (size_t i = 0; i < r->n; i++) {
+    uint64_t aad_end = (uint64_t)t[4 * i] + t[4 * i + 1];
+    uint64_t data_end = (uint64_t)t[4 * i + 2] + t[4 * i + 3] + PC_AEAD_TAG_BYTES;
+    if (aad_end > r->buf.len || data_end > r->buf.len) return "region outside the buffer";
+  }
+  return NULL;
+}
+
+/* sealRegions(handle, nonces, buf, table): each data region becomes ciphertext, tag after. */
+static napi_value aead_seal_regions(napi_env env, napi_callback_info info) {
+  regions r;
+  const char *err = parse_regions(env, info, &r);
+  if (err != NULL) FAIL(err);
+  const uint32_t *t = (const uint32_t *)r.table.data;
+  for (size_t i = 0; i < r.n; i++) {
+    uint8_t *data = r.buf.data + t[4 * i + 2];
+    if (!pc_aead_seal(r.a, r.nonces.data + i * PC_AEAD_NONCE_BYTES, r.buf.data + t[4 * i],
+                      t[4 * i + 1], data, t[4 * i + 3], data))
+      FAIL("seal failed");
+  }
+  return NULL;
+}
+
+/* openRegions(handle, nonces, buf, table) -> records opened in place before the first whose
+ * tag fails (n when all verify); a failed region is wiped. */
+static napi_value aead_open_regions(napi_env env, napi_callback_info info) {
+  regions r;
+  napi_value result;
+  const char *err = parse_regions(env, info, &r);
+  if (err != NULL) FAIL(err);
+  const uint32_t *t = (const uint32_t *)r.table.data;
+  size_t i;
+  for (i = 0; i < r.n; i++) {
+    uint8_t *data = r.buf.data + t[4 * i + 2];
+    if (!pc_aead_open(r.a, r.nonces.data + i * PC_AEAD_NONCE_BYTES, r.buf.data + t[4 * i],
+                      t[4 * i + 1], data, t[4 * i + 3], data))
+      break;
+  }
+  CHECK(napi_create_uint32(env, (uint32_t)i, &result));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"aeadCreate", NULL, aead_create, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -221,6 +288,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"aeadOpen", NULL, aead_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"aeadSealBatch", NULL, aead_seal_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"aeadOpenBatch", NULL, aead_open_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aeadSealRegions", NULL, aead_seal_regions, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aeadOpenRegions", NULL, aead_open_regions, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
     return NULL;

@@ -59,9 +59,24 @@ export interface Aead {
    * DECRYPTION_FAILED with `details.index` and nothing of the output is to be trusted.
    */
   openBatch(batch: AeadBatch, out?: Uint8Array): Uint8Array;
+  /**
+   * Seals n records in place inside one buffer, in one native call: `table` holds four u32 per
+   * record (aad offset, aad length, data offset, data length); each data region becomes its
+   * ciphertext and the 16-byte tag is written right after it. The session hot path: every
+   * frame of a socket write lives in one buffer.
+   */
+  sealRegions(nonces: Uint8Array, buffer: Uint8Array, table: Uint32Array): void;
+  /**
+   * Opens n records in place (data length excludes the tag that follows it); returns how many
+   * opened before the first whose tag fails (n when all do). A failed region is wiped.
+   */
+  openRegions(nonces: Uint8Array, buffer: Uint8Array, table: Uint32Array): number;
   /** Frees the context and wipes key material now; later calls throw INVALID_STATE. */
   destroy(): void;
 }
+
+/** Entries per record in a region table. */
+export const REGION_FIELDS = 4;
 
 /** Packs separate records into the contiguous layout the batch calls take. */
 export function packBatch(records: readonly AeadRecord[]): AeadBatch {
@@ -155,6 +170,18 @@ abstract class BaseAead implements Aead {
     return dst;
   }
 
+  sealRegions(nonces: Uint8Array, buffer: Uint8Array, table: Uint32Array): void {
+    this.alive();
+    checkRegions(nonces, buffer, table);
+    this.sealRegionsRaw(nonces, buffer, table);
+  }
+
+  openRegions(nonces: Uint8Array, buffer: Uint8Array, table: Uint32Array): number {
+    this.alive();
+    checkRegions(nonces, buffer, table);
+    return this.openRegionsRaw(nonces, buffer, table);
+  }
+
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
@@ -192,6 +219,24 @@ abstract class BaseAead implements Aead {
       o += plain;
     }
     return b.lengths.length;
+  }
+
+  protected sealRegionsRaw(nonces: Uint8Array, buf: Uint8Array, t: Uint32Array): void {
+    for (let i = 0, r = 0; r < t.length; i++, r += REGION_FIELDS) {
+      const at = t[r + 2]!;
+      const data = buf.subarray(at, at + t[r + 3]!);
+      this.sealRaw(nonces.subarray(i * AEAD_NONCE_BYTES, (i + 1) * AEAD_NONCE_BYTES), buf.subarray(t[r]!, t[r]! + t[r + 1]!), data, buf.subarray(at, at + data.length + AEAD_TAG_BYTES));
+    }
+  }
+
+  protected openRegionsRaw(nonces: Uint8Array, buf: Uint8Array, t: Uint32Array): number {
+    for (let i = 0, r = 0; r < t.length; i++, r += REGION_FIELDS) {
+      const at = t[r + 2]!;
+      const len = t[r + 3]!;
+      const nonce = nonces.subarray(i * AEAD_NONCE_BYTES, (i + 1) * AEAD_NONCE_BYTES);
+      if (!this.openRaw(nonce, buf.subarray(t[r]!, t[r]! + t[r + 1]!), buf.subarray(at, at + len + AEAD_TAG_BYTES), buf.subarray(at, at + len))) return i;
+    }
+    return t.length / REGION_FIELDS;
   }
 
   private alive(): void {
@@ -251,6 +296,21 @@ function checkBatch(b: AeadBatch, deltaPerRecord: number): number {
   return data + n * deltaPerRecord;
 }
 
+function checkRegions(nonces: Uint8Array, buffer: Uint8Array, table: Uint32Array): void {
+  if (!(nonces instanceof Uint8Array) || !(buffer instanceof Uint8Array) || !(table instanceof Uint32Array)) {
+    throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'regions need nonces and buffer (Uint8Array) and table (Uint32Array)');
+  }
+  const n = table.length / REGION_FIELDS;
+  if (!Number.isInteger(n) || nonces.length !== n * AEAD_NONCE_BYTES) {
+    throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'region table needs 4 entries and 12 nonce bytes per record');
+  }
+  for (let r = 0; r < table.length; r += REGION_FIELDS) {
+    if (table[r]! + table[r + 1]! > buffer.length || table[r + 2]! + table[r + 3]! + AEAD_TAG_BYTES > buffer.length) {
+      throw new PeerError(ErrorCode.INVALID_ARGUMENT, `region ${r / REGION_FIELDS} lies outside the buffer`);
+    }
+  }
+}
+
 class NativeAesGcm extends BaseAead {
   readonly suite = 'aes-256-gcm';
   readonly implementation = 'native';
@@ -275,6 +335,14 @@ class NativeAesGcm extends BaseAead {
 
   protected override openBatchRaw(b: AeadBatch, out: Uint8Array): number {
     return native!.aeadOpenBatch(this.handle, b.nonces, b.aad, b.aadLengths, b.data, b.lengths, out);
+  }
+
+  protected override sealRegionsRaw(nonces: Uint8Array, buf: Uint8Array, t: Uint32Array): void {
+    native!.aeadSealRegions(this.handle, nonces, buf, t);
+  }
+
+  protected override openRegionsRaw(nonces: Uint8Array, buf: Uint8Array, t: Uint32Array): number {
+    return native!.aeadOpenRegions(this.handle, nonces, buf, t);
   }
 
   protected release(): void {

@@ -18,6 +18,8 @@ export interface NativeBinding {
     pts: Uint8Array, ptLens: Uint32Array, out: Uint8Array): void;
   aeadOpenBatch(h: NativeAeadHandle, nonces: Uint8Array, aads: Uint8Array, aadLens: Uint32Array,
     sealed: Uint8Array, sealedLens: Uint32Array, out: Uint8Array): number;
+  aeadSealRegions(h: NativeAeadHandle, nonces: Uint8Array, buffer: Uint8Array, table: Uint32Array): void;
+  aeadOpenRegions(h: NativeAeadHandle, nonces: Uint8Array, buffer: Uint8Array, table: Uint32Array): number;
 }
 
 export type Engine = 'native' | 'fallback';

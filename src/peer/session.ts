@@ -46,6 +46,11 @@ function isHandshakeFrame(type: number): boolean {
   return type >= FrameType.HandshakeInit && type <= FrameType.HandshakeError;
 }
 
+/** Everything but handshake frames and plaintext JSON goes to the record layer once READY. */
+function isRecordBody(body: Uint8Array): boolean {
+  return body[0] !== 0x7b && !(body.length > 1 && isHandshakeFrame(body[1]!));
+}
+
 export class Session extends EventEmitter {
   private handshake: Handshake;
   private secure: SecureSession | null = null;
@@ -187,21 +192,39 @@ export class Session extends EventEmitter {
     } catch (err) {
       return this.fail(err as PeerError, true);
     }
-    for (const body of bodies) {
-      if (this.ended) return;
+    let k = 0;
+    while (k < bodies.length && !this.ended) {
+      if (this.secure !== null && isRecordBody(bodies[k]!)) {
+        let j = k + 1;
+        while (j < bodies.length && isRecordBody(bodies[j]!)) j++;
+        this.onRecords(bodies.slice(k, j));
+        k = j;
+        continue;
+      }
       try {
-        this.onFrame(body);
+        this.onFrame(bodies[k]!);
       } catch (err) {
-        if (err instanceof PeerError && err.code === ErrorCode.REPLAY_DETECTED && this.secure?.state === SessionState.Ready) {
-          this.emit('dropped', err);
-          continue;
-        }
         const e = err instanceof PeerError ? err : new PeerError(ErrorCode.INVALID_STATE, String(err));
         return this.fail(e, e.details?.remote !== true);
       }
+      k++;
     }
   }
 
+  /** The records of one read, opened with one native call per shared buffer. */
+  private onRecords(bodies: Uint8Array[]): void {
+    const secure = this.secure!;
+    const r = secure.receiveMany(bodies, Date.now());
+    for (let i = 0; i < r.dropped; i++) this.emit('dropped', new PeerError(ErrorCode.REPLAY_DETECTED, 'replayed record dropped'));
+    for (const e of r.events) {
+      if (e.kind === 'message') this.deliver({ from: secure.remote.entityId, type: messageTypeName(e.type) ?? e.type, payload: e.payload, seq: e.seq, session: this });
+      else if (e.kind === 'close') this.finish();
+      else this.finish(new PeerError(e.code as ErrorCode, `peer reported: ${e.reason}`, { remote: true }));
+    }
+    if (r.error) this.fail(r.error, true);
+  }
+
+  /** A handshake frame, or anything before READY. */
   private onFrame(body: Uint8Array): void {
     const now = Date.now();
     if (body[0] === 0x7b) {
@@ -215,14 +238,7 @@ export class Session extends EventEmitter {
       if (this.handshake.state === SessionState.Ready) this.onReady(now);
       return;
     }
-    if (this.secure === null) {
-      throw new PeerError(ErrorCode.ENCRYPTION_NOT_READY, 'record received before the handshake reached READY');
-    }
-    for (const e of this.secure.receive(body, now)) {
-      if (e.kind === 'message') this.deliver({ from: this.secure.remote.entityId, type: messageTypeName(e.type) ?? e.type, payload: e.payload, seq: e.seq, session: this });
-      else if (e.kind === 'close') this.finish();
-      else this.finish(new PeerError(e.code as ErrorCode, `peer reported: ${e.reason}`, { remote: true }));
-    }
+    throw new PeerError(ErrorCode.ENCRYPTION_NOT_READY, 'record received before the handshake reached READY');
   }
 
   private onReady(now: number): void {
