@@ -8,7 +8,8 @@ import { EventEmitter, once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, PeerError } from '../errors.js';
 import { Handshake, SessionState, isTerminal, phaseOf, type HandshakeOptions, type Phase, type RemoteIdentity } from '../handshake/index.js';
-import { SecureSession, type SessionOptions } from '../session/index.js';
+import { DEFAULT_SESSION_TTL_MS, SecureSession, SessionChain, type SessionOptions } from '../session/index.js';
+import { Inbox } from './inbox.js';
 import { Deframer, FrameType, MESSAGE_TYPES, isMessageType, messageTypeName, type MessageType } from '../wire/index.js';
 
 /** What `peer.on('message')` and `for await (const m of session)` deliver. */
@@ -27,6 +28,11 @@ export interface SessionIoOptions extends SessionOptions {
   maxBufferedMessages?: number;
   /** Largest frame body accepted (default 128 KiB). */
   maxFrameBytes?: number;
+  /**
+   * The initiator renews the session with a fresh handshake on the same connection this long
+   * before its TTL (default: a tenth of the TTL, at most 60 s). 0 disables renewal.
+   */
+  renewBeforeMs?: number;
 }
 
 /** Application message types beyond the table: 0x80–0xff. */
@@ -53,32 +59,33 @@ function isRecordBody(body: Uint8Array): boolean {
 
 export class Session extends EventEmitter {
   private handshake: Handshake;
-  private secure: SecureSession | null = null;
+  private chain: SessionChain | null = null;
+  /** A fresh handshake renewing the READY session, on the same connection. */
+  private renewal: Handshake | null = null;
+  private readonly role: 'initiator' | 'responder';
+  private readonly inbox: Inbox<Message>;
   private readonly deframer: Deframer;
   private timer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
   /** One promise shared by every send() waiting for the stream to drain (no listener per caller). */
   private drain: Promise<void> | null = null;
-  private readonly inbox: Message[] = [];
-  private readonly waiters: ((r: IteratorResult<Message>) => void)[] = [];
   private ended = false;
-  private iteratorStarted = false;
   private closing: Promise<void> | null = null;
   private readonly maxPendingBytes: number;
-  private readonly maxBufferedMessages: number;
   /** Resolves when the handshake is READY, rejects with its PeerError. */
   readonly ready: Promise<void>;
   private settleReady!: (err?: PeerError) => void;
 
   constructor(
     private readonly stream: Duplex,
-    handshakeOptions: HandshakeOptions,
+    private readonly handshakeOptions: HandshakeOptions,
     private readonly opts: SessionIoOptions,
     role: 'initiator' | 'responder',
   ) {
     super();
     this.maxPendingBytes = opts.maxPendingBytes ?? 1024 * 1024;
-    this.maxBufferedMessages = opts.maxBufferedMessages ?? 1024;
+    this.inbox = new Inbox(stream, opts.maxBufferedMessages ?? 1024);
+    this.role = role;
     this.deframer = new Deframer({ maxFrameBytes: opts.maxFrameBytes });
     this.ready = new Promise<void>((resolve, reject) => {
       this.settleReady = (err) => (err ? reject(err) : resolve());
@@ -101,7 +108,7 @@ export class Session extends EventEmitter {
 
   /** The spec's state: one of the nine (plus CLOSED). */
   get state(): SessionState {
-    return this.secure?.state ?? this.handshake.state;
+    return this.chain?.state ?? this.handshake.state;
   }
 
   get phase(): Phase {
@@ -110,7 +117,7 @@ export class Session extends EventEmitter {
 
   /** The authenticated remote (entity id, Ed25519 key, fingerprint), once READY. */
   get remote(): RemoteIdentity | null {
-    return this.secure?.remote ?? null;
+    return this.chain?.session.remote ?? null;
   }
 
   get fingerprint(): string | null {
@@ -119,11 +126,17 @@ export class Session extends EventEmitter {
 
   /** Bytes this session holds for sending: queued messages plus what the stream has not written. */
   get bufferedBytes(): number {
-    return (this.secure?.pendingBytes ?? 0) + this.stream.writableLength;
+    return (this.chain?.pendingBytes ?? 0) + this.stream.writableLength;
   }
 
+  /** The current session id (hex); it changes when the session is renewed. */
   get id(): string | null {
-    return this.secure ? this.secure.id.toString('hex') : null;
+    return this.chain ? this.chain.session.id.toString('hex') : null;
+  }
+
+  /** How many times a fresh handshake has renewed this session's keys. */
+  get renewals(): number {
+    return this.chain?.renewed ?? 0;
   }
 
   /**
@@ -134,15 +147,16 @@ export class Session extends EventEmitter {
     const type = typeId(options.type);
     const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
     if (!(bytes instanceof Uint8Array)) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'payload must be a Uint8Array or string');
-    if (this.secure === null) {
+    const chain = this.chain;
+    if (chain === null) {
       if (isTerminal(this.handshake.state)) throw new PeerError(ErrorCode.INVALID_STATE, `session is ${this.state}`);
       throw new PeerError(ErrorCode.ENCRYPTION_NOT_READY, 'the handshake is not complete; await session.ready');
     }
-    while (this.secure.state === SessionState.Ready && (this.stream.writableNeedDrain || this.secure.pendingBytes >= this.maxPendingBytes)) {
-      if (this.secure.pendingBytes >= this.maxPendingBytes) this.flush();
+    while (chain.state === SessionState.Ready && (this.stream.writableNeedDrain || chain.pendingBytes >= this.maxPendingBytes)) {
+      if (chain.pendingBytes >= this.maxPendingBytes) this.flush();
       else await this.drained();
     }
-    const seq = this.secure.send(type, bytes, Date.now());
+    const seq = chain.send(type, bytes, Date.now());
     this.scheduleFlush();
     return seq;
   }
@@ -150,8 +164,8 @@ export class Session extends EventEmitter {
   /** Sends what is queued, then a close record, and ends the connection. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.secure && this.secure.state === SessionState.Ready && !this.stream.destroyed) {
-        this.stream.write(this.secure.close(Date.now()));
+      if (this.chain && this.chain.state === SessionState.Ready && !this.stream.destroyed) {
+        this.stream.write(this.chain.close(Date.now()));
       } else {
         this.handshake.destroy();
       }
@@ -166,22 +180,7 @@ export class Session extends EventEmitter {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    this.iteratorStarted = true;
-    return {
-      next: () => {
-        const m = this.inbox.shift();
-        if (m) {
-          if (this.inbox.length < this.maxBufferedMessages / 2 && this.stream.isPaused()) this.stream.resume();
-          return Promise.resolve({ value: m, done: false });
-        }
-        if (this.ended) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => this.waiters.push(resolve));
-      },
-      return: async () => {
-        await this.close();
-        return { value: undefined, done: true };
-      },
-    };
+    return this.inbox.iterator(() => this.close());
   }
 
   private onData(chunk: Buffer): void {
@@ -194,7 +193,7 @@ export class Session extends EventEmitter {
     }
     let k = 0;
     while (k < bodies.length && !this.ended) {
-      if (this.secure !== null && isRecordBody(bodies[k]!)) {
+      if (this.chain !== null && isRecordBody(bodies[k]!)) {
         let j = k + 1;
         while (j < bodies.length && isRecordBody(bodies[j]!)) j++;
         this.onRecords(bodies.slice(k, j));
@@ -213,11 +212,11 @@ export class Session extends EventEmitter {
 
   /** The records of one read, opened with one native call per shared buffer. */
   private onRecords(bodies: Uint8Array[]): void {
-    const secure = this.secure!;
-    const r = secure.receiveMany(bodies, Date.now());
+    const chain = this.chain!;
+    const r = chain.receiveMany(bodies, Date.now());
     for (let i = 0; i < r.dropped; i++) this.emit('dropped', new PeerError(ErrorCode.REPLAY_DETECTED, 'replayed record dropped'));
     for (const e of r.events) {
-      if (e.kind === 'message') this.deliver({ from: secure.remote.entityId, type: messageTypeName(e.type) ?? e.type, payload: e.payload, seq: e.seq, session: this });
+      if (e.kind === 'message') this.deliver({ from: chain.session.remote.entityId, type: messageTypeName(e.type) ?? e.type, payload: e.payload, seq: e.seq, session: this });
       else if (e.kind === 'close') this.finish();
       else this.finish(new PeerError(e.code as ErrorCode, `peer reported: ${e.reason}`, { remote: true }));
     }
@@ -232,7 +231,7 @@ export class Session extends EventEmitter {
     }
     const type = body.length > 1 ? body[1]! : -1;
     if (isHandshakeFrame(type)) {
-      if (this.secure) throw new PeerError(ErrorCode.INVALID_STATE, 'handshake message on an established session');
+      if (this.chain) return this.onRenewalFrame(body, type, now);
       this.writeFrames(this.handshake.receive(body, now));
       this.armTimer();
       if (this.handshake.state === SessionState.Ready) this.onReady(now);
@@ -242,20 +241,68 @@ export class Session extends EventEmitter {
   }
 
   private onReady(now: number): void {
-    const result = this.handshake.result!;
-    this.secure = new SecureSession(result, now, this.opts);
+    this.chain = new SessionChain(new SecureSession(this.handshake.result!, now, this.opts));
     this.armTimer();
     this.settleReady();
     this.emit('ready');
   }
 
+  /**
+   * A handshake frame on a READY session: a renewal. The responder answers a handshake_init
+   * with a fresh handshake that must authenticate the same remote key; either side switches
+   * to the new keys when its handshake is READY (SessionChain keeps the old keys receiving).
+   */
+  private onRenewalFrame(body: Uint8Array, type: number, now: number): void {
+    if (this.renewal === null || isTerminal(this.renewal.state)) {
+      if (type !== FrameType.HandshakeInit || this.role !== 'responder') {
+        throw new PeerError(ErrorCode.INVALID_STATE, 'handshake message on an established session');
+      }
+      this.renewal = Handshake.respond(this.renewalOptions(), now);
+    }
+    this.writeFrames(this.renewal.receive(body, now));
+    if (this.renewal.state === SessionState.Ready) this.completeRenewal(now);
+    this.armTimer();
+  }
+
+  private startRenewal(now: number): void {
+    const started = Handshake.initiate(this.renewalOptions(), now);
+    this.renewal = started.handshake;
+    this.writeFrames(started.send);
+  }
+
+  private completeRenewal(now: number): void {
+    const result = this.renewal!.result!;
+    this.renewal = null;
+    const tail = this.chain!.install(new SecureSession(result, now, this.opts), now);
+    if (tail) this.stream.write(tail);
+    this.emit('renewed');
+  }
+
+  /** The renewal must authenticate exactly the key this session already trusts. */
+  private renewalOptions(): HandshakeOptions {
+    const current = this.chain!.session.remote;
+    return {
+      ...this.handshakeOptions,
+      verifyRemote: (remote) => {
+        if (remote.entityId !== current.entityId || !Buffer.from(remote.publicKey).equals(current.publicKey)) {
+          throw new PeerError(ErrorCode.INVALID_SIGNATURE, 'a renewal must authenticate the same remote identity');
+        }
+      },
+    };
+  }
+
+  /** When the initiator starts a renewal: a tenth of the TTL (at most 60 s) before it ends. */
+  private renewAt(): number | null {
+    if (this.role !== 'initiator' || this.renewal !== null) return null;
+    const session = this.chain!.session;
+    const ttl = this.opts.ttlMs ?? DEFAULT_SESSION_TTL_MS;
+    const before = this.opts.renewBeforeMs ?? Math.min(60_000, ttl / 10);
+    return before > 0 ? session.expiresAt - before : null;
+  }
+
   private deliver(m: Message): void {
     this.emit('message', m);
-    const waiter = this.waiters.shift();
-    if (waiter) return waiter({ value: m, done: false });
-    if (!this.iteratorStarted) return;
     this.inbox.push(m);
-    if (this.inbox.length >= this.maxBufferedMessages) this.stream.pause();
   }
 
   private drained(): Promise<void> {
@@ -280,9 +327,9 @@ export class Session extends EventEmitter {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (!this.secure || this.secure.state !== SessionState.Ready || this.stream.destroyed) return;
+    if (!this.chain || this.chain.state !== SessionState.Ready || this.stream.destroyed) return;
     try {
-      const out = this.secure.flush(Date.now());
+      const out = this.chain.flush(Date.now());
       if (out) this.stream.write(out);
     } catch (err) {
       this.fail(err as PeerError, true);
@@ -298,11 +345,13 @@ export class Session extends EventEmitter {
     }
   }
 
-  /** One timer per session: the handshake deadline, then the session TTL. */
+  /** One timer per session: the handshake deadline; then renewal, its deadline, and the TTL. */
   private armTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const deadline = this.secure ? this.secure.expiresAt : this.handshake.deadline;
+    const deadline = this.chain
+      ? Math.min(this.chain.session.expiresAt, this.renewAt() ?? Infinity, this.renewal?.deadline ?? Infinity)
+      : this.handshake.deadline;
     if (deadline === null || this.ended) return;
     this.timer = setTimeout(() => this.onDeadline(), Math.max(0, Math.min(deadline - Date.now(), 2 ** 31 - 1)));
     this.timer.unref();
@@ -311,8 +360,11 @@ export class Session extends EventEmitter {
   private onDeadline(): void {
     const now = Date.now();
     try {
-      if (this.secure) {
-        if (now >= this.secure.expiresAt) throw new PeerError(ErrorCode.SESSION_EXPIRED, 'session TTL exceeded');
+      if (this.chain) {
+        if (now >= this.chain.session.expiresAt) throw new PeerError(ErrorCode.SESSION_EXPIRED, 'session TTL exceeded');
+        this.renewal?.poll(now);
+        const renewAt = this.renewAt();
+        if (renewAt !== null && now >= renewAt) this.startRenewal(now);
       } else {
         this.handshake.poll(now);
       }
@@ -326,8 +378,8 @@ export class Session extends EventEmitter {
   private fail(err: PeerError, notify: boolean): void {
     if (this.ended) return;
     if (notify && !this.stream.destroyed) {
-      const frame = this.secure && this.secure.state === SessionState.Ready
-        ? this.secure.error(err.code, err.message)
+      const frame = this.chain && this.chain.state === SessionState.Ready
+        ? this.chain.error(err.code, err.message)
         : (() => {
             const body = Handshake.errorFrame(err);
             const f = Buffer.allocUnsafe(4 + body.length);
@@ -343,7 +395,7 @@ export class Session extends EventEmitter {
   }
 
   private onStreamEnd(): void {
-    if (!this.ended) this.finish(this.secure ? undefined : new PeerError(ErrorCode.SESSION_NOT_FOUND, 'connection closed during the handshake'));
+    if (!this.ended) this.finish(this.chain ? undefined : new PeerError(ErrorCode.SESSION_NOT_FOUND, 'connection closed during the handshake'));
     if (!this.stream.destroyed) this.stream.destroy();
   }
 
@@ -353,10 +405,10 @@ export class Session extends EventEmitter {
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
     this.handshake.destroy();
-    this.secure?.destroy();
+    this.renewal?.destroy();
+    this.chain?.destroy();
     this.settleReady(err ?? new PeerError(ErrorCode.INVALID_STATE, 'session closed before READY'));
-    for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
-    if (this.stream.isPaused()) this.stream.resume();
+    this.inbox.end();
     if (err && this.listenerCount('error') > 0) this.emit('error', err);
     this.emit('close', err);
   }

@@ -3,3 +3,5 @@ export {
   type SessionOptions, type SessionEvent,
 } from './session.js';
 export { ReplayWindow, DEFAULT_REPLAY_WINDOW, type ReplayVerdict } from './replay-window.js';
+export { SessionChain } from './chain.js';
+export { type ReceiveResult } from './session.js';

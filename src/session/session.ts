@@ -117,6 +117,11 @@ export class SecureSession {
     return this.sendSeq - this.sentKeyUpdates + this.queue.length;
   }
 
+  /** Messages accepted from the peer so far (the next message number expected). */
+  get receivedMessages(): number {
+    return this.recvSeq - this.receivedKeyUpdates;
+  }
+
   /** Queues one message; returns its message sequence number (0, 1, 2, … per direction). */
   send(type: number, payload: Uint8Array, now: number): number {
     this.assertOpen(now);
