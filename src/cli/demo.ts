@@ -67,7 +67,9 @@ export async function runDemo(options: { peers: number; seconds: number; log: (l
       log(`  ${fmt(size, 0).padStart(6)} B messages: ${fmt(r.msgs, 0)} msg/s, ${fmt(r.mbps)} MB/s`);
     }
     const stats = peers.map((p) => p.stats());
-    log(`stats: ${stats.reduce((a, s) => a + s.handshakesCompleted, 0)} handshakes completed, ${stats.reduce((a, s) => a + s.handshakesFailed, 0)} failed, ${fmt(stats.reduce((a, s) => a + s.messagesReceived, 0), 0)} messages received`);
+    // Both ends of a session count its handshake.
+    const completed = stats.reduce((a, s) => a + s.handshakesCompleted, 0) / 2;
+    log(`stats: ${completed} handshakes completed, ${stats.reduce((a, s) => a + s.handshakesFailed, 0)} failed, ${fmt(stats.reduce((a, s) => a + s.messagesReceived, 0), 0)} messages received`);
   } finally {
     await Promise.all(peers.map((p) => p.close()));
   }
