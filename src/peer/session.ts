@@ -7,19 +7,15 @@
 import { EventEmitter, once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, PeerError } from '../errors.js';
-import { Handshake, SessionState, isTerminal, phaseOf, type HandshakeOptions, type Phase, type RemoteIdentity } from '../handshake/index.js';
-import { DEFAULT_SESSION_TTL_MS, SecureSession, SessionChain, type SessionOptions } from '../session/index.js';
+import { Handshake, SessionState, isTerminal, phaseOf, type HandshakeOptions, type HandshakeResult, type Phase, type RemoteIdentity } from '../handshake/index.js';
+import { DEFAULT_SESSION_TTL_MS, SecureSession, SessionChain, type ReceiveResult, type SessionOptions } from '../session/index.js';
+import type { MemoryBudget } from '../chunking/index.js';
+import { Deframer, FrameType, messageTypeName, type MessageType } from '../wire/index.js';
+import { IncomingStream } from './incoming-stream.js';
 import { Inbox } from './inbox.js';
-import { Deframer, FrameType, MESSAGE_TYPES, isMessageType, messageTypeName, type MessageType } from '../wire/index.js';
+import { isHandshakeFrame, isRecordBody, once as single, typeId, type Message } from './message.js';
 
-/** What `peer.on('message')` and `for await (const m of session)` deliver. */
-export interface Message {
-  from: string;
-  type: MessageType | number;
-  payload: Uint8Array;
-  seq: number;
-  session: Session;
-}
+export type { Message } from './message.js';
 
 export interface SessionIoOptions extends SessionOptions {
   /** Bytes queued for sending before send() waits for the socket to drain (default 1 MiB). */
@@ -33,29 +29,14 @@ export interface SessionIoOptions extends SessionOptions {
    * before its TTL (default: a tenth of the TTL, at most 60 s). 0 disables renewal.
    */
   renewBeforeMs?: number;
+  /** Chunks of a streamed message waiting for a slow reader before the socket is paused (default 16). */
+  maxBufferedChunks?: number;
+  /** The reassembly memory budget of the remote peer, shared by its sessions (Peer provides it). */
+  reassemblyBudget?: (remote: RemoteIdentity) => MemoryBudget;
 }
 
-/** Application message types beyond the table: 0x80–0xff. */
-const APP_TYPE_MIN = 0x80;
-
-function typeId(type: MessageType | number | undefined): number {
-  if (type === undefined) return MESSAGE_TYPES.message.id;
-  if (typeof type === 'number') {
-    if (Number.isInteger(type) && type >= APP_TYPE_MIN && type <= 0xff) return type;
-  } else if (isMessageType(type)) {
-    return MESSAGE_TYPES[type].id;
-  }
-  throw new PeerError(ErrorCode.INVALID_ARGUMENT, `message type must be one of ${Object.keys(MESSAGE_TYPES).join(', ')} or 0x80..0xff`);
-}
-
-function isHandshakeFrame(type: number): boolean {
-  return type >= FrameType.HandshakeInit && type <= FrameType.HandshakeError;
-}
-
-/** Everything but handshake frames and plaintext JSON goes to the record layer once READY. */
-function isRecordBody(body: Uint8Array): boolean {
-  return body[0] !== 0x7b && !(body.length > 1 && isHandshakeFrame(body[1]!));
-}
+/** Most plaintext sealed per socket write, so a large message never makes one huge buffer. */
+const FLUSH_SLICE_BYTES = 256 * 1024;
 
 export class Session extends EventEmitter {
   private handshake: Handshake;
@@ -70,6 +51,12 @@ export class Session extends EventEmitter {
   /** One promise shared by every send() waiting for the stream to drain (no listener per caller). */
   private drain: Promise<void> | null = null;
   private ended = false;
+  /** Streamed messages being received, by message id. */
+  private readonly incoming = new Map<number, IncomingStream>();
+  /** Resolves when the outgoing stream in progress ends; other sends wait for it. */
+  private outgoing: Promise<void> | null = null;
+  /** Outgoing chunked messages the peer refused, by message id. */
+  private readonly refused = new Map<number, PeerError>();
   private closing: Promise<void> | null = null;
   private readonly maxPendingBytes: number;
   /** Resolves when the handshake is READY, rejects with its PeerError. */
@@ -143,22 +130,91 @@ export class Session extends EventEmitter {
    * Queues one message and resolves with its sequence number once it is accepted for sending.
    * Waits while the socket or the queue is full (a slow reader slows the writer).
    */
-  async send(payload: Uint8Array | string, options: { type?: MessageType | number } = {}): Promise<number> {
-    const type = typeId(options.type);
-    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-    if (!(bytes instanceof Uint8Array)) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'payload must be a Uint8Array or string');
-    const chain = this.chain;
-    if (chain === null) {
-      if (isTerminal(this.handshake.state)) throw new PeerError(ErrorCode.INVALID_STATE, `session is ${this.state}`);
-      throw new PeerError(ErrorCode.ENCRYPTION_NOT_READY, 'the handshake is not complete; await session.ready');
+  send(payload: Uint8Array | string, options: { type?: MessageType | number } = {}): Promise<number> {
+    try {
+      const type = typeId(options.type);
+      const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+      if (!(bytes instanceof Uint8Array)) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'payload must be a Uint8Array or string');
+      // Fast path: with room to write, the message is queued now, in call order (so a send
+      // followed by close() is delivered); otherwise wait for room first.
+      const chain = this.chain;
+      if (chain !== null && this.outgoing === null && chain.state === SessionState.Ready && !this.stream.writableNeedDrain && chain.pendingBytes < this.maxPendingBytes) {
+        return Promise.resolve(this.queue(chain, type, bytes));
+      }
+      return this.writable().then((c) => this.queue(c, type, bytes));
+    } catch (err) {
+      return Promise.reject(err);
     }
-    while (chain.state === SessionState.Ready && (this.stream.writableNeedDrain || chain.pendingBytes >= this.maxPendingBytes)) {
-      if (chain.pendingBytes >= this.maxPendingBytes) this.flush();
-      else await this.drained();
-    }
+  }
+
+  private queue(chain: SessionChain, type: number, bytes: Uint8Array): number {
     const seq = chain.send(type, bytes, Date.now());
     this.scheduleFlush();
     return seq;
+  }
+
+  /**
+   * Sends a message of `length` bytes read from `source` (an async iterable or Readable of
+   * bytes) without holding it whole: chunks are sealed and written as the socket drains, so
+   * memory stays bounded whatever the size. Other sends on this session wait until it ends.
+   * Resolves with the message number; rejects with CHUNK_ERROR if the source yields more or
+   * fewer bytes than `length`, or the peer refuses the message.
+   */
+  async sendStream(source: AsyncIterable<Uint8Array | string>, options: { length: number; type?: MessageType | number }): Promise<number> {
+    const type = typeId(options.type);
+    const chain = await this.writable();
+    const { seq, messageId } = chain.beginStream(type, options.length, Date.now());
+    let done!: () => void;
+    this.outgoing = new Promise((r) => (done = r));
+    try {
+      for await (const piece of source) {
+        const bytes = typeof piece === 'string' ? Buffer.from(piece) : piece;
+        const refusal = this.refused.get(messageId);
+        if (refusal) throw refusal;
+        chain.streamWrite(bytes, Date.now());
+        this.scheduleFlush();
+        await this.roomToWrite(chain);
+      }
+      const tail = chain.streamEnd(Date.now());
+      if (tail) this.stream.write(tail);
+      this.scheduleFlush();
+      return seq;
+    } catch (err) {
+      if (chain.streaming) {
+        const notice = chain.abortMessage(messageId, err instanceof Error ? err.message : String(err), Date.now());
+        if (notice && !this.stream.destroyed) this.stream.write(notice);
+      }
+      throw err instanceof PeerError ? err : new PeerError(ErrorCode.CHUNK_ERROR, `stream source failed: ${String(err)}`, { messageId });
+    } finally {
+      this.refused.delete(messageId);
+      this.outgoing = null;
+      done();
+    }
+  }
+
+  /** The chain, once no stream is in progress and the socket and queue have room. */
+  private async writable(): Promise<SessionChain> {
+    for (;;) {
+      const chain = this.chain;
+      if (chain === null) {
+        if (isTerminal(this.handshake.state)) throw new PeerError(ErrorCode.INVALID_STATE, `session is ${this.state}`);
+        throw new PeerError(ErrorCode.ENCRYPTION_NOT_READY, 'the handshake is not complete; await session.ready');
+      }
+      if (this.outgoing) {
+        await this.outgoing;
+        continue;
+      }
+      await this.roomToWrite(chain);
+      if (!this.outgoing) return chain;
+    }
+  }
+
+  private async roomToWrite(chain: SessionChain): Promise<void> {
+    while (chain.state === SessionState.Ready && !this.stream.destroyed && (this.stream.writableNeedDrain || chain.pendingBytes >= this.maxPendingBytes)) {
+      if (this.stream.writableNeedDrain) await this.drained();
+      else this.flush();
+    }
+    if (chain.state !== SessionState.Ready) throw new PeerError(ErrorCode.INVALID_STATE, `session is ${chain.state}`);
   }
 
   /** Sends what is queued, then a close record, and ends the connection. */
@@ -212,15 +268,62 @@ export class Session extends EventEmitter {
 
   /** The records of one read, opened with one native call per shared buffer. */
   private onRecords(bodies: Uint8Array[]): void {
-    const chain = this.chain!;
-    const r = chain.receiveMany(bodies, Date.now());
+    this.apply(this.chain!.receiveMany(bodies, Date.now()));
+  }
+
+  /** Delivers what the record layer produced, writes its replies, and ends on its error. */
+  private apply(r: ReceiveResult): void {
+    const from = this.chain!.session.remote.entityId;
     for (let i = 0; i < r.dropped; i++) this.emit('dropped', new PeerError(ErrorCode.REPLAY_DETECTED, 'replayed record dropped'));
+    for (const reply of r.replies) this.stream.write(reply);
     for (const e of r.events) {
-      if (e.kind === 'message') this.deliver({ from: chain.session.remote.entityId, type: messageTypeName(e.type) ?? e.type, payload: e.payload, seq: e.seq, session: this });
-      else if (e.kind === 'close') this.finish();
-      else this.finish(new PeerError(e.code as ErrorCode, `peer reported: ${e.reason}`, { remote: true }));
+      switch (e.kind) {
+        case 'message':
+          this.deliver(this.message(from, e.type, e.seq, e.payload.length, false, e.payload));
+          break;
+        case 'stream-start': {
+          const s = new IncomingStream(this.opts.maxBufferedChunks ?? 16, () => this.stream.pause(), () => this.stream.resume());
+          this.incoming.set(e.messageId, s);
+          this.deliver(this.message(from, e.type, e.seq, e.total, true, new Uint8Array(0), s));
+          break;
+        }
+        case 'stream-data':
+          this.incoming.get(e.messageId)?.push(e.data, e.last);
+          if (e.last) this.incoming.delete(e.messageId);
+          break;
+        case 'chunk-error':
+          this.failIncoming(e.error.details?.messageId as number | undefined, e.error);
+          this.emit('chunkError', e.error);
+          break;
+        case 'error': {
+          const err = new PeerError(e.error.code as ErrorCode, `peer reported: ${e.error.reason}`, { remote: true, ...e.error });
+          if (e.fatal) {
+            this.finish(err);
+          } else {
+            if (e.error.messageId !== undefined) this.refused.set(e.error.messageId, err);
+            this.emit('rejected', err);
+          }
+          break;
+        }
+        case 'close':
+          this.finish();
+          break;
+      }
     }
     if (r.error) this.fail(r.error, true);
+  }
+
+  private message(from: string, type: number, seq: number, size: number, streamed: boolean, payload: Uint8Array, stream?: IncomingStream): Message {
+    return {
+      from, type: messageTypeName(type) ?? type, payload, seq, session: this, version: '1.1', encrypted: true, size, streamed,
+      stream: () => stream ?? single(payload),
+    };
+  }
+
+  private failIncoming(messageId: number | undefined, err: PeerError): void {
+    if (messageId === undefined) return;
+    this.incoming.get(messageId)?.fail(err);
+    this.incoming.delete(messageId);
   }
 
   /** A handshake frame, or anything before READY. */
@@ -241,7 +344,7 @@ export class Session extends EventEmitter {
   }
 
   private onReady(now: number): void {
-    this.chain = new SessionChain(new SecureSession(this.handshake.result!, now, this.opts));
+    this.chain = new SessionChain(this.secureSession(this.handshake.result!, now));
     this.armTimer();
     this.settleReady();
     this.emit('ready');
@@ -273,9 +376,14 @@ export class Session extends EventEmitter {
   private completeRenewal(now: number): void {
     const result = this.renewal!.result!;
     this.renewal = null;
-    const tail = this.chain!.install(new SecureSession(result, now, this.opts), now);
+    const tail = this.chain!.install(this.secureSession(result, now), now);
     if (tail) this.stream.write(tail);
     this.emit('renewed');
+  }
+
+  private secureSession(result: HandshakeResult, now: number): SecureSession {
+    const budget = this.opts.reassemblyBudget?.(result.remote);
+    return new SecureSession(result, now, { ...this.opts, reassembly: { ...this.opts.reassembly, ...(budget ? { budget } : {}) } });
   }
 
   /** The renewal must authenticate exactly the key this session already trusts. */
@@ -325,15 +433,20 @@ export class Session extends EventEmitter {
     setImmediate(() => this.flush());
   }
 
+  /** Seals and writes what is queued, a slice at a time, until the socket asks to drain. */
   private flush(): void {
     this.flushScheduled = false;
-    if (!this.chain || this.chain.state !== SessionState.Ready || this.stream.destroyed) return;
+    const chain = this.chain;
+    if (!chain || chain.state !== SessionState.Ready || this.stream.destroyed) return;
     try {
-      const out = this.chain.flush(Date.now());
-      if (out) this.stream.write(out);
+      while (chain.pendingBytes > 0 && !this.stream.writableNeedDrain) {
+        const out = chain.flush(Date.now(), FLUSH_SLICE_BYTES);
+        if (out) this.stream.write(out);
+      }
     } catch (err) {
-      this.fail(err as PeerError, true);
+      return this.fail(err as PeerError, true);
     }
+    if (chain.pendingBytes > 0) void this.drained().then(() => this.scheduleFlush());
   }
 
   private writeFrames(bodies: Uint8Array[]): void {
@@ -350,7 +463,7 @@ export class Session extends EventEmitter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const deadline = this.chain
-      ? Math.min(this.chain.session.expiresAt, this.renewAt() ?? Infinity, this.renewal?.deadline ?? Infinity)
+      ? Math.min(this.chain.session.expiresAt, this.renewAt() ?? Infinity, this.renewal?.deadline ?? Infinity, this.chain.deadline ?? Infinity)
       : this.handshake.deadline;
     if (deadline === null || this.ended) return;
     this.timer = setTimeout(() => this.onDeadline(), Math.max(0, Math.min(deadline - Date.now(), 2 ** 31 - 1)));
@@ -363,6 +476,7 @@ export class Session extends EventEmitter {
       if (this.chain) {
         if (now >= this.chain.session.expiresAt) throw new PeerError(ErrorCode.SESSION_EXPIRED, 'session TTL exceeded');
         this.renewal?.poll(now);
+        this.apply(this.chain.poll(now));
         const renewAt = this.renewAt();
         if (renewAt !== null && now >= renewAt) this.startRenewal(now);
       } else {
@@ -409,6 +523,9 @@ export class Session extends EventEmitter {
     this.chain?.destroy();
     this.settleReady(err ?? new PeerError(ErrorCode.INVALID_STATE, 'session closed before READY'));
     this.inbox.end();
+    const ended = err ?? new PeerError(ErrorCode.INVALID_STATE, 'session closed during a streamed message');
+    for (const s of this.incoming.values()) s.fail(ended);
+    this.incoming.clear();
     if (err && this.listenerCount('error') > 0) this.emit('error', err);
     this.emit('close', err);
   }

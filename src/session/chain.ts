@@ -28,6 +28,8 @@ export class SessionChain {
   private previous: SecureSession | null = null;
   private previousBase = 0;
   private renewals = 0;
+  /** A renewed session waiting for the current one's outgoing stream to end. */
+  private next: SecureSession | null = null;
 
   constructor(private current: SecureSession) {}
 
@@ -51,17 +53,70 @@ export class SessionChain {
     return this.sendBase + this.current.send(type, payload, now);
   }
 
-  flush(now: number): Buffer | null {
-    return this.current.flush(now);
+  flush(now: number, maxBytes?: number): Buffer | null {
+    return this.current.flush(now, maxBytes);
+  }
+
+  get streaming(): boolean {
+    return this.current.streaming;
+  }
+
+  beginStream(type: number, total: number, now: number): { seq: number; messageId: number } {
+    const s = this.current.beginStream(type, total, now);
+    return { seq: this.sendBase + s.seq, messageId: s.messageId };
+  }
+
+  streamWrite(bytes: Uint8Array, now: number): void {
+    this.current.streamWrite(bytes, now);
+  }
+
+  /** Ends the outgoing stream; returns frames to write first if a deferred renewal now takes over. */
+  streamEnd(now: number): Buffer | null {
+    try {
+      this.current.streamEnd();
+    } finally {
+      this.finishDeferredInstall(now);
+    }
+    return this.takeTail();
+  }
+
+  abortMessage(messageId: number, reason: string, now: number): Buffer | null {
+    const out = this.current.abortMessage(messageId, reason);
+    this.finishDeferredInstall(now);
+    const tail = this.takeTail();
+    return out && tail ? Buffer.concat([out, tail]) : (out ?? tail);
+  }
+
+  notify(payload: Parameters<SecureSession['notify']>[0]): Buffer | null {
+    return this.current.notify(payload);
+  }
+
+  /** Reassembly deadlines of the sessions still receiving. */
+  get deadline(): number | null {
+    const a = this.current.deadline;
+    const b = this.previous?.deadline ?? null;
+    return a === null ? b : b === null ? a : Math.min(a, b);
+  }
+
+  poll(now: number): ReceiveResult {
+    const r = this.current.poll(now);
+    if (this.previous) {
+      const p = this.previous.poll(now);
+      r.events.push(...p.events);
+      r.replies.push(...p.replies);
+    }
+    return r;
   }
 
   close(now: number): Buffer {
     this.previous?.destroy();
+    this.next?.destroy();
     return this.current.close(now);
   }
 
   error(code: Code, reason: string): Buffer {
     this.previous?.destroy();
+    this.next?.destroy();
     return this.current.error(code, reason);
   }
 
@@ -70,6 +125,32 @@ export class SessionChain {
    * what the old session still had queued, sealed: write it before anything sealed by `next`.
    */
   install(next: SecureSession, now: number): Buffer | null {
+    if (this.current.streaming) {
+      // The stream's remaining chunks are numbered and keyed on the current session.
+      this.next?.destroy();
+      this.next = next;
+      return null;
+    }
+    return this.switchTo(next, now);
+  }
+
+  /** What the old session still had queued when a deferred renewal took over. */
+  private tail: Buffer | null = null;
+
+  private finishDeferredInstall(now: number): void {
+    const next = this.next;
+    if (next === null || this.current.streaming) return;
+    this.next = null;
+    this.tail = this.switchTo(next, now);
+  }
+
+  private takeTail(): Buffer | null {
+    const t = this.tail;
+    this.tail = null;
+    return t;
+  }
+
+  private switchTo(next: SecureSession, now: number): Buffer | null {
     const old = this.current;
     const tail = old.state === SessionState.Ready ? old.flush(now) : null;
     if (this.previous !== null) this.retirePrevious();
@@ -83,7 +164,7 @@ export class SessionChain {
 
   /** Opens the records of one read, routing each by its session id. */
   receiveMany(bodies: readonly Uint8Array[], now: number): ReceiveResult {
-    const out: ReceiveResult = { events: [], dropped: 0, error: null };
+    const out: ReceiveResult = { events: [], dropped: 0, replies: [], error: null };
     let i = 0;
     while (i < bodies.length && out.error === null) {
       const old = this.previous !== null && bodies[i]!.length >= SESSION_ID_AT + SESSION_ID_BYTES && sameId(sessionIdOf(bodies[i]!), this.previous.id);
@@ -93,8 +174,9 @@ export class SessionChain {
       const target = old ? this.previous! : this.current;
       const base = old ? this.previousBase : this.receiveBase;
       const r = target.receiveMany(bodies.slice(i, j), now);
-      for (const e of r.events) out.events.push(e.kind === 'message' ? { ...e, seq: base + e.seq } : e);
+      for (const e of r.events) out.events.push(e.kind === 'message' || e.kind === 'stream-start' ? { ...e, seq: base + e.seq } : e);
       out.dropped += r.dropped;
+      out.replies.push(...r.replies);
       if (r.error) out.error = old ? new PeerError(r.error.code, `previous session: ${r.error.message}`) : r.error;
       i = j;
     }
@@ -103,6 +185,7 @@ export class SessionChain {
 
   destroy(): void {
     this.previous?.destroy();
+    this.next?.destroy();
     this.current.destroy();
   }
 

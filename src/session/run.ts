@@ -2,7 +2,8 @@
  * The plaintext of a data record: a run of `count` messages, each
  *   type u8 ‖ length u32 ‖ payload
  * with consecutive sequence numbers from the header's first_seq. Error records carry
- *   code (u8 length ‖ ASCII) ‖ u16 length ‖ UTF-8 reason
+ *   code (u8 length ‖ ASCII) ‖ u16 length ‖ UTF-8 reason ‖ flags u8 ‖ [seq u64] ‖
+ *   [message id u64] ‖ [retry-after ms u64]
  * and close and key-update records carry nothing.
  */
 import { ErrorCode, PeerError, type ErrorCode as Code } from '../errors.js';
@@ -54,17 +55,43 @@ export function readRun(plain: Uint8Array, count: number): RunMessage[] {
   return out;
 }
 
-export function encodeErrorPayload(code: Code, reason: string): Buffer {
-  const text = Buffer.from(reason, 'utf8').subarray(0, 1024);
-  return new ByteWriter().shortString(code, 64).u16(text.length).raw(text).finish();
+/** What an error record says (PROTOCOL.md §6): a code, a reason, and what it refers to. */
+export interface ErrorPayload {
+  code: string;
+  reason: string;
+  /** The message (sequence number) refused, e.g. by a rate limit. */
+  seq?: number;
+  /** The chunked message (message id) abandoned. */
+  messageId?: number;
+  /** When the sender may try again, in ms (RATE_LIMITED). */
+  retryAfter?: number;
 }
 
-export function decodeErrorPayload(plain: Uint8Array): { code: string; reason: string } {
+const HAS_SEQ = 0x01;
+const HAS_MESSAGE_ID = 0x02;
+const HAS_RETRY_AFTER = 0x04;
+
+export function encodeErrorPayload(e: ErrorPayload & { code: Code }): Buffer {
+  const text = Buffer.from(e.reason, 'utf8').subarray(0, 1024);
+  const flags = (e.seq !== undefined ? HAS_SEQ : 0) | (e.messageId !== undefined ? HAS_MESSAGE_ID : 0) | (e.retryAfter !== undefined ? HAS_RETRY_AFTER : 0);
+  const w = new ByteWriter().shortString(e.code, 64).u16(text.length).raw(text).u8(flags);
+  if (e.seq !== undefined) w.u64(e.seq, 'seq');
+  if (e.messageId !== undefined) w.u64(e.messageId, 'message id');
+  if (e.retryAfter !== undefined) w.u64(Math.ceil(e.retryAfter), 'retry after');
+  return w.finish();
+}
+
+export function decodeErrorPayload(plain: Uint8Array): ErrorPayload {
   const r = new ByteReader(plain, 'error record');
-  const code = r.shortString(64);
-  const reason = Buffer.from(r.bytesView(r.u16())).toString('utf8');
+  const out: ErrorPayload = { code: r.shortString(64), reason: '' };
+  out.reason = Buffer.from(r.bytesView(r.u16())).toString('utf8');
+  const flags = r.u8();
+  if ((flags & ~(HAS_SEQ | HAS_MESSAGE_ID | HAS_RETRY_AFTER)) !== 0) r.fail('unknown flags');
+  if (flags & HAS_SEQ) out.seq = r.u64();
+  if (flags & HAS_MESSAGE_ID) out.messageId = r.u64();
+  if (flags & HAS_RETRY_AFTER) out.retryAfter = r.u64();
   r.end();
-  return { code, reason };
+  return out;
 }
 
 function malformed(reason: string): PeerError {

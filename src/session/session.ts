@@ -3,42 +3,52 @@
  * ordered messages out. Keys per direction come from the handshake; nothing here reads a clock,
  * opens a socket or starts a timer (`now` is passed in).
  *
- * Sending: send() gives each message the next sequence number and queues it; flush() packs the
- * queue into as few data records as fit the record payload limit (coalescing, as TLS and QUIC
- * do), lays every frame out in one buffer and seals them all in place with one native call.
- * Receiving: the records of one socket read are checked (session id, TTL, replay window,
- * sequence) and then opened in place with one native call; only records whose tag verified
- * are marked in the replay window.
+ * Sending: the Outbox numbers and queues messages; flush() takes up to `maxBytes` of them as
+ * records (small messages coalesced, large ones one chunk per record), lays every frame out in
+ * one buffer and seals them all in place with one native call.
+ * Receiving: the data records of one socket read are checked (session id, TTL, replay window,
+ * sequence) and opened in place with one native call; a chunk record is decrypted straight
+ * into its message's reassembly buffer. Only records whose tag verified enter the window.
  * Rekey: before a key would seal more than `recordsPerKey` records (2^24 by default, the
  * AES-GCM limit of DESIGN.md) the sender appends a key_update record and both sides move to a
  * key expanded from the current one (PROTOCOL.md §6).
  */
+import { MemoryBudget, Reassembler, type ReassemblyOptions } from '../chunking/index.js';
 import { AEAD_TAG_BYTES, type AeadSuite } from '../crypto/index.js';
 import { ErrorCode, PeerError, type ErrorCode as Code } from '../errors.js';
 import { SessionState, type HandshakeResult, type RemoteIdentity } from '../handshake/index.js';
-import {
-  FrameType, LENGTH_PREFIX_BYTES, decodeRecordHeader, encodeRecordHeader, recordHeaderLength, type RecordType,
-} from '../wire/index.js';
+import { FrameType, decodeRecordHeader, type ChunkFields, type RecordType } from '../wire/index.js';
 import { Direction, NONCE_BYTES, RegionScratch } from './direction.js';
+import { Outbox } from './outbox.js';
 import { ReplayWindow } from './replay-window.js';
-import { decodeErrorPayload, encodeErrorPayload, MESSAGE_HEADER_BYTES, readRun, runLength, writeRun, type RunMessage } from './run.js';
+import { decodeErrorPayload, encodeErrorPayload, readRun, type ErrorPayload } from './run.js';
+import { KEY_UPDATE, sealSegment, type OutRecord } from './seal.js';
 
 export const DEFAULT_SESSION_TTL_MS = 3_600_000;
 /** Largest plaintext of one record (the spec's frame payload limit). */
 export const DEFAULT_MAX_RECORD_PAYLOAD = 64 * 1024;
 /** AES-256-GCM: at most 2^24 records under one key (DESIGN.md §3). */
 export const DEFAULT_RECORDS_PER_KEY = 2 ** 24;
+/** Error codes that refuse one message and leave the session usable; every other code ends it. */
+export const NON_FATAL_CODES: ReadonlySet<string> = new Set([ErrorCode.CHUNK_ERROR, ErrorCode.RATE_LIMITED]);
 
 export interface SessionOptions {
   ttlMs?: number;
   maxRecordPayload?: number;
   recordsPerKey?: number;
   replayWindow?: number;
+  /** Limits for receiving chunked messages (the budget is the peer's, shared by its sessions). */
+  reassembly?: ReassemblyOptions;
 }
 
 export type SessionEvent =
   | { kind: 'message'; seq: number; type: number; payload: Uint8Array }
-  | { kind: 'error'; code: string; reason: string }
+  | { kind: 'stream-start'; seq: number; messageId: number; type: number; total: number }
+  | { kind: 'stream-data'; messageId: number; data: Uint8Array; last: boolean }
+  /** A chunked message this side refused or abandoned (also sent to the peer). */
+  | { kind: 'chunk-error'; error: PeerError }
+  /** The peer reported an error; `fatal` ones end the session. */
+  | { kind: 'error'; fatal: boolean; error: ErrorPayload }
   | { kind: 'close' };
 
 /** What receiveMany() made of a batch of frame bodies. */
@@ -46,15 +56,10 @@ export interface ReceiveResult {
   events: SessionEvent[];
   /** Replayed records dropped before decryption (REPLAY_DETECTED, not fatal). */
   dropped: number;
+  /** Sealed frames to send back (error records for refused chunked messages). */
+  replies: Buffer[];
   /** The fatal error that ended the session, after the events before it. */
   error: PeerError | null;
-}
-
-interface OutRecord {
-  type: RecordType;
-  count: number;
-  plainLength: number;
-  write?: (frame: Buffer, at: number) => void;
 }
 
 interface InRecord {
@@ -63,9 +68,8 @@ interface InRecord {
   firstSeq: number;
   count: number;
   headerLength: number;
+  chunk?: ChunkFields;
 }
-
-const KEY_UPDATE: OutRecord = { type: FrameType.KeyUpdate, count: 1, plainLength: 0 };
 
 export class SecureSession {
   readonly id: Buffer;
@@ -77,15 +81,13 @@ export class SecureSession {
   private readonly rx: Direction;
   private readonly window: ReplayWindow;
   private readonly scratch = new RegionScratch();
-  /** Record sequence numbers (nonce and replay space); key_update records take one too. */
+  private readonly outbox: Outbox;
+  private readonly reassembler: Reassembler;
+  /** Record sequence numbers (nonce and replay space), per direction. */
   private sendSeq = 0;
   private recvSeq = 0;
-  /** key_update records so far per direction: message numbers skip them, so they stay contiguous. */
-  private sentKeyUpdates = 0;
-  private receivedKeyUpdates = 0;
-  private queue: RunMessage[] = [];
-  private queuedBytes = 0;
-  private readonly maxRecordPayload: number;
+  /** Messages received: their numbers, independent of how many records they took. */
+  private received = 0;
   private readonly recordsPerKey: number;
 
   constructor(hs: HandshakeResult, now: number, opts: SessionOptions = {}) {
@@ -93,11 +95,12 @@ export class SecureSession {
     this.remote = hs.remote;
     this.suite = hs.suite;
     this.expiresAt = now + (opts.ttlMs ?? DEFAULT_SESSION_TTL_MS);
-    this.maxRecordPayload = opts.maxRecordPayload ?? DEFAULT_MAX_RECORD_PAYLOAD;
+    this.outbox = new Outbox(opts.maxRecordPayload ?? DEFAULT_MAX_RECORD_PAYLOAD);
     this.recordsPerKey = opts.recordsPerKey ?? DEFAULT_RECORDS_PER_KEY;
     if (!Number.isInteger(this.recordsPerKey) || this.recordsPerKey < 2 || this.recordsPerKey > DEFAULT_RECORDS_PER_KEY) {
       throw new PeerError(ErrorCode.INVALID_ARGUMENT, `recordsPerKey must be 2..${DEFAULT_RECORDS_PER_KEY}`);
     }
+    this.reassembler = new Reassembler({ budget: new MemoryBudget(Infinity), ...opts.reassembly });
     this.tx = new Direction(hs.sendKey, hs.sendIv, hs.suite);
     this.rx = new Direction(hs.recvKey, hs.recvIv, hs.suite);
     this.window = new ReplayWindow(opts.replayWindow);
@@ -107,45 +110,81 @@ export class SecureSession {
     return this._state;
   }
 
-  /** Bytes of messages queued and not yet flushed. */
+  /** Plaintext bytes queued and not yet flushed. */
   get pendingBytes(): number {
-    return this.queuedBytes;
+    return this.outbox.bytes;
   }
 
-  /** Next message sequence number this side will assign. */
+  /** Next message number this side will assign. */
   get nextSendSeq(): number {
-    return this.sendSeq - this.sentKeyUpdates + this.queue.length;
+    return this.outbox.nextSeq;
   }
 
   /** Messages accepted from the peer so far (the next message number expected). */
   get receivedMessages(): number {
-    return this.recvSeq - this.receivedKeyUpdates;
+    return this.received;
   }
 
-  /** Queues one message; returns its message sequence number (0, 1, 2, … per direction). */
+  /** The next reassembly deadline (poll() then), or null. */
+  get deadline(): number | null {
+    return this.reassembler.deadline;
+  }
+
+  /** Queues one message of any size (large ones are chunked); returns its message number. */
   send(type: number, payload: Uint8Array, now: number): number {
     this.assertOpen(now);
-    if (payload.length + MESSAGE_HEADER_BYTES > this.maxRecordPayload) {
-      throw new PeerError(ErrorCode.CHUNK_ERROR, `message of ${payload.length} bytes exceeds the record payload limit; chunked transfer is needed`);
-    }
-    this.queue.push({ type, payload });
-    this.queuedBytes += payload.length + MESSAGE_HEADER_BYTES;
-    return this.nextSendSeq - 1;
+    return this.outbox.message(type, payload);
   }
 
-  /** Seals everything queued; returns the frames to write (one buffer), or null if nothing was queued. */
-  flush(now: number): Buffer | null {
-    if (this.queue.length === 0) return null;
+  /** Starts a streamed message of `total` bytes (streamWrite, then streamEnd). */
+  beginStream(type: number, total: number, now: number): { seq: number; messageId: number } {
     this.assertOpen(now);
-    return this.seal(this.takeQueue());
+    return this.outbox.beginStream(type, total);
+  }
+
+  streamWrite(bytes: Uint8Array, now: number): void {
+    this.assertOpen(now);
+    this.outbox.streamWrite(bytes);
+  }
+
+  streamEnd(): void {
+    this.outbox.endStream();
+  }
+
+  /** True while an outgoing stream is open (other messages wait for it). */
+  get streaming(): boolean {
+    return this.outbox.streaming;
+  }
+
+  /** Abandons an outgoing chunked message: drops its queued chunks and tells the peer. */
+  abortMessage(messageId: number, reason: string): Buffer | null {
+    this.outbox.drop(messageId);
+    return this.notify({ code: ErrorCode.CHUNK_ERROR, reason, messageId });
+  }
+
+  /**
+   * Seals up to about `maxBytes` of what is queued; returns the frames to write (one buffer),
+   * or null if nothing was queued.
+   */
+  flush(now: number, maxBytes = Infinity): Buffer | null {
+    if (this.outbox.empty) return null;
+    this.assertOpen(now);
+    return this.seal(this.outbox.take(maxBytes));
+  }
+
+  /** Seals an error record that refuses one message and keeps the session (CHUNK_ERROR, RATE_LIMITED). */
+  notify(payload: ErrorPayload & { code: Code }): Buffer | null {
+    if (this._state !== SessionState.Ready || !NON_FATAL_CODES.has(payload.code)) return null;
+    const body = encodeErrorPayload(payload);
+    return this.seal([{ type: FrameType.Error, count: 1, plainLength: body.length, write: (f, at) => f.set(body, at) }]);
   }
 
   /** Seals an error record for the peer and ends the session (state ERROR). */
   error(code: Code, reason: string): Buffer {
     let out: Buffer = Buffer.alloc(0);
     if (this._state === SessionState.Ready) {
-      const payload = encodeErrorPayload(code, reason);
-      out = this.seal([{ type: FrameType.Error, count: 1, plainLength: payload.length, write: (f, at) => f.set(payload, at) }]);
+      const body = encodeErrorPayload({ code, reason });
+      out = this.seal([{ type: FrameType.Error, count: 1, plainLength: body.length, write: (f, at) => f.set(body, at) }], true);
     }
     this.end(SessionState.Error);
     return out;
@@ -155,10 +194,17 @@ export class SecureSession {
   close(now: number): Buffer {
     let out: Buffer = Buffer.alloc(0);
     if (this._state === SessionState.Ready && now < this.expiresAt) {
-      out = this.seal([...this.takeQueue(), { type: FrameType.Close, count: 1, plainLength: 0 }]);
+      out = this.seal([...this.outbox.take(Infinity), { type: FrameType.Close, count: 1, plainLength: 0 }], true);
     }
     this.end(SessionState.Closed);
     return out;
+  }
+
+  /** Abandons overdue chunked messages; returns the error records to send and the events. */
+  poll(now: number): ReceiveResult {
+    const result: ReceiveResult = { events: [], dropped: 0, replies: [], error: null };
+    for (const err of this.reassembler.expire(now)) this.refuseChunked(err, result);
+    return result;
   }
 
   /** Opens one frame body; throws its PeerError. (Tests and simple callers; see receiveMany.) */
@@ -170,12 +216,13 @@ export class SecureSession {
   }
 
   /**
-   * Opens the frame bodies of one socket read, in order, batching the records that share a
-   * buffer into one native call. A replayed record is dropped and counted; any other failure
-   * ends the session and is returned with the events that preceded it.
+   * Opens the frame bodies of one socket read, in order, batching the data records that share
+   * a buffer into one native call. A replayed record is dropped and counted; a refused chunked
+   * message is reported (event and reply) and the session goes on; any other failure ends the
+   * session and is returned with the events that preceded it.
    */
   receiveMany(bodies: readonly Uint8Array[], now: number): ReceiveResult {
-    const result: ReceiveResult = { events: [], dropped: 0, error: null };
+    const result: ReceiveResult = { events: [], dropped: 0, replies: [], error: null };
     if (this._state !== SessionState.Ready) {
       result.error = new PeerError(this._state === SessionState.Expired ? ErrorCode.SESSION_EXPIRED : ErrorCode.INVALID_STATE, `session is ${this._state}`);
       return result;
@@ -187,7 +234,7 @@ export class SecureSession {
     return result;
   }
 
-  /** Wipes keys; the session can do nothing more. */
+  /** Wipes keys and reassembly buffers; the session can do nothing more. */
   destroy(): void {
     this.end(this._state === SessionState.Ready ? SessionState.Closed : this._state);
   }
@@ -202,6 +249,11 @@ export class SecureSession {
       if (group.length > 0 && body.buffer !== group[0]!.body.buffer) break;
       try {
         const r = this.precheck(body, now, expected);
+        if (r.type === FrameType.Chunk) {
+          if (group.length > 0) break;
+          this.receiveChunk(r, now, result);
+          return 1;
+        }
         group.push(r);
         expected = r.firstSeq + r.count;
         if (r.type !== FrameType.Data) break; // key_update, close and error change what follows
@@ -211,11 +263,8 @@ export class SecureSession {
       }
     }
     if (group.length === 0) {
-      if (failure?.code === ErrorCode.REPLAY_DETECTED) {
-        result.dropped++;
-        return 1;
-      }
-      this.fail(result, failure!);
+      if (failure?.code === ErrorCode.REPLAY_DETECTED) result.dropped++;
+      else this.fail(result, failure!);
       return 1;
     }
     const opened = this.openGroup(group);
@@ -234,9 +283,8 @@ export class SecureSession {
     const verdict = this.window.checkRun(firstSeq, count);
     if (verdict !== 'ok') throw new PeerError(ErrorCode.REPLAY_DETECTED, `record ${firstSeq} is a replay (${verdict})`);
     if (firstSeq !== expected) throw new PeerError(ErrorCode.SEQUENCE_ERROR, `expected sequence ${expected}, got ${firstSeq}`);
-    if (header.type === FrameType.Chunk) throw new PeerError(ErrorCode.CHUNK_ERROR, 'chunked transfer is not supported by this peer yet');
     if (body.length - length < AEAD_TAG_BYTES) throw new PeerError(ErrorCode.MALFORMED_FRAME, 'record shorter than its tag');
-    return { body, type: header.type, firstSeq, count, headerLength: length };
+    return { body, type: header.type, firstSeq, count, headerLength: length, chunk: header.chunk };
   }
 
   /** One native call for the group; returns how many records verified. */
@@ -258,34 +306,95 @@ export class SecureSession {
     return this.rx.aead.openRegions(nonces, new Uint8Array(first.buffer, base, span), table);
   }
 
-  /** Commits one verified record and turns it into events. */
-  private accept(r: InRecord, result: ReceiveResult): void {
+  /** Marks a verified record's sequence numbers seen. */
+  private commitRecord(r: InRecord): void {
     this.window.commitRun(r.firstSeq, r.count);
     this.recvSeq = r.firstSeq + r.count;
     this.rx.records++;
+  }
+
+  /** Commits one verified record and turns it into events. */
+  private accept(r: InRecord, result: ReceiveResult): void {
+    this.commitRecord(r);
     const plain = r.body.subarray(r.headerLength, r.body.length - AEAD_TAG_BYTES);
     switch (r.type) {
-      case FrameType.Data: {
-        const first = r.firstSeq - this.receivedKeyUpdates;
-        for (const [k, m] of readRun(plain, r.count).entries()) {
-          result.events.push({ kind: 'message', seq: first + k, type: m.type, payload: m.payload });
-        }
+      case FrameType.Data:
+        for (const m of readRun(plain, r.count)) result.events.push({ kind: 'message', seq: this.received++, type: m.type, payload: m.payload });
         return;
-      }
       case FrameType.KeyUpdate:
         this.rx.update();
-        this.receivedKeyUpdates++;
         return;
       case FrameType.Close:
         this.end(SessionState.Closed);
         result.events.push({ kind: 'close' });
         return;
       default: {
-        const { code, reason } = decodeErrorPayload(plain);
-        this.end(SessionState.Error);
-        result.events.push({ kind: 'error', code, reason });
+        const error = decodeErrorPayload(plain);
+        const fatal = !NON_FATAL_CODES.has(error.code);
+        if (fatal) this.end(SessionState.Error);
+        else if (error.code === ErrorCode.CHUNK_ERROR && error.messageId !== undefined) this.outbox.drop(error.messageId);
+        result.events.push({ kind: 'error', fatal, error });
       }
     }
+  }
+
+  /**
+   * A chunk record: decrypted into its message's buffer (or in place, for a stream). A refused
+   * message is reported to both sides and the session goes on; a bad tag ends the session.
+   */
+  private receiveChunk(r: InRecord, now: number, result: ReceiveResult): void {
+    const c = r.chunk!;
+    const sealed = r.body.subarray(r.headerLength);
+    const plainLength = sealed.length - AEAD_TAG_BYTES;
+    const isNew = this.reassembler.isNewMessage(c);
+    const seq = isNew ? this.received++ : -1;
+    let target;
+    try {
+      target = this.reassembler.prepare(c, plainLength, now);
+    } catch (err) {
+      this.commitUnopened(r, sealed, result);
+      if (this._state === SessionState.Ready) this.refuseChunked(err as PeerError, result);
+      return;
+    }
+    const nonce = Buffer.allocUnsafe(NONCE_BYTES);
+    this.rx.writeNonce(r.firstSeq, nonce, 0);
+    const into = target?.into ?? sealed;
+    try {
+      this.rx.aead.openInto(nonce, r.body.subarray(0, r.headerLength), sealed, into, 0);
+    } catch (err) {
+      this.fail(result, err as PeerError);
+      return;
+    }
+    this.commitRecord(r);
+    if (target === null) return; // a chunk of a message already refused: dropped
+    try {
+      for (const e of this.reassembler.commit(c, target, into.subarray(0, plainLength))) {
+        if (e.kind === 'message') result.events.push({ kind: 'message', seq, type: e.type, payload: e.payload });
+        else if (e.kind === 'stream-start') result.events.push({ ...e, seq });
+        else result.events.push(e);
+      }
+    } catch (err) {
+      this.refuseChunked(err as PeerError, result);
+    }
+  }
+
+  /** A refused chunk still has to authenticate before its sequence number counts as seen. */
+  private commitUnopened(r: InRecord, sealed: Uint8Array, result: ReceiveResult): void {
+    const nonce = Buffer.allocUnsafe(NONCE_BYTES);
+    this.rx.writeNonce(r.firstSeq, nonce, 0);
+    try {
+      this.rx.aead.openInto(nonce, r.body.subarray(0, r.headerLength), sealed, sealed, 0);
+      this.commitRecord(r);
+    } catch (err) {
+      this.fail(result, err as PeerError);
+    }
+  }
+
+  private refuseChunked(err: PeerError, result: ReceiveResult): void {
+    result.events.push({ kind: 'chunk-error', error: err });
+    const messageId = err.details?.messageId as number | undefined;
+    const reply = this.notify({ code: ErrorCode.CHUNK_ERROR, reason: err.message, messageId });
+    if (reply) result.replies.push(reply);
   }
 
   private fail(result: ReceiveResult, err: PeerError): void {
@@ -293,80 +402,26 @@ export class SecureSession {
     this.end(err.code === ErrorCode.SESSION_EXPIRED ? SessionState.Expired : SessionState.Error);
   }
 
-  private takeQueue(): OutRecord[] {
-    const records: OutRecord[] = [];
-    let run: RunMessage[] = [];
-    let size = 0;
-    const push = (): void => {
-      const messages = run;
-      records.push({ type: FrameType.Data, count: messages.length, plainLength: runLength(messages), write: (f, at) => writeRun(messages, f, at) });
-    };
-    for (const m of this.queue) {
-      const n = m.payload.length + MESSAGE_HEADER_BYTES;
-      if (size + n > this.maxRecordPayload && run.length > 0) {
-        push();
-        run = [];
-        size = 0;
-      }
-      run.push(m);
-      size += n;
-    }
-    if (run.length > 0) push();
-    this.queue = [];
-    this.queuedBytes = 0;
-    return records;
-  }
-
   /**
    * Seals records into frames, one native call per key: when the current key has room for only
-   * its key_update, that record closes the segment and the key rotates.
+   * its key_update, that record closes the segment and the key rotates (unless these are the
+   * session's `final` records: close, or a fatal error).
    */
-  private seal(records: OutRecord[]): Buffer {
+  private seal(records: OutRecord[], final = false): Buffer {
     const parts: Buffer[] = [];
     let i = 0;
     while (i < records.length) {
       const room = Math.max(1, this.recordsPerKey - 1 - this.tx.records);
       const segment = records.slice(i, i + room);
       i += segment.length;
-      const rotate = this.tx.records + segment.length >= this.recordsPerKey - 1 && segment[segment.length - 1]!.type === FrameType.Data;
+      const rotate = this.tx.records + segment.length >= this.recordsPerKey - 1 && !(final && i === records.length);
       if (rotate) segment.push(KEY_UPDATE);
-      parts.push(this.sealSegment(segment));
-      if (rotate) {
-        this.tx.update();
-        this.sentKeyUpdates++;
-      }
+      const { frames, nextSeq } = sealSegment(this.tx, this.id, this.sendSeq, segment, this.scratch);
+      parts.push(frames);
+      this.sendSeq = nextSeq;
+      if (rotate) this.tx.update();
     }
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-  }
-
-  /** Lays the frames out back to back (length ‖ header ‖ plaintext ‖ tag) and seals them in place. */
-  private sealSegment(records: OutRecord[]): Buffer {
-    let total = 0;
-    for (const r of records) total += LENGTH_PREFIX_BYTES + recordHeaderLength(r.type) + r.plainLength + AEAD_TAG_BYTES;
-    const buf = Buffer.allocUnsafe(total);
-    this.scratch.ensure(records.length);
-    const { nonces, table } = this.scratch.views(records.length);
-    let at = 0;
-    let seq = this.sendSeq;
-    records.forEach((r, k) => {
-      const headerLength = recordHeaderLength(r.type);
-      const bodyLength = headerLength + r.plainLength + AEAD_TAG_BYTES;
-      buf.writeUInt32BE(bodyLength, at);
-      encodeRecordHeader({ type: r.type, sessionId: this.id, firstSeq: seq, count: r.count }, buf, at + LENGTH_PREFIX_BYTES);
-      const plainAt = at + LENGTH_PREFIX_BYTES + headerLength;
-      r.write?.(buf, plainAt);
-      this.tx.writeNonce(seq, nonces, k * NONCE_BYTES);
-      table[4 * k] = at + LENGTH_PREFIX_BYTES;
-      table[4 * k + 1] = headerLength;
-      table[4 * k + 2] = plainAt;
-      table[4 * k + 3] = r.plainLength;
-      seq += r.count;
-      at += LENGTH_PREFIX_BYTES + bodyLength;
-    });
-    this.tx.aead.sealRegions(nonces, buf, table);
-    this.sendSeq = seq;
-    this.tx.records += records.length;
-    return buf;
   }
 
   private assertOpen(now: number): void {
@@ -383,9 +438,8 @@ export class SecureSession {
     if (this._state === SessionState.Ready) {
       this.tx.destroy();
       this.rx.destroy();
+      this.reassembler.clear();
     }
     this._state = state;
-    this.queue = [];
-    this.queuedBytes = 0;
   }
 }

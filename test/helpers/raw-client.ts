@@ -61,7 +61,7 @@ export class RawClient {
       if (f[1] === wire.FrameType.HandshakeError) return (decodeHandshakeMessage(f) as { code: string }).code;
       if (session && f[1] === wire.FrameType.Error) {
         const [e] = session.receive(f, Date.now());
-        if (e?.kind === 'error') return e.code;
+        if (e?.kind === 'error') return e.error.code;
       }
     }
   }

@@ -122,7 +122,7 @@ describe('SecureSession', () => {
 
   it('carries error and close records, after which the session refuses to send', () => {
     const { a, b } = pair();
-    expect(deliver(b, a.error('RATE_LIMITED', 'slow down'))).toEqual([{ kind: 'error', code: 'RATE_LIMITED', reason: 'slow down' }]);
+    expect(deliver(b, a.error('SEQUENCE_ERROR', 'lost one'))).toEqual([{ kind: 'error', fatal: true, error: { code: 'SEQUENCE_ERROR', reason: 'lost one' } }]);
     expect(b.state).toBe('ERROR');
     expect(codeOf(() => a.send(TASK, Buffer.from('x'), T0))).toBe('INVALID_STATE');
     const p = pair();
@@ -168,8 +168,11 @@ describe('SecureSession', () => {
     expect(frames.flatMap((f) => b.receive(f, T0))).toHaveLength(40);
   });
 
-  it('refuses a message over the record payload limit until chunking exists', () => {
-    const { a } = pair({ maxRecordPayload: 100 });
-    expect(codeOf(() => a.send(TASK, Buffer.alloc(200), T0))).toBe('CHUNK_ERROR');
+  it('a non-fatal error record (RATE_LIMITED) refuses one message and keeps the session', () => {
+    const { a, b } = pair();
+    const notice = a.notify({ code: 'RATE_LIMITED', reason: 'slow down', seq: 7, retryAfter: 1500 });
+    expect(deliver(b, notice)).toEqual([{ kind: 'error', fatal: false, error: { code: 'RATE_LIMITED', reason: 'slow down', seq: 7, retryAfter: 1500 } }]);
+    expect(b.state).toBe('READY');
+    expect(a.notify({ code: 'DECRYPTION_FAILED', reason: 'fatal codes are not notices' })).toBeNull();
   });
 });
