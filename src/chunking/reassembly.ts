@@ -31,11 +31,13 @@ export interface ReassemblyOptions {
 }
 
 export type ChunkEvent =
-  | { kind: 'message'; messageId: number; type: number; payload: Buffer }
-  | { kind: 'stream-start'; messageId: number; type: number; total: number }
+  | { kind: 'message'; seq: number; messageId: number; type: number; payload: Buffer }
+  | { kind: 'stream-start'; seq: number; messageId: number; type: number; total: number }
   | { kind: 'stream-data'; messageId: number; data: Uint8Array; last: boolean };
 
 interface Assembly {
+  /** The message number it was given when its first chunk arrived. */
+  seq: number;
   plan: ChunkPlan;
   deadline: number;
   /** Buffered: the whole message (1 + total bytes) and which chunks arrived. */
@@ -96,15 +98,21 @@ export class Reassembler {
   }
 
   /**
-   * Validates a chunk and says where its plaintext (`plainLength` bytes) goes. Returns null for
-   * a chunk of a message already refused or abandoned (dropped silently: it was reported).
+   * Validates a chunk and says where its plaintext (`plainLength` bytes) goes; a new message
+   * gets message number `seq`. Returns null for a chunk of a message already refused or
+   * abandoned (dropped silently: it was reported).
    */
-  prepare(c: ChunkFields, plainLength: number, now: number): ChunkTarget | null {
+  prepare(c: ChunkFields, plainLength: number, now: number, seq: number): ChunkTarget | null {
+    if (c.index >= c.count) {
+      const known = this.active.get(c.messageId);
+      if (known === undefined && c.messageId > this.lastMessageId) this.lastMessageId = c.messageId;
+      throw this.abort(c.messageId, `chunk index ${c.index} out of range for ${c.count} chunks`, known);
+    }
     let a = this.active.get(c.messageId);
     if (a === undefined) {
       if (c.messageId <= this.lastMessageId) return null;
       this.lastMessageId = c.messageId;
-      a = this.start(c, now);
+      a = this.start(c, now, seq);
     }
     if (c.count !== a.plan.count || c.totalLength !== a.plan.total) {
       throw this.abort(c.messageId, `chunk ${c.index}: count or total length differs from the message's`);
@@ -138,7 +146,7 @@ export class Reassembler {
     a.received++;
     if (a.received < a.plan.count) return [];
     this.release(c.messageId, a, false);
-    return [{ kind: 'message', messageId: c.messageId, type: a.buffer[0]!, payload: a.buffer.subarray(CHUNK_PREFIX_BYTES) }];
+    return [{ kind: 'message', seq: a.seq, messageId: c.messageId, type: a.buffer[0]!, payload: a.buffer.subarray(CHUNK_PREFIX_BYTES) }];
   }
 
   /** Abandons messages whose next chunk is overdue; returns their CHUNK_ERRORs. */
@@ -156,12 +164,22 @@ export class Reassembler {
     return chunkError(messageId, reason);
   }
 
+  /**
+   * The sender abandoned message `messageId`: frees it if in progress. Returns true when the
+   * message was never seen (its number must still be taken), with the error to report.
+   */
+  abandon(messageId: number): { unseen: boolean; error: PeerError } {
+    const unseen = messageId > this.lastMessageId;
+    if (unseen) this.lastMessageId = messageId;
+    return { unseen, error: this.abort(messageId, 'the sender abandoned the message') };
+  }
+
   /** Frees everything (session ended). */
   clear(): void {
     for (const [id, a] of this.active) this.release(id, a, true);
   }
 
-  private start(c: ChunkFields, now: number): Assembly {
+  private start(c: ChunkFields, now: number, seq: number): Assembly {
     const plan = planFromHeader(c.totalLength, c.count);
     if (c.count < 1 || (c.count - 1) * plan.size >= plan.total) {
       throw chunkError(c.messageId, `${c.count} chunks cannot carry ${c.totalLength} bytes`);
@@ -182,7 +200,7 @@ export class Reassembler {
       buffer = Buffer.allocUnsafeSlow(bytes);
       arrived = new Uint8Array(plan.count);
     }
-    const a: Assembly = { plan, deadline: now + this.timeoutMs, buffer, arrived, received: 0, nextIndex: 0, type: 0 };
+    const a: Assembly = { seq, plan, deadline: now + this.timeoutMs, buffer, arrived, received: 0, nextIndex: 0, type: 0 };
     this.active.set(c.messageId, a);
     return a;
   }
@@ -193,7 +211,7 @@ export class Reassembler {
     if (c.index === 0) {
       a.type = plain[0]!;
       data = plain.subarray(CHUNK_PREFIX_BYTES);
-      events.push({ kind: 'stream-start', messageId: c.messageId, type: a.type, total: a.plan.total });
+      events.push({ kind: 'stream-start', seq: a.seq, messageId: c.messageId, type: a.type, total: a.plan.total });
     }
     a.nextIndex++;
     const last = a.nextIndex === a.plan.count;

@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { DEFAULT_PEER_REASSEMBLY_BYTES, DEFAULT_PROCESS_REASSEMBLY_BYTES, MemoryBudget, processReassemblyBudget } from '../chunking/index.js';
 import { Identity, type AeadSuite } from '../crypto/index.js';
 import { ErrorCode, PeerError } from '../errors.js';
 import { InitReplayGuard, type HandshakeOptions } from '../handshake/index.js';
@@ -30,6 +31,10 @@ export interface PeerOptions {
   /** Cipher suites in preference order. */
   suites?: AeadSuite[];
   session?: SessionIoOptions;
+  /** Reassembly memory one remote peer may hold across its sessions (default 128 MiB). */
+  maxReassemblyBytesPerPeer?: number;
+  /** Reassembly memory of all peers in this process together (default 512 MiB; the first Peer sets it). */
+  maxReassemblyBytesPerProcess?: number;
   handshake?: Pick<HandshakeOptions, 'challengeLifetimeMs' | 'handshakeTimeoutMs' | 'versions'>;
 }
 
@@ -40,6 +45,8 @@ export interface PeerStats {
   sessionErrors: Partial<Record<ErrorCode, number>>;
   messagesReceived: number;
   recordsDropped: number;
+  /** Chunked messages refused or abandoned (CHUNK_ERROR), in either direction. */
+  chunkErrors: number;
 }
 
 export class Peer extends EventEmitter {
@@ -49,9 +56,11 @@ export class Peer extends EventEmitter {
   private server: net.Server | null = null;
   private readonly sessions = new Set<Session>();
   private readonly replayGuard = new InitReplayGuard();
+  /** Reassembly budgets per remote identity (fingerprint), nested in the process budget. */
+  private readonly budgets = new Map<string, { budget: MemoryBudget; sessions: number }>();
   private closed = false;
   private readonly counters: PeerStats = {
-    sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0,
+    sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0, chunkErrors: 0,
   };
 
   private constructor(private readonly opts: PeerOptions) {
@@ -114,15 +123,35 @@ export class Peer extends EventEmitter {
   }
 
   private async attach(stream: Duplex, role: 'initiator' | 'responder'): Promise<Session> {
-    const session = new Session(stream, this.handshakeOptions(), this.opts.session ?? {}, role);
+    let budgetKey: string | null = null;
+    const reassemblyBudget = (remote: { fingerprint: string }): MemoryBudget => {
+      if (budgetKey === null) {
+        budgetKey = remote.fingerprint;
+        const entry = this.budgets.get(budgetKey) ?? {
+          budget: new MemoryBudget(this.opts.maxReassemblyBytesPerPeer ?? DEFAULT_PEER_REASSEMBLY_BYTES,
+            processReassemblyBudget(this.opts.maxReassemblyBytesPerProcess ?? DEFAULT_PROCESS_REASSEMBLY_BYTES)),
+          sessions: 0,
+        };
+        entry.sessions++;
+        this.budgets.set(budgetKey, entry);
+      }
+      return this.budgets.get(budgetKey)!.budget;
+    };
+    const session = new Session(stream, this.handshakeOptions(), { ...this.opts.session, reassemblyBudget }, role);
     this.sessions.add(session);
     session.on('message', (m: Message) => {
       this.counters.messagesReceived++;
       this.emit('message', m);
     });
     session.on('dropped', () => this.counters.recordsDropped++);
+    session.on('chunkError', (err: PeerError) => {
+      this.counters.chunkErrors++;
+      if (this.listenerCount('chunkError') > 0) this.emit('chunkError', err, session);
+    });
     session.on('close', (err?: PeerError) => {
       this.sessions.delete(session);
+      const entry = budgetKey === null ? undefined : this.budgets.get(budgetKey);
+      if (entry && --entry.sessions === 0) this.budgets.delete(budgetKey!);
       if (err) {
         this.counters.sessionErrors[err.code] = (this.counters.sessionErrors[err.code] ?? 0) + 1;
         if (this.listenerCount('sessionError') > 0) this.emit('sessionError', err, session);

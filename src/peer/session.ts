@@ -47,6 +47,7 @@ export class Session extends EventEmitter {
   private readonly inbox: Inbox<Message>;
   private readonly deframer: Deframer;
   private timer: NodeJS.Timeout | null = null;
+  private armedFor: number | null = null;
   private flushScheduled = false;
   /** One promise shared by every send() waiting for the stream to drain (no listener per caller). */
   private drain: Promise<void> | null = null;
@@ -180,7 +181,8 @@ export class Session extends EventEmitter {
       this.scheduleFlush();
       return seq;
     } catch (err) {
-      if (chain.streaming) {
+      // Always tell the peer: even with nothing sent yet, the message's number was taken.
+      if (chain.state === SessionState.Ready) {
         const notice = chain.abortMessage(messageId, err instanceof Error ? err.message : String(err), Date.now());
         if (notice && !this.stream.destroyed) this.stream.write(notice);
       }
@@ -310,7 +312,8 @@ export class Session extends EventEmitter {
           break;
       }
     }
-    if (r.error) this.fail(r.error, true);
+    if (r.error) return this.fail(r.error, true);
+    if (this.nextDeadline() !== this.armedFor) this.armTimer();
   }
 
   private message(from: string, type: number, seq: number, size: number, streamed: boolean, payload: Uint8Array, stream?: IncomingStream): Message {
@@ -458,13 +461,19 @@ export class Session extends EventEmitter {
     }
   }
 
-  /** One timer per session: the handshake deadline; then renewal, its deadline, and the TTL. */
+  /** The handshake deadline; once READY the earliest of TTL, renewal, its deadline and reassembly timeouts. */
+  private nextDeadline(): number | null {
+    return this.chain
+      ? Math.min(this.chain.session.expiresAt, this.renewAt() ?? Infinity, this.renewal?.deadline ?? Infinity, this.chain.deadline ?? Infinity)
+      : this.handshake.deadline;
+  }
+
+  /** One timer per session, set for nextDeadline(). */
   private armTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const deadline = this.chain
-      ? Math.min(this.chain.session.expiresAt, this.renewAt() ?? Infinity, this.renewal?.deadline ?? Infinity, this.chain.deadline ?? Infinity)
-      : this.handshake.deadline;
+    const deadline = this.nextDeadline();
+    this.armedFor = deadline;
     if (deadline === null || this.ended) return;
     this.timer = setTimeout(() => this.onDeadline(), Math.max(0, Math.min(deadline - Date.now(), 2 ** 31 - 1)));
     this.timer.unref();

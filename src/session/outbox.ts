@@ -112,7 +112,6 @@ export class Outbox {
     if (s === null) throw new PeerError(ErrorCode.INVALID_STATE, 'no stream in progress');
     this.stream = null;
     if (s.written !== s.plan.total) {
-      this.drop(s.messageId);
       throw new PeerError(ErrorCode.CHUNK_ERROR, `stream carried ${s.written} of the ${s.plan.total} bytes announced`, { messageId: s.messageId });
     }
   }

@@ -159,7 +159,7 @@ export class SecureSession {
   /** Abandons an outgoing chunked message: drops its queued chunks and tells the peer. */
   abortMessage(messageId: number, reason: string): Buffer | null {
     this.outbox.drop(messageId);
-    return this.notify({ code: ErrorCode.CHUNK_ERROR, reason, messageId });
+    return this.notify({ code: ErrorCode.CHUNK_ERROR, reason, messageId, abandoned: true });
   }
 
   /**
@@ -332,7 +332,15 @@ export class SecureSession {
         const error = decodeErrorPayload(plain);
         const fatal = !NON_FATAL_CODES.has(error.code);
         if (fatal) this.end(SessionState.Error);
-        else if (error.code === ErrorCode.CHUNK_ERROR && error.messageId !== undefined) this.outbox.drop(error.messageId);
+        else if (error.code === ErrorCode.CHUNK_ERROR && error.messageId !== undefined) {
+          if (error.abandoned) {
+            const { unseen, error: abandoned } = this.reassembler.abandon(error.messageId);
+            if (unseen) this.received++;
+            result.events.push({ kind: 'chunk-error', error: abandoned });
+            return;
+          }
+          this.outbox.drop(error.messageId);
+        }
         result.events.push({ kind: 'error', fatal, error });
       }
     }
@@ -346,11 +354,11 @@ export class SecureSession {
     const c = r.chunk!;
     const sealed = r.body.subarray(r.headerLength);
     const plainLength = sealed.length - AEAD_TAG_BYTES;
-    const isNew = this.reassembler.isNewMessage(c);
-    const seq = isNew ? this.received++ : -1;
+    // A new message takes its number even if refused, so both sides keep counting alike.
+    const seq = this.reassembler.isNewMessage(c) ? this.received++ : -1;
     let target;
     try {
-      target = this.reassembler.prepare(c, plainLength, now);
+      target = this.reassembler.prepare(c, plainLength, now, seq);
     } catch (err) {
       this.commitUnopened(r, sealed, result);
       if (this._state === SessionState.Ready) this.refuseChunked(err as PeerError, result);
@@ -369,8 +377,7 @@ export class SecureSession {
     if (target === null) return; // a chunk of a message already refused: dropped
     try {
       for (const e of this.reassembler.commit(c, target, into.subarray(0, plainLength))) {
-        if (e.kind === 'message') result.events.push({ kind: 'message', seq, type: e.type, payload: e.payload });
-        else if (e.kind === 'stream-start') result.events.push({ ...e, seq });
+        if (e.kind === 'message') result.events.push({ kind: 'message', seq: e.seq, type: e.type, payload: e.payload });
         else result.events.push(e);
       }
     } catch (err) {

@@ -120,9 +120,8 @@ export function decodeRecordHeader(body: Uint8Array): { header: RecordHeader; le
     count: view.getUint32(36),
     totalLength: readU64(view, 40, 'total length'),
   };
-  if (chunk.count === 0 || chunk.index >= chunk.count) {
-    throw new PeerError(ErrorCode.CHUNK_ERROR, `chunk index ${chunk.index} out of range for ${chunk.count} chunks`);
-  }
+  // Whether index, count and total make sense is the reassembler's to judge (CHUNK_ERROR,
+  // which refuses the message but keeps the session): the header only has to parse.
   header.chunk = chunk;
   return { header, length: CHUNKED_RECORD_HEADER_BYTES };
 }

@@ -75,8 +75,13 @@ export class RawClient {
       if (f === null) throw new Error('closed during the handshake');
       for (const m of handshake.receive(f, Date.now())) this.send(m);
     }
-    return new SecureSession(handshake.result!, Date.now());
+    const r = handshake.result!;
+    this.keys = { sendKey: Buffer.from(r.sendKey), sendIv: Buffer.from(r.sendIv), sessionId: Buffer.from(r.sessionId) };
+    return new SecureSession(r, Date.now());
   }
+
+  /** Copies of the client's sending keys after handshake(), for forging records. */
+  keys: { sendKey: Buffer; sendIv: Buffer; sessionId: Buffer } | null = null;
 
   async closed(timeoutMs = 5000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;

@@ -1,0 +1,197 @@
+/**
+ * Chunked transfer over TCP: a 64 MiB buffered message and a 1 GiB streamed one, verified by
+ * SHA-256 at the receiver with memory bounded; every cause of CHUNK_ERROR provoked with
+ * authenticated but ill-formed chunks, the session and the peer's other sessions going on.
+ */
+import crypto from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Peer, type Message, type Session } from '../../src/index.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { RecordForger } from '../helpers/record-forger.js';
+
+let server: Peer;
+let port: number;
+let client: Peer;
+let session: Session;
+let friend: Session;
+
+beforeAll(async () => {
+  server = await Peer.create({ entityId: 'server', session: { reassembly: { timeoutMs: 400, maxConcurrent: 2 } }, maxReassemblyBytesPerPeer: 80 * 1024 * 1024 });
+  port = (await server.listen()).port;
+  client = await Peer.create({ entityId: 'client' });
+  session = await client.connect({ host: '127.0.0.1', port });
+  const other = await Peer.create({ entityId: 'friend' });
+  friend = await other.connect({ host: '127.0.0.1', port });
+});
+
+afterAll(async () => {
+  await client.close();
+  await server.close();
+});
+
+function nextMessage(p: Peer, from?: string): Promise<Message> {
+  return new Promise((resolve) => {
+    const on = (m: Message): void => {
+      if (from !== undefined && m.from !== from) return;
+      p.off('message', on);
+      resolve(m);
+    };
+    p.on('message', on);
+  });
+}
+
+async function stillServing(): Promise<void> {
+  const got = nextMessage(server, 'friend');
+  await friend.send('still there?');
+  expect(Buffer.from((await got).payload).toString()).toBe('still there?');
+}
+
+/** Deterministic bytes, generated a block at a time. */
+async function* pattern(total: number, block = 1 << 20): AsyncIterable<Buffer> {
+  const b = Buffer.alloc(block);
+  for (let sent = 0, k = 0; sent < total; k++) {
+    const n = Math.min(block, total - sent);
+    b.writeUInt32BE(k, 0);
+    yield Buffer.from(b.subarray(0, n));
+    sent += n;
+  }
+}
+
+describe('chunked transfer over TCP', () => {
+  it('a 64 MiB message (buffered) arrives whole, SHA-256 verified', async () => {
+    const payload = crypto.randomBytes(64 * 1024 * 1024);
+    const got = nextMessage(server, 'client');
+    const seq = await session.send(payload, { type: 'task' });
+    const m = await got;
+    expect([m.seq, m.type, m.streamed, m.size]).toEqual([seq, 'task', false, payload.length]);
+    expect(crypto.createHash('sha256').update(m.payload).digest('hex')).toBe(crypto.createHash('sha256').update(payload).digest('hex'));
+  }, 60_000);
+
+  it('a 1 GiB message (streamed) arrives SHA-256 verified while memory stays bounded', async () => {
+    const total = 1024 * 1024 * 1024;
+    const expected = crypto.createHash('sha256');
+    const source = (async function* () {
+      for await (const b of pattern(total)) {
+        expected.update(b);
+        yield b;
+      }
+    })();
+    global.gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    let peak = rssBefore;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    const received = (async () => {
+      const m = await nextMessage(server, 'client');
+      expect([m.streamed, m.size]).toEqual([true, total]);
+      const h = crypto.createHash('sha256');
+      let n = 0;
+      for await (const chunk of m.stream()) {
+        h.update(chunk);
+        n += chunk.length;
+      }
+      return { n, digest: h.digest('hex') };
+    })();
+    await session.sendStream(source, { length: total, type: 'task' });
+    const { n, digest } = await received;
+    clearInterval(sampler);
+    expect(n).toBe(total);
+    expect(digest).toBe(expected.digest('hex'));
+    // Both ends are in this process: the growth of the two together stays under 64 MiB.
+    expect(peak - rssBefore).toBeLessThan(64 * 1024 * 1024);
+  }, 180_000);
+
+  it('a stream that yields fewer bytes than announced fails with CHUNK_ERROR on both sides', async () => {
+    const refused = new Promise<Error>((r) => server.once('chunkError', r));
+    await expect(session.sendStream(pattern(100_000), { length: 200_000 })).rejects.toMatchObject({ code: 'CHUNK_ERROR' });
+    expect(await refused).toMatchObject({ code: 'CHUNK_ERROR' });
+    const got = nextMessage(server, 'client');
+    await session.send('after the failed stream');
+    expect(Buffer.from((await got).payload).toString()).toBe('after the failed stream');
+  });
+});
+
+describe('each cause of CHUNK_ERROR, with authenticated chunks', () => {
+  async function forged(): Promise<{ raw: RawClient; forge: RecordForger; session: import('../../src/session/index.js').SecureSession }> {
+    const raw = await RawClient.connect(port);
+    const s = await raw.handshake();
+    return { raw, forge: new RecordForger(raw.keys!), session: s };
+  }
+
+  /** The peer answers with a CHUNK_ERROR notice for `messageId`, then still takes messages on that session. */
+  async function expectRefusedThenUsable(c: Awaited<ReturnType<typeof forged>>, messageId: number): Promise<void> {
+    for (;;) {
+      const f = await c.raw.next();
+      if (f === null) throw new Error('connection closed: CHUNK_ERROR must not end the session');
+      const [e] = c.session.receive(f, Date.now());
+      if (e?.kind === 'error') {
+        expect(e).toMatchObject({ fatal: false, error: { code: 'CHUNK_ERROR', messageId } });
+        break;
+      }
+    }
+    const got = nextMessage(server, 'raw');
+    c.raw.send(c.forge.message(0x0c, Buffer.from('still usable')), true);
+    expect(Buffer.from((await got).payload).toString()).toBe('still usable');
+    await stillServing();
+    c.raw.close();
+  }
+
+  const TYPE = Buffer.of(0x04);
+
+  it('index out of range', async () => {
+    const c = await forged();
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 5, count: 2, totalLength: 200 }, Buffer.alloc(100)), true);
+    await expectRefusedThenUsable(c, 0);
+  });
+
+  it('size mismatch', async () => {
+    const c = await forged();
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 0, count: 2, totalLength: 200 }, Buffer.concat([TYPE, Buffer.alloc(60)])), true);
+    await expectRefusedThenUsable(c, 0);
+  });
+
+  it('count mismatch between chunks of one message', async () => {
+    const c = await forged();
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 0, count: 2, totalLength: 200 }, Buffer.concat([TYPE, Buffer.alloc(100)])), true);
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 1, count: 4, totalLength: 200 }, Buffer.alloc(50)), true);
+    await expectRefusedThenUsable(c, 0);
+  });
+
+  it('overlap: a chunk claiming another layout (total length changed)', async () => {
+    const c = await forged();
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 0, count: 2, totalLength: 200 }, Buffer.concat([TYPE, Buffer.alloc(100)])), true);
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 1, count: 2, totalLength: 150 }, Buffer.alloc(75)), true);
+    await expectRefusedThenUsable(c, 0);
+  });
+
+  it('a duplicate with different content', async () => {
+    const c = await forged();
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 1, count: 3, totalLength: 300 }, Buffer.alloc(100, 1)), true);
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 1, count: 3, totalLength: 300 }, Buffer.alloc(100, 2)), true);
+    await expectRefusedThenUsable(c, 0);
+  });
+
+  it('timeout', async () => {
+    const c = await forged();
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 0, count: 2, totalLength: 200 }, Buffer.concat([TYPE, Buffer.alloc(100)])), true);
+    await expectRefusedThenUsable(c, 0); // the server's reassembly timeout is 400 ms
+  });
+
+  it('too many at once', async () => {
+    const c = await forged();
+    for (let id = 0; id < 3; id++) {
+      c.raw.send(c.forge.chunk({ messageId: id, index: 0, count: 2, totalLength: 200 }, Buffer.concat([TYPE, Buffer.alloc(100)])), true);
+    }
+    await expectRefusedThenUsable(c, 2); // the server allows 2
+  });
+
+  it('over the memory bound (the peer may hold 80 MiB) and over the message size limit', async () => {
+    const c = await forged();
+    const mib = 1024 * 1024;
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 0, count: 1000, totalLength: 50 * mib }, Buffer.concat([TYPE, Buffer.alloc(50 * mib / 1000 + 1)]).subarray(0, 1 + Math.ceil(50 * mib / 1000))), true);
+    c.raw.send(c.forge.chunk({ messageId: 1, index: 0, count: 1000, totalLength: 50 * mib }, Buffer.concat([TYPE, Buffer.alloc(Math.ceil(50 * mib / 1000))])), true);
+    await expectRefusedThenUsable(c, 1);
+    const d = await forged();
+    d.raw.send(d.forge.chunk({ messageId: 0, index: 0, count: 2, totalLength: 2 ** 40 }, Buffer.concat([TYPE, Buffer.alloc(100)])), true);
+    await expectRefusedThenUsable(d, 0);
+  });
+});
