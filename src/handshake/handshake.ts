@@ -23,11 +23,14 @@ import {
 } from './constants.js';
 import { confirmation, deriveKeys, transcriptHash, type DirectionalKeys, type Role } from './key-schedule.js';
 import {
-  decodeHandshakeMessage, encodeChallengeResponse, encodeConfirmation, encodeHandshakeError, encodeHandshakeInit,
+  decodeHandshakeMessage, encodeChallengeResponse, encodeConfirmation, encodeCookie, encodeHandshakeError, encodeHandshakeInit,
   encodeInitAckSigned, initAckSignedPart, type Confirmation, type HandshakeInit, type HandshakeInitAck,
 } from './messages.js';
 import { InitReplayGuard } from './replay-guard.js';
 import { isTerminal, phaseOf, SessionState, type Phase } from './state.js';
+
+/** A responder asking for more than this many cookie round trips is refused (INVALID_STATE). */
+const MAX_COOKIE_REPLIES = 2;
 
 export interface RemoteIdentity {
   entityId: string;
@@ -81,6 +84,7 @@ export class Handshake {
   private challengeExpiry = Infinity;
   private readonly timeoutAt: number;
   private _result: HandshakeResult | null = null;
+  private cookieReplies = 0;
 
   private constructor(private readonly opts: HandshakeOptions, role: Role, now: number) {
     this._role = role;
@@ -189,6 +193,13 @@ export class Handshake {
         this.checkConfirmation(m, CONTEXTS.ready);
         this.finish();
         return [];
+      case FrameType.CookieReply:
+        // The responder is under load: send its cookie back, then our init again, unchanged.
+        this.expect(this._role === 'initiator' && s === SessionState.HandshakeInitSent && ++this.cookieReplies <= MAX_COOKIE_REPLIES, m.type);
+        return [encodeCookie(FrameType.CookieEcho, m.cookie), this.init!];
+      case FrameType.CookieEcho:
+        // Admission (cookie checks) happens before the machine, in the listener.
+        throw new PeerError(ErrorCode.INVALID_STATE, 'cookie_echo reached the handshake');
       case FrameType.HandshakeError:
         if (m.code === ErrorCode.HANDSHAKE_IN_PROGRESS && this._role === 'responder') return []; // we lost the tie-break already
         throw new PeerError(knownCode(m.code), `peer reported: ${m.message}`, { remote: true });

@@ -2,5 +2,6 @@ export { Handshake, type HandshakeOptions, type HandshakeResult, type RemoteIden
 export { SessionState, phaseOf, isTerminal, type Phase } from './state.js';
 export { InitReplayGuard } from './replay-guard.js';
 export { SuiteId, SUPPORTED_VERSIONS, TIMESTAMP_WINDOW_MS, DEFAULT_CHALLENGE_LIFETIME_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS } from './constants.js';
-export { decodeHandshakeMessage, encodeHandshakeError, type HandshakeMessage } from './messages.js';
+export { decodeHandshakeMessage, encodeCookie, encodeHandshakeError, type HandshakeMessage } from './messages.js';
+export { CookieJar, COOKIE_BYTES, COOKIE_SECRET_LIFETIME_MS } from './cookie.js';
 export type { Role } from './key-schedule.js';

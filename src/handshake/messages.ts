@@ -7,6 +7,7 @@ import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, X25519_KEY_BYTES } f
 import { ErrorCode, PeerError, type ErrorCode as Code } from '../errors.js';
 import { ByteReader, ByteWriter, FrameType, PROTOCOL_VERSION, SESSION_ID_BYTES } from '../wire/index.js';
 import { CHALLENGE_BYTES, CONFIRM_BYTES, INIT_NONCE_BYTES, MAX_ENTITY_ID_BYTES, MAX_OFFERED } from './constants.js';
+import { COOKIE_BYTES } from './cookie.js';
 
 export interface HandshakeInit {
   type: FrameType.HandshakeInit;
@@ -43,13 +44,19 @@ export interface Confirmation {
   confirm: Uint8Array;
 }
 
+/** cookie_reply and cookie_echo: a 32-byte cookie (cookie.ts). */
+export interface CookieMessage {
+  type: FrameType.CookieReply | FrameType.CookieEcho;
+  cookie: Uint8Array;
+}
+
 export interface HandshakeErrorMessage {
   type: FrameType.HandshakeError;
   code: string;
   message: string;
 }
 
-export type HandshakeMessage = HandshakeInit | HandshakeInitAck | ChallengeResponse | Confirmation | HandshakeErrorMessage;
+export type HandshakeMessage = HandshakeInit | HandshakeInitAck | ChallengeResponse | Confirmation | HandshakeErrorMessage | CookieMessage;
 
 /** Longest reason text carried by a handshake error. */
 const MAX_ERROR_MESSAGE_BYTES = 512;
@@ -88,6 +95,10 @@ export function encodeConfirmation(type: Confirmation['type'], sessionId: Uint8A
   return start(type).raw(sessionId).raw(confirm).finish();
 }
 
+export function encodeCookie(type: CookieMessage['type'], cookie: Uint8Array): Buffer {
+  return start(type).raw(cookie).finish();
+}
+
 export function encodeHandshakeError(code: Code, message: string): Buffer {
   const text = Buffer.from(message, 'utf8').subarray(0, MAX_ERROR_MESSAGE_BYTES);
   return start(FrameType.HandshakeError).shortString(code, 64).u16(text.length).raw(text).finish();
@@ -105,7 +116,7 @@ function readOffer(r: ByteReader, what: string): number[] {
 }
 
 /**
- * Decodes a handshake frame body (types 0x01–0x07). A version byte other than 0x11 is
+ * Decodes a handshake frame body (types 0x01–0x09). A version byte other than 0x11 is
  * INVALID_VERSION; any other malformation is MALFORMED_FRAME.
  */
 export function decodeHandshakeMessage(body: Uint8Array): HandshakeMessage {
@@ -138,6 +149,10 @@ export function decodeHandshakeMessage(body: Uint8Array): HandshakeMessage {
     case FrameType.SessionConfirm:
     case FrameType.Ready:
       m = { type, sessionId: r.bytesView(SESSION_ID_BYTES), confirm: r.bytesView(CONFIRM_BYTES) };
+      break;
+    case FrameType.CookieReply:
+    case FrameType.CookieEcho:
+      m = { type, cookie: r.bytesView(COOKIE_BYTES) };
       break;
     case FrameType.HandshakeError: {
       const code = r.shortString(64);

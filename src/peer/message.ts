@@ -37,7 +37,7 @@ export function typeId(type: MessageType | number | undefined): number {
 }
 
 export function isHandshakeFrame(type: number): boolean {
-  return type >= FrameType.HandshakeInit && type <= FrameType.HandshakeError;
+  return type >= FrameType.HandshakeInit && type <= FrameType.CookieEcho;
 }
 
 /** Everything but handshake frames and plaintext JSON goes to the record layer once READY. */

@@ -7,7 +7,11 @@
 import { EventEmitter, once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, PeerError } from '../errors.js';
-import { Handshake, SessionState, isTerminal, phaseOf, type HandshakeOptions, type HandshakeResult, type Phase, type RemoteIdentity } from '../handshake/index.js';
+import {
+  Handshake, SessionState, decodeHandshakeMessage, encodeCookie, isTerminal, phaseOf,
+  type HandshakeOptions, type HandshakeResult, type Phase, type RemoteIdentity,
+} from '../handshake/index.js';
+import type { Admission } from './listener-guard.js';
 import { DEFAULT_SESSION_TTL_MS, SecureSession, SessionChain, type ReceiveResult, type SessionOptions } from '../session/index.js';
 import type { MemoryBudget } from '../chunking/index.js';
 import { Deframer, FrameType, messageTypeName, type MessageType } from '../wire/index.js';
@@ -35,6 +39,15 @@ export interface SessionIoOptions extends SessionOptions {
   reassemblyBudget?: (remote: RemoteIdentity) => MemoryBudget;
 }
 
+/** What a listener's guard decides for a responder session (listener-guard.ts). */
+export interface AdmissionHooks {
+  admit(cookie: Uint8Array | null, now: number): Admission;
+  cookie(now: number): Buffer;
+  /** Idle READY sessions are closed after this (0: never). */
+  idleTimeoutMs: number;
+  onIdleClose(): void;
+}
+
 /** Most plaintext sealed per socket write, so a large message never makes one huge buffer. */
 const FLUSH_SLICE_BYTES = 256 * 1024;
 
@@ -47,7 +60,10 @@ export class Session extends EventEmitter {
   private readonly inbox: Inbox<Message>;
   private readonly deframer: Deframer;
   private timer: NodeJS.Timeout | null = null;
-  private armedFor: number | null = null;
+  private armedReassembly: number | null = null;
+  private echoedCookie: Buffer | null = null;
+  /** Last time a record went either way (idle timeout). */
+  private lastActivity = Date.now();
   private flushScheduled = false;
   /** One promise shared by every send() waiting for the stream to drain (no listener per caller). */
   private drain: Promise<void> | null = null;
@@ -69,6 +85,7 @@ export class Session extends EventEmitter {
     private readonly handshakeOptions: HandshakeOptions,
     private readonly opts: SessionIoOptions,
     role: 'initiator' | 'responder',
+    private readonly admission: AdmissionHooks | null = null,
   ) {
     super();
     this.maxPendingBytes = opts.maxPendingBytes ?? 1024 * 1024;
@@ -149,7 +166,8 @@ export class Session extends EventEmitter {
   }
 
   private queue(chain: SessionChain, type: number, bytes: Uint8Array): number {
-    const seq = chain.send(type, bytes, Date.now());
+    this.lastActivity = Date.now();
+    const seq = chain.send(type, bytes, this.lastActivity);
     this.scheduleFlush();
     return seq;
   }
@@ -270,7 +288,8 @@ export class Session extends EventEmitter {
 
   /** The records of one read, opened with one native call per shared buffer. */
   private onRecords(bodies: Uint8Array[]): void {
-    this.apply(this.chain!.receiveMany(bodies, Date.now()));
+    this.lastActivity = Date.now();
+    this.apply(this.chain!.receiveMany(bodies, this.lastActivity));
   }
 
   /** Delivers what the record layer produced, writes its replies, and ends on its error. */
@@ -313,7 +332,8 @@ export class Session extends EventEmitter {
       }
     }
     if (r.error) return this.fail(r.error, true);
-    if (this.nextDeadline() !== this.armedFor) this.armTimer();
+    // Re-arm when a reassembly deadline appeared or moved; idleness is re-checked when the timer fires.
+    if (this.chain !== null && this.chain.deadline !== this.armedReassembly) this.armTimer();
   }
 
   private message(from: string, type: number, seq: number, size: number, streamed: boolean, payload: Uint8Array, stream?: IncomingStream): Message {
@@ -338,12 +358,32 @@ export class Session extends EventEmitter {
     const type = body.length > 1 ? body[1]! : -1;
     if (isHandshakeFrame(type)) {
       if (this.chain) return this.onRenewalFrame(body, type, now);
+      if (this.admission && this.handshake.state === SessionState.Initial && !this.admit(body, type, now)) return;
       this.writeFrames(this.handshake.receive(body, now));
       this.armTimer();
       if (this.handshake.state === SessionState.Ready) this.onReady(now);
       return;
     }
     throw new PeerError(ErrorCode.ENCRYPTION_NOT_READY, 'record received before the handshake reached READY');
+  }
+
+  /**
+   * Listener admission before the handshake does any work: a cookie_echo is remembered for the
+   * init that follows; an init is let through, answered with a cookie (no state kept), or
+   * refused (RATE_LIMITED, thrown).
+   */
+  private admit(body: Uint8Array, type: number, now: number): boolean {
+    if (type === FrameType.CookieEcho) {
+      const m = decodeHandshakeMessage(body);
+      this.echoedCookie = Buffer.from((m as { cookie: Uint8Array }).cookie);
+      return false;
+    }
+    if (type !== FrameType.HandshakeInit) return true;
+    const cookie = this.echoedCookie;
+    this.echoedCookie = null;
+    if (this.admission!.admit(cookie, now) === 'accept') return true;
+    this.writeFrames([encodeCookie(FrameType.CookieReply, this.admission!.cookie(now))]);
+    return false;
   }
 
   private onReady(now: number): void {
@@ -400,6 +440,11 @@ export class Session extends EventEmitter {
         }
       },
     };
+  }
+
+  private idleAt(): number {
+    const idle = this.admission?.idleTimeoutMs ?? 0;
+    return idle > 0 ? this.lastActivity + idle : Infinity;
   }
 
   /** When the initiator starts a renewal: a tenth of the TTL (at most 60 s) before it ends. */
@@ -464,7 +509,7 @@ export class Session extends EventEmitter {
   /** The handshake deadline; once READY the earliest of TTL, renewal, its deadline and reassembly timeouts. */
   private nextDeadline(): number | null {
     return this.chain
-      ? Math.min(this.chain.session.expiresAt, this.renewAt() ?? Infinity, this.renewal?.deadline ?? Infinity, this.chain.deadline ?? Infinity)
+      ? Math.min(this.chain.session.expiresAt, this.renewAt() ?? Infinity, this.renewal?.deadline ?? Infinity, this.chain.deadline ?? Infinity, this.idleAt())
       : this.handshake.deadline;
   }
 
@@ -473,7 +518,7 @@ export class Session extends EventEmitter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const deadline = this.nextDeadline();
-    this.armedFor = deadline;
+    this.armedReassembly = this.chain?.deadline ?? null;
     if (deadline === null || this.ended) return;
     this.timer = setTimeout(() => this.onDeadline(), Math.max(0, Math.min(deadline - Date.now(), 2 ** 31 - 1)));
     this.timer.unref();
@@ -484,6 +529,11 @@ export class Session extends EventEmitter {
     try {
       if (this.chain) {
         if (now >= this.chain.session.expiresAt) throw new PeerError(ErrorCode.SESSION_EXPIRED, 'session TTL exceeded');
+        if (now >= this.idleAt()) {
+          this.admission!.onIdleClose();
+          void this.close();
+          return;
+        }
         this.renewal?.poll(now);
         this.apply(this.chain.poll(now));
         const renewAt = this.renewAt();

@@ -25,6 +25,10 @@ export enum FrameType {
   Ready = 0x06,
   /** Unsealed error during the handshake, before keys exist. */
   HandshakeError = 0x07,
+  /** Responder under load: "send this cookie back with your handshake_init". */
+  CookieReply = 0x08,
+  /** Initiator: the cookie, sent right before handshake_init is sent again. */
+  CookieEcho = 0x09,
   /** Sealed record carrying a run of application messages. */
   Data = 0x10,
   /** Sealed record carrying one chunk of a large message. */
