@@ -395,13 +395,12 @@ class NodeCryptoAesGcm extends BaseAead {
 class SodiumChaCha20Poly1305 extends BaseAead {
   readonly suite = 'chacha20-poly1305';
   readonly implementation = 'sodium';
-  /** Guarded, non-swappable memory from sodium_malloc. */
+  /** A plain buffer wiped by destroy(): sodium_malloc's guard pages per session would not scale. */
   private readonly key: Buffer;
 
   constructor(key: Uint8Array) {
     super();
-    this.key = sodium.sodium_malloc(AEAD_KEY_BYTES);
-    this.key.set(key);
+    this.key = Buffer.from(key);
   }
 
   protected sealRaw(nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array, out: Uint8Array): void {

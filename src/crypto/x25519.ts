@@ -7,12 +7,18 @@ export const X25519_KEY_BYTES = 32;
 
 export interface X25519KeyPair {
   publicKey: Buffer;
-  /** In sodium_malloc memory; wipe it (x25519.wipe) as soon as the shared secret is derived. */
+  /** Wipe it (x25519.wipe) as soon as the shared secret is derived. */
   secretKey: Buffer;
 }
 
+/*
+ * Ephemeral secrets live in ordinary buffers, wiped explicitly, not in sodium_malloc memory:
+ * sodium_malloc maps guard pages per call (~27 µs) and is only unmapped when the buffer is
+ * collected, so thousands of handshakes in a burst exhaust the process's memory maps.
+ */
+
 function generateKeyPair(): X25519KeyPair {
-  const secretKey = sodium.sodium_malloc(X25519_KEY_BYTES);
+  const secretKey = Buffer.alloc(X25519_KEY_BYTES);
   sodium.randombytes_buf(secretKey);
   const publicKey = Buffer.allocUnsafe(X25519_KEY_BYTES);
   sodium.crypto_scalarmult_base(publicKey, secretKey);
@@ -33,7 +39,7 @@ function publicKeyOf(secretKey: Uint8Array): Buffer {
 function sharedSecret(secretKey: Uint8Array, peerPublicKey: Uint8Array): Buffer {
   assertBytes(secretKey, 'X25519 secret key', X25519_KEY_BYTES, ErrorCode.INVALID_KEY);
   assertBytes(peerPublicKey, 'X25519 public key', X25519_KEY_BYTES, ErrorCode.INVALID_KEY);
-  const out = sodium.sodium_malloc(X25519_KEY_BYTES);
+  const out = Buffer.alloc(X25519_KEY_BYTES);
   try {
     sodium.crypto_scalarmult(out, secretKey, peerPublicKey);
   } catch {
