@@ -35,6 +35,9 @@ export async function runDemo(options: { peers: number; seconds: number; log: (l
   const n = Math.max(2, options.peers);
   log(`peercomm demo: ${n} peers on 127.0.0.1, AES-256-GCM engine: ${engine()}, Node ${process.version}`);
   const peers = await Promise.all(Array.from({ length: n }, (_, i) => Peer.create({ entityId: `agent-${i + 1}` })));
+  // The agents know each other's keys: pinned peers are trusted, so the spec's default rate
+  // limits (meant for strangers: 30 tasks a minute) do not apply between them.
+  for (const p of peers) for (const q of peers) if (p !== q) p.trust.pin(q.entityId, q.identity.publicKey);
   try {
     const addresses = await Promise.all(peers.map((p) => p.listen({ host: '127.0.0.1', port: 0 })));
     peers.forEach((p, i) => log(`  ${p.entityId} listening on ${addresses[i]!.host}:${addresses[i]!.port}, fingerprint ${p.identity.fingerprint.slice(0, 16)}…`));

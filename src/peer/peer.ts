@@ -14,10 +14,12 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_PEER_REASSEMBLY_BYTES, DEFAULT_PROCESS_REASSEMBLY_BYTES, MemoryBudget, processReassemblyBudget } from '../chunking/index.js';
 import { Identity, type AeadSuite } from '../crypto/index.js';
+import { RateLimiter, type RateClass, type RateLimiterOptions } from '../ratelimit/index.js';
 import { ErrorCode, PeerError } from '../errors.js';
-import { InitReplayGuard, type HandshakeOptions } from '../handshake/index.js';
+import { InitReplayGuard, type HandshakeOptions, type RemoteIdentity } from '../handshake/index.js';
 import { connectTcp, listenTcp, parseAddress, type TcpAddress } from '../transport/index.js';
-import { Session, type Message, type SessionIoOptions } from './session.js';
+import { ListenerGuard, type ListenerLimits, type ListenerStats } from './listener-guard.js';
+import { Session, type AdmissionHooks, type Message, type SessionIoOptions } from './session.js';
 import { TrustStore, type PublicKeyInput } from './trust.js';
 
 export interface PeerOptions {
@@ -35,6 +37,14 @@ export interface PeerOptions {
   maxReassemblyBytesPerPeer?: number;
   /** Reassembly memory of all peers in this process together (default 512 MiB; the first Peer sets it). */
   maxReassemblyBytesPerProcess?: number;
+  /** Listener defences: connections per address, half-open cap, cookie threshold, idle timeout. */
+  listener?: ListenerLimits;
+  /**
+   * Rate limits per (peer, class), the spec's defaults unless configured; handshakes are limited
+   * per source address. Peers whose key is pinned in `trust` get the level 'trusted'
+   * (unlimited unless `levels.trusted` says otherwise). See docs/RATE_LIMITS.md.
+   */
+  rateLimits?: RateLimiterOptions;
   handshake?: Pick<HandshakeOptions, 'challengeLifetimeMs' | 'handshakeTimeoutMs' | 'versions'>;
 }
 
@@ -47,6 +57,10 @@ export interface PeerStats {
   recordsDropped: number;
   /** Chunked messages refused or abandoned (CHUNK_ERROR), in either direction. */
   chunkErrors: number;
+  /** What the listener refused before any crypto (listener-guard.ts). */
+  listener: ListenerStats;
+  /** Messages and handshakes dropped by the rate limiter, per class. */
+  rateLimited: ReturnType<RateLimiter['stats']>;
 }
 
 export class Peer extends EventEmitter {
@@ -56,10 +70,12 @@ export class Peer extends EventEmitter {
   private server: net.Server | null = null;
   private readonly sessions = new Set<Session>();
   private readonly replayGuard = new InitReplayGuard();
+  private readonly limiter: RateLimiter;
+  private readonly guard: ListenerGuard;
   /** Reassembly budgets per remote identity (fingerprint), nested in the process budget. */
   private readonly budgets = new Map<string, { budget: MemoryBudget; sessions: number }>();
   private closed = false;
-  private readonly counters: PeerStats = {
+  private readonly counters: Omit<PeerStats, 'listener' | 'rateLimited'> = {
     sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0, chunkErrors: 0,
   };
 
@@ -68,6 +84,13 @@ export class Peer extends EventEmitter {
     this.identity = opts.identity ?? Identity.generate();
     this.entityId = opts.entityId ?? `agent-${this.identity.fingerprint.slice(0, 16)}`;
     this.trust = opts.trust instanceof TrustStore ? opts.trust : new TrustStore(opts.trust ?? [], opts.acceptUnknown ?? true);
+    // Pinned (trusted) peers get the 'trusted' level: unlimited unless configured otherwise.
+    this.limiter = new RateLimiter({
+      levelOf: (fingerprint) => (this.trust.isPinnedKey(fingerprint) ? 'trusted' : undefined),
+      ...opts.rateLimits,
+      levels: { trusted: 'unlimited', ...opts.rateLimits?.levels },
+    });
+    this.guard = new ListenerGuard(opts.listener ?? {}, this.limiter, Date.now());
   }
 
   static async create(opts: PeerOptions = {}): Promise<Peer> {
@@ -100,7 +123,10 @@ export class Peer extends EventEmitter {
   }
 
   stats(): PeerStats {
-    return { ...this.counters, sessionErrors: { ...this.counters.sessionErrors }, sessions: this.sessions.size };
+    return {
+      ...this.counters, sessionErrors: { ...this.counters.sessionErrors }, sessions: this.sessions.size,
+      listener: this.guard.stats(), rateLimited: this.limiter.stats(),
+    };
   }
 
   /** Stops listening, closes every session after sending what it has queued. */
@@ -115,14 +141,30 @@ export class Peer extends EventEmitter {
   }
 
   private accept(socket: net.Socket): void {
-    if (this.closed) {
+    const address = socket.remoteAddress ?? 'unknown';
+    if (this.closed || !this.guard.connect(address)) {
       socket.destroy();
       return;
     }
-    this.attach(socket, 'responder').catch(() => undefined); // failures are counted and emitted as 'sessionError'
+    const guard = this.guard;
+    let ready = false;
+    socket.once('close', () => guard.disconnect(address, ready));
+    const admission: AdmissionHooks = {
+      admit: (cookie, now) => guard.admit(address, cookie, now),
+      cookie: (now) => guard.cookie(address, now),
+      idleTimeoutMs: guard.limits.idleTimeoutMs,
+      onIdleClose: () => guard.idleClosed(),
+    };
+    this.attach(socket, 'responder', admission).then(
+      () => {
+        ready = true;
+        guard.established();
+      },
+      () => undefined, // failures are counted and emitted as 'sessionError'
+    );
   }
 
-  private async attach(stream: Duplex, role: 'initiator' | 'responder'): Promise<Session> {
+  private async attach(stream: Duplex, role: 'initiator' | 'responder', admission: AdmissionHooks | null = null): Promise<Session> {
     let budgetKey: string | null = null;
     const reassemblyBudget = (remote: { fingerprint: string }): MemoryBudget => {
       if (budgetKey === null) {
@@ -137,7 +179,8 @@ export class Peer extends EventEmitter {
       }
       return this.budgets.get(budgetKey)!.budget;
     };
-    const session = new Session(stream, this.handshakeOptions(), { ...this.opts.session, reassemblyBudget }, role);
+    const rateLimit = (remote: RemoteIdentity, cls: RateClass, now: number): number => this.limiter.take(remote.fingerprint, cls, now);
+    const session = new Session(stream, this.handshakeOptions(), { ...this.opts.session, reassemblyBudget, rateLimit }, role, admission);
     this.sessions.add(session);
     session.on('message', (m: Message) => {
       this.counters.messagesReceived++;

@@ -12,9 +12,10 @@ import {
   type HandshakeOptions, type HandshakeResult, type Phase, type RemoteIdentity,
 } from '../handshake/index.js';
 import type { Admission } from './listener-guard.js';
-import { DEFAULT_SESSION_TTL_MS, SecureSession, SessionChain, type ReceiveResult, type SessionOptions } from '../session/index.js';
+import type { RateClass } from '../ratelimit/index.js';
+import { DEFAULT_MAX_RECORD_PAYLOAD, DEFAULT_SESSION_TTL_MS, SecureSession, SessionChain, type ReceiveResult, type SessionOptions } from '../session/index.js';
 import type { MemoryBudget } from '../chunking/index.js';
-import { Deframer, FrameType, messageTypeName, type MessageType } from '../wire/index.js';
+import { Deframer, FrameType, messageTypeName, rateClassOf, type MessageType } from '../wire/index.js';
 import { IncomingStream } from './incoming-stream.js';
 import { Inbox } from './inbox.js';
 import { isHandshakeFrame, isRecordBody, once as single, typeId, type Message } from './message.js';
@@ -37,6 +38,11 @@ export interface SessionIoOptions extends SessionOptions {
   maxBufferedChunks?: number;
   /** The reassembly memory budget of the remote peer, shared by its sessions (Peer provides it). */
   reassemblyBudget?: (remote: RemoteIdentity) => MemoryBudget;
+  /**
+   * The rate limit applied to each message received, by class (Peer provides it, keyed by the
+   * remote's key): 0 to accept, else the ms until the class has a token again.
+   */
+  rateLimit?: (remote: RemoteIdentity, cls: RateClass, now: number) => number;
 }
 
 /** What a listener's guard decides for a responder session (listener-guard.ts). */
@@ -74,6 +80,8 @@ export class Session extends EventEmitter {
   private outgoing: Promise<void> | null = null;
   /** Outgoing chunked messages the peer refused, by message id. */
   private readonly refused = new Map<number, PeerError>();
+  /** Rate classes the peer told us to back off from, until when. */
+  private readonly backoff = new Map<string, number>();
   private closing: Promise<void> | null = null;
   private readonly maxPendingBytes: number;
   /** Resolves when the handshake is READY, rejects with its PeerError. */
@@ -165,7 +173,21 @@ export class Session extends EventEmitter {
     }
   }
 
+  /** Refuses a send while the peer asked this class to back off (RATE_LIMITED with retryAfter). */
+  private checkBackoff(type: number, chunked: boolean): void {
+    const cls = chunked ? 'chunk' : rateClassOf(type);
+    const until = this.backoff.get(cls);
+    if (until === undefined) return;
+    const retryAfter = until - Date.now();
+    if (retryAfter <= 0) {
+      this.backoff.delete(cls);
+      return;
+    }
+    throw new PeerError(ErrorCode.RATE_LIMITED, `the peer limits ${cls} messages; retry in ${retryAfter} ms`, { retryAfter, class: cls });
+  }
+
   private queue(chain: SessionChain, type: number, bytes: Uint8Array): number {
+    this.checkBackoff(type, bytes.length + 5 > (this.opts.maxRecordPayload ?? DEFAULT_MAX_RECORD_PAYLOAD));
     this.lastActivity = Date.now();
     const seq = chain.send(type, bytes, this.lastActivity);
     this.scheduleFlush();
@@ -182,6 +204,7 @@ export class Session extends EventEmitter {
   async sendStream(source: AsyncIterable<Uint8Array | string>, options: { length: number; type?: MessageType | number }): Promise<number> {
     const type = typeId(options.type);
     const chain = await this.writable();
+    this.checkBackoff(type, true);
     const { seq, messageId } = chain.beginStream(type, options.length, Date.now());
     let done!: () => void;
     this.outgoing = new Promise((r) => (done = r));
@@ -300,9 +323,14 @@ export class Session extends EventEmitter {
     for (const e of r.events) {
       switch (e.kind) {
         case 'message':
+          if (this.limited(e.chunked ? 'chunk' : rateClassOf(e.type), e.seq)) break;
           this.deliver(this.message(from, e.type, e.seq, e.payload.length, false, e.payload));
           break;
         case 'stream-start': {
+          if (this.limited('chunk', e.seq, e.messageId)) {
+            this.chain!.refuseIncoming(e.messageId);
+            break;
+          }
           const s = new IncomingStream(this.opts.maxBufferedChunks ?? 16, () => this.stream.pause(), () => this.stream.resume());
           this.incoming.set(e.messageId, s);
           this.deliver(this.message(from, e.type, e.seq, e.total, true, new Uint8Array(0), s));
@@ -322,6 +350,9 @@ export class Session extends EventEmitter {
             this.finish(err);
           } else {
             if (e.error.messageId !== undefined) this.refused.set(e.error.messageId, err);
+            if (e.error.code === ErrorCode.RATE_LIMITED && e.error.rateClass !== undefined) {
+              this.backoff.set(e.error.rateClass, Date.now() + (e.error.retryAfter ?? 0));
+            }
             this.emit('rejected', err);
           }
           break;
@@ -334,6 +365,20 @@ export class Session extends EventEmitter {
     if (r.error) return this.fail(r.error, true);
     // Re-arm when a reassembly deadline appeared or moved; idleness is re-checked when the timer fires.
     if (this.chain !== null && this.chain.deadline !== this.armedReassembly) this.armTimer();
+  }
+
+  /**
+   * Charges a received message to its class; over the limit it is dropped, counted, and the
+   * sender told (RATE_LIMITED with the retry-after) — the session goes on.
+   */
+  private limited(cls: RateClass, seq: number, messageId?: number): boolean {
+    const chain = this.chain!;
+    const retryAfter = this.opts.rateLimit?.(chain.session.remote, cls, Date.now()) ?? 0;
+    if (retryAfter === 0) return false;
+    const notice = chain.notify({ code: ErrorCode.RATE_LIMITED, reason: `${cls} rate limit`, seq, messageId, retryAfter, rateClass: cls });
+    if (notice) this.stream.write(notice);
+    this.emit('rateLimited', cls);
+    return true;
   }
 
   private message(from: string, type: number, seq: number, size: number, streamed: boolean, payload: Uint8Array, stream?: IncomingStream): Message {

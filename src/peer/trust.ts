@@ -16,17 +16,34 @@ function keyBytes(key: PublicKeyInput): Buffer {
 
 export class TrustStore {
   private readonly pins = new Map<string, Buffer>();
+  /** Fingerprints of the pinned keys, for callers keyed by key (the rate limiter's levels). */
+  private readonly fingerprints = new Map<string, number>();
 
   constructor(pins: Iterable<[string, PublicKeyInput]> = [], readonly acceptUnknown = true) {
     for (const [entityId, key] of pins) this.pin(entityId, key);
   }
 
   pin(entityId: string, publicKey: PublicKeyInput): void {
-    this.pins.set(entityId, keyBytes(publicKey));
+    this.unpin(entityId);
+    const key = keyBytes(publicKey);
+    this.pins.set(entityId, key);
+    const fp = fingerprintOf(key);
+    this.fingerprints.set(fp, (this.fingerprints.get(fp) ?? 0) + 1);
   }
 
   unpin(entityId: string): void {
+    const key = this.pins.get(entityId);
+    if (key === undefined) return;
     this.pins.delete(entityId);
+    const fp = fingerprintOf(key);
+    const n = (this.fingerprints.get(fp) ?? 1) - 1;
+    if (n === 0) this.fingerprints.delete(fp);
+    else this.fingerprints.set(fp, n);
+  }
+
+  /** True when some entity is pinned to the key with this fingerprint. */
+  isPinnedKey(fingerprint: string): boolean {
+    return this.fingerprints.has(fingerprint);
   }
 
   pinned(entityId: string): Buffer | undefined {

@@ -3,7 +3,8 @@
  *   type u8 ‖ length u32 ‖ payload
  * with consecutive sequence numbers from the header's first_seq. Error records carry
  *   code (u8 length ‖ ASCII) ‖ u16 length ‖ UTF-8 reason ‖ flags u8 ‖ [seq u64] ‖
- *   [message id u64] ‖ [retry-after ms u64]; flag 0x08 means the sender abandons its own message
+ *   [message id u64] ‖ [retry-after ms u64]; flag 0x08 means the sender abandons its own message;
+ *   ‖ [rate class (u8 length ‖ ASCII) if flags & 0x10]
  * and close and key-update records carry nothing.
  */
 import { ErrorCode, PeerError, type ErrorCode as Code } from '../errors.js';
@@ -67,21 +68,25 @@ export interface ErrorPayload {
   retryAfter?: number;
   /** The record's sender abandons its own message `messageId` (else it refuses the peer's). */
   abandoned?: boolean;
+  /** The rate-limit class that refused the message (RATE_LIMITED). */
+  rateClass?: string;
 }
 
 const HAS_SEQ = 0x01;
 const HAS_MESSAGE_ID = 0x02;
 const HAS_RETRY_AFTER = 0x04;
 const ABANDONED = 0x08;
+const HAS_RATE_CLASS = 0x10;
 
 export function encodeErrorPayload(e: ErrorPayload & { code: Code }): Buffer {
   const text = Buffer.from(e.reason, 'utf8').subarray(0, 1024);
   const flags = (e.seq !== undefined ? HAS_SEQ : 0) | (e.messageId !== undefined ? HAS_MESSAGE_ID : 0) |
-    (e.retryAfter !== undefined ? HAS_RETRY_AFTER : 0) | (e.abandoned ? ABANDONED : 0);
+    (e.retryAfter !== undefined ? HAS_RETRY_AFTER : 0) | (e.abandoned ? ABANDONED : 0) | (e.rateClass !== undefined ? HAS_RATE_CLASS : 0);
   const w = new ByteWriter().shortString(e.code, 64).u16(text.length).raw(text).u8(flags);
   if (e.seq !== undefined) w.u64(e.seq, 'seq');
   if (e.messageId !== undefined) w.u64(e.messageId, 'message id');
   if (e.retryAfter !== undefined) w.u64(Math.ceil(e.retryAfter), 'retry after');
+  if (e.rateClass !== undefined) w.shortString(e.rateClass, 32);
   return w.finish();
 }
 
@@ -90,11 +95,12 @@ export function decodeErrorPayload(plain: Uint8Array): ErrorPayload {
   const out: ErrorPayload = { code: r.shortString(64), reason: '' };
   out.reason = Buffer.from(r.bytesView(r.u16())).toString('utf8');
   const flags = r.u8();
-  if ((flags & ~(HAS_SEQ | HAS_MESSAGE_ID | HAS_RETRY_AFTER | ABANDONED)) !== 0) r.fail('unknown flags');
+  if ((flags & ~(HAS_SEQ | HAS_MESSAGE_ID | HAS_RETRY_AFTER | ABANDONED | HAS_RATE_CLASS)) !== 0) r.fail('unknown flags');
   if (flags & ABANDONED) out.abandoned = true;
   if (flags & HAS_SEQ) out.seq = r.u64();
   if (flags & HAS_MESSAGE_ID) out.messageId = r.u64();
   if (flags & HAS_RETRY_AFTER) out.retryAfter = r.u64();
+  if (flags & HAS_RATE_CLASS) out.rateClass = r.shortString(32);
   r.end();
   return out;
 }

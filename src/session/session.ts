@@ -42,7 +42,7 @@ export interface SessionOptions {
 }
 
 export type SessionEvent =
-  | { kind: 'message'; seq: number; type: number; payload: Uint8Array }
+  | { kind: 'message'; seq: number; type: number; payload: Uint8Array; chunked?: true }
   | { kind: 'stream-start'; seq: number; messageId: number; type: number; total: number }
   | { kind: 'stream-data'; messageId: number; data: Uint8Array; last: boolean }
   /** A chunked message this side refused or abandoned (also sent to the peer). */
@@ -154,6 +154,11 @@ export class SecureSession {
   /** True while an outgoing stream is open (other messages wait for it). */
   get streaming(): boolean {
     return this.outbox.streaming;
+  }
+
+  /** Refuses an incoming chunked message in progress (e.g. rate-limited): its later chunks are dropped. */
+  refuseIncoming(messageId: number): void {
+    this.reassembler.abort(messageId, 'refused');
   }
 
   /** Abandons an outgoing chunked message: drops its queued chunks and tells the peer. */
@@ -377,7 +382,7 @@ export class SecureSession {
     if (target === null) return; // a chunk of a message already refused: dropped
     try {
       for (const e of this.reassembler.commit(c, target, into.subarray(0, plainLength))) {
-        if (e.kind === 'message') result.events.push({ kind: 'message', seq: e.seq, type: e.type, payload: e.payload });
+        if (e.kind === 'message') result.events.push({ kind: 'message', seq: e.seq, type: e.type, payload: e.payload, chunked: true });
         else result.events.push(e);
       }
     } catch (err) {

@@ -35,6 +35,12 @@ export function messageTypeName(id: number): MessageType | undefined {
   return BY_ID.get(id);
 }
 
+/** The rate class a message type counts against; application types (0x80–0xff) count as task. */
+export function rateClassOf(id: number): RateClass {
+  const name = BY_ID.get(id);
+  return name === undefined ? 'task' : MESSAGE_TYPES[name].rateClass;
+}
+
 export function isMessageType(name: string): name is MessageType {
   return Object.hasOwn(MESSAGE_TYPES, name);
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Peer, type Session } from '../../src/index.js';
+import { NO_LIMITS } from '../helpers/limits.js';
 
 const peers: Peer[] = [];
 afterEach(async () => {
@@ -9,8 +10,8 @@ afterEach(async () => {
 describe('backpressure', () => {
   it('a reader that stops reading makes send() wait, and the sender buffers a bounded amount', async () => {
     const maxPendingBytes = 256 * 1024;
-    const bob = await Peer.create({ entityId: 'bob', session: { maxBufferedMessages: 64 } });
-    const alice = await Peer.create({ entityId: 'alice', session: { maxPendingBytes } });
+    const bob = await Peer.create({ entityId: 'bob', session: { maxBufferedMessages: 64 }, rateLimits: NO_LIMITS });
+    const alice = await Peer.create({ entityId: 'alice', session: { maxPendingBytes }, rateLimits: NO_LIMITS });
     peers.push(alice, bob);
     const addr = await bob.listen();
     const accepted = new Promise<Session>((r) => bob.once('session', r));

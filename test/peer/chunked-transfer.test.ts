@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Peer, type Message, type Session } from '../../src/index.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { RecordForger } from '../helpers/record-forger.js';
+import { NO_LIMITS } from '../helpers/limits.js';
 
 let server: Peer;
 let port: number;
@@ -16,7 +17,7 @@ let session: Session;
 let friend: Session;
 
 beforeAll(async () => {
-  server = await Peer.create({ entityId: 'server', session: { reassembly: { timeoutMs: 400, maxConcurrent: 2 } }, maxReassemblyBytesPerPeer: 80 * 1024 * 1024 });
+  server = await Peer.create({ entityId: 'server', session: { reassembly: { timeoutMs: 400, maxConcurrent: 2 } }, maxReassemblyBytesPerPeer: 80 * 1024 * 1024, rateLimits: NO_LIMITS });
   port = (await server.listen()).port;
   client = await Peer.create({ entityId: 'client' });
   session = await client.connect({ host: '127.0.0.1', port });

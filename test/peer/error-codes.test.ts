@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Identity, Peer, wire, type Message, type Session } from '../../src/index.js';
 import { Handshake } from '../../src/handshake/index.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { NO_LIMITS } from '../helpers/limits.js';
 
 let server: Peer;
 let port: number;
@@ -19,6 +20,7 @@ beforeAll(async () => {
     entityId: 'server',
     handshake: { challengeLifetimeMs: 300 },
     session: { ttlMs: 60_000 },
+    rateLimits: NO_LIMITS,
   });
   port = (await server.listen({ host: '127.0.0.1', port: 0 })).port;
   friend = await Peer.create({ entityId: 'friend' });

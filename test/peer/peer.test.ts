@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Identity, Peer, PeerError, memoryDuplexPair, type Message } from '../../src/index.js';
+import { NO_LIMITS } from '../helpers/limits.js';
 
 const peers: Peer[] = [];
 async function peer(opts: Parameters<typeof Peer.create>[0] = {}): Promise<Peer> {
-  const p = await Peer.create(opts);
+  const p = await Peer.create({ rateLimits: NO_LIMITS, ...opts });
   peers.push(p);
   return p;
 }

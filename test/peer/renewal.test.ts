@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Identity, Peer, type Message, type Session } from '../../src/index.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { NO_LIMITS } from '../helpers/limits.js';
 
 const peers: Peer[] = [];
 afterEach(async () => {
@@ -10,8 +11,8 @@ afterEach(async () => {
 describe('session renewal (rekey before the TTL)', () => {
   it('renews with fresh handshakes while messages flow both ways: none lost, duplicated or reordered', async () => {
     const session = { ttlMs: 800, renewBeforeMs: 400 };
-    const bob = await Peer.create({ entityId: 'bob', session });
-    const alice = await Peer.create({ entityId: 'alice', session });
+    const bob = await Peer.create({ entityId: 'bob', session, rateLimits: NO_LIMITS });
+    const alice = await Peer.create({ entityId: 'alice', session, rateLimits: NO_LIMITS });
     peers.push(alice, bob);
     const addr = await bob.listen();
     const accepted = new Promise<Session>((r) => bob.once('session', r));
