@@ -86,6 +86,9 @@ const ROW = C + 1;
 /** uint16 per row, and the level's position in a row, for the uint16 view. */
 const LV_STRIDE = ROW * 4;
 const LV_OFFSET = C * 4;
+/** int32 per row, and the slot generation's position in a row, for the int32 view. */
+const GEN_STRIDE = ROW * 2;
+const GEN_OFFSET = C * 2 + 1;
 const MAX_LEVELS = 0x10000;
 const INITIAL_SLOTS = 1024;
 
@@ -112,6 +115,14 @@ function checkLimit(cls: string, l: ClassLimit): void {
     || !(typeof l.burst === 'number' && l.burst >= 1 && Number.isFinite(l.burst))) {
     throw invalid(`rate limit for ${cls} needs perMinute > 0 and burst ≥ 1 (finite), or 'unlimited'`, { class: cls });
   }
+}
+
+function throwIfLimited(retryAfter: number, cls: RateClass, cost: number): void {
+  if (retryAfter === 0) return;
+  if (retryAfter === Infinity) {
+    throw invalid(`cost ${cost} exceeds the ${cls} burst for this peer: it can never be allowed`, { class: cls, cost });
+  }
+  throw new PeerError(ErrorCode.RATE_LIMITED, `${cls} rate limit: retry after ${retryAfter} ms`, { retryAfter, class: cls });
 }
 
 export class RateLimiter {
@@ -152,6 +163,11 @@ export class RateLimiter {
    */
   private tat: Float64Array;
   private lv: Uint16Array;
+  /**
+   * Each slot's generation (int32 in the row's last float64, next to the level), bumped when
+   * the slot is released, so that a PeerLimits handle can tell its slot still belongs to it.
+   */
+  private gen: Int32Array;
   private keys: (string | undefined)[] = [];
   private free: Int32Array;
   private freeTop = 0;
@@ -196,6 +212,7 @@ export class RateLimiter {
     this.capacity = Math.min(INITIAL_SLOTS, max);
     this.tat = new Float64Array(this.capacity * ROW);
     this.lv = new Uint16Array(this.tat.buffer);
+    this.gen = new Int32Array(this.tat.buffer);
     this.free = new Int32Array(this.capacity);
   }
 
@@ -215,6 +232,41 @@ export class RateLimiter {
       slot = this.track(peerKey, now);
       if (slot < 0) return this.refuseUntracked(cls, now);
     }
+    return this.takeAt(slot, cls, now, cost);
+  }
+
+  /**
+   * A handle on one peer's buckets for a caller that keeps per-peer state anyway (a session):
+   * its take() skips the Map lookup by key, which for many peers in random order is most of the
+   * cost of a check (a few cache misses). Creating it tracks nothing; the handle survives the
+   * peer's eviction (it notices and looks the key up again), and holding one pins nothing.
+   */
+  peer(peerKey: string): PeerLimits {
+    return new PeerLimits(this, peerKey);
+  }
+
+  /** PeerLimits.take(): take() through a handle. */
+  takeRef(ref: PeerLimits, cls: RateClass, now: number, cost = 1): number {
+    let slot = ref.slot;
+    if (slot < 0 || this.gen[slot * GEN_STRIDE + GEN_OFFSET] !== ref.gen || ref.owner !== this) {
+      slot = this.resolve(ref, now);
+      if (slot < 0) return this.refuseUntracked(cls, now);
+    }
+    return this.takeAt(slot, cls, now, cost);
+  }
+
+  private resolve(ref: PeerLimits, now: number): number {
+    if (ref.owner !== this) throw invalid('a PeerLimits handle from another RateLimiter');
+    const slot = this.index.get(ref.key) ?? this.track(ref.key, now);
+    if (slot >= 0) {
+      ref.slot = slot;
+      ref.gen = this.gen[slot * GEN_STRIDE + GEN_OFFSET]!;
+    }
+    return slot;
+  }
+
+  /** The bucket arithmetic of take(), on a tracked slot. */
+  private takeAt(slot: number, cls: RateClass, now: number, cost: number): number {
     const c = classIndex(cls);
     const p = this.lv[slot * LV_STRIDE + LV_OFFSET]! * C + c;
     const i = slot * ROW + c;
@@ -233,12 +285,7 @@ export class RateLimiter {
 
   /** take() for callers that prefer an exception: PeerError RATE_LIMITED with { retryAfter, class }. */
   check(peerKey: string, cls: RateClass, now: number, cost = 1): void {
-    const retryAfter = this.take(peerKey, cls, now, cost);
-    if (retryAfter === 0) return;
-    if (retryAfter === Infinity) {
-      throw invalid(`cost ${cost} exceeds the ${cls} burst for this peer: it can never be allowed`, { class: cls, cost });
-    }
-    throw new PeerError(ErrorCode.RATE_LIMITED, `${cls} rate limit: retry after ${retryAfter} ms`, { retryAfter, class: cls });
+    throwIfLimited(this.take(peerKey, cls, now, cost), cls, cost);
   }
 
   /**
@@ -518,6 +565,8 @@ export class RateLimiter {
   }
 
   private release(slot: number): void {
+    const g = slot * GEN_STRIDE + GEN_OFFSET;
+    this.gen[g] = (this.gen[g]! + 1) & 0x3fffffff;
     this.index.delete(this.keys[slot]!);
     this.keys[slot] = undefined;
     this.free[this.freeTop++] = slot;
@@ -532,6 +581,7 @@ export class RateLimiter {
     free.set(this.free.subarray(0, this.freeTop));
     this.tat = tat;
     this.lv = new Uint16Array(tat.buffer);
+    this.gen = new Int32Array(tat.buffer);
     this.free = free;
     this.capacity = cap;
   }
@@ -619,5 +669,35 @@ export class RateLimiter {
       evictedActive: this.evictedActive,
       refusedAtCap: this.refusedAtCap,
     };
+  }
+}
+
+/**
+ * One peer's buckets, from RateLimiter.peer(key): the same take/check/takeChunk as the limiter
+ * without the lookup by key. Keep one per peer (e.g. on its session), not one per message.
+ */
+export class PeerLimits {
+  /** @internal The slot last resolved (-1: not yet) and its generation then. */
+  slot = -1;
+  /** @internal */
+  gen = 0;
+
+  constructor(readonly owner: RateLimiter, readonly key: string) {}
+
+  take(cls: RateClass, now: number, cost = 1): number {
+    return this.owner.takeRef(this, cls, now, cost);
+  }
+
+  check(cls: RateClass, now: number, cost = 1): void {
+    throwIfLimited(this.owner.takeRef(this, cls, now, cost), cls, cost);
+  }
+
+  takeChunk(chunkIndex: number, now: number): number {
+    if (chunkIndex !== 0 && this.owner.chunkCounting === 'message') return 0;
+    return this.owner.takeRef(this, 'chunk', now, 1);
+  }
+
+  tokens(cls: RateClass, now: number): number {
+    return this.owner.tokens(this.key, cls, now);
   }
 }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { PeerError } from '../../src/errors.js';
 import {
-  DEFAULT_RATE_LIMITS, RATE_CLASSES, RATE_CLASS_INDEX, RateLimiter, type RateClass,
+  DEFAULT_RATE_LIMITS, PeerLimits, RATE_CLASSES, RATE_CLASS_INDEX, RateLimiter, type RateClass,
 } from '../../src/ratelimit/index.js';
 import { MESSAGE_TYPES, type RateClass as WireRateClass } from '../../src/wire/index.js';
 
@@ -383,5 +383,63 @@ describe('tracking, idle eviction and the memory cap', () => {
     expect(rl.take('late', 'handshake', T0 + 12_000)).toBe(0);
     expect(rl.stats().evictedFull).toBe(1);
     expect(rl.tracked).toBe(100);
+  });
+});
+
+describe('PeerLimits handles (limiter.peer(key))', () => {
+  it('take, check, takeChunk and tokens through a handle are the same buckets as by key', () => {
+    const rl = new RateLimiter();
+    const p = rl.peer('p');
+    expect(p).toBeInstanceOf(PeerLimits);
+    expect(rl.has('p')).toBe(false); // a handle tracks nothing by itself
+    for (let i = 0; i < 30; i++) {
+      expect(p.take('task', T0)).toBe(0);
+      expect(rl.take('p', 'task', T0)).toBe(0);
+    }
+    expect(p.take('task', T0)).toBe(2_000);
+    expect(rl.tokens('p', 'task', T0)).toBe(0);
+    expect(p.tokens('task', T0 + 3_000)).toBe(1.5);
+    const e = thrown(() => p.check('task', T0 + 1_000));
+    expect(e.details).toEqual({ retryAfter: 1_000, class: 'task' });
+    expect(p.takeChunk(5, T0)).toBe(0);
+    expect(p.takeChunk(0, T0)).toBe(0);
+    expect(rl.tokens('p', 'chunk', T0)).toBe(239);
+    expect(rl.stats().dropped.task).toBe(2);
+  });
+
+  it('notices when its peer was evicted (and its slot reused) and looks the key up again', () => {
+    const rl = new RateLimiter({ maxTrackedPeers: 2, idleMs: 0 });
+    const a = rl.peer('a');
+    drain(rl, 'a', 'task', T0);
+    expect(a.take('task', T0)).toBe(2_000);
+    rl.forget('a');
+    rl.take('b', 'task', T0); // b takes a's old slot
+    expect(a.take('task', T0)).toBe(0); // a is tracked afresh, not charged to b
+    expect(rl.tokens('b', 'task', T0)).toBe(59);
+    expect(rl.tokens('a', 'task', T0)).toBe(59);
+    // Evicted at the cap while full, then re-tracked elsewhere by key: the handle follows.
+    rl.take('c', 'task', T0 + 200_000);
+    rl.take('d', 'task', T0 + 200_000);
+    rl.take('a', 'heartbeat', T0 + 200_000);
+    expect(a.take('heartbeat', T0 + 200_000)).toBe(0);
+    expect(rl.tokens('a', 'heartbeat', T0 + 200_000)).toBe(118);
+    expect(rl.tracked).toBeLessThanOrEqual(2);
+  });
+
+  it('refuses a handle from another limiter', () => {
+    const one = new RateLimiter();
+    const two = new RateLimiter();
+    const h = one.peer('p');
+    h.take('task', T0);
+    expect(thrown(() => two.takeRef(h, 'task', T0)).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it("is refused like take() at the cap under 'refuse'", () => {
+    const rl = new RateLimiter({ maxTrackedPeers: 1, whenFull: 'refuse' });
+    rl.take('a', 'handshake', T0);
+    const b = rl.peer('b');
+    expect(b.take('handshake', T0)).toBe(12_000);
+    expect(b.take('handshake', T0 + 12_000)).toBe(0);
+    expect(rl.has('a')).toBe(false);
   });
 });
