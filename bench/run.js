@@ -18,6 +18,7 @@ import {
 } from './common.js';
 import { deframerCases } from './deframer.js';
 import { handshakeCases } from './handshake-crypto.js';
+import { rateLimitCases } from './ratelimit.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BASELINE_FILE = path.join(here, 'baseline.json');
@@ -54,7 +55,7 @@ function parseArgs(argv) {
   return opts;
 }
 
-const allCases = () => [...aeadCases(), ...handshakeCases(), ...deframerCases()];
+const allCases = () => [...aeadCases(), ...handshakeCases(), ...deframerCases(), ...rateLimitCases()];
 
 function selectCases(opts) {
   let cases = allCases();
