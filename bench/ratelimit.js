@@ -1,8 +1,8 @@
 // Rate-limit checks: ratelimit.RateLimiter.take() against a plain token bucket written here,
 // the one most Node code has: one Map<peerKey, { tokens, last }> per class, refilled on each
 // check (tokens += elapsed × rate, capped at the burst), with no cap on the number of peers
-// and no eviction (except in the flood case, where it evicts in insertion order), so it does
-// less work than the subject. Both get the same stream of (peer, class, now) and the same
+// and no eviction (except in the flood case, where it evicts the oldest key through a ring of
+// keys), so it does less work than the subject. Both get the same stream of (peer, class, now) and the same
 // limits; before timing, the case checks that they refuse the same checks.
 //
 // One call of fn = CHECKS checks. Cases: one hot peer within its limits (every check allowed)
@@ -37,13 +37,29 @@ export class NaiveLimiter {
       this.burst[cls] = limits[cls].burst;
     }
     this.maxPeers = maxPeers;
+    // With a cap: the keys of each class in insertion order in a ring, the oldest evicted
+    // (O(1); map.keys().next() would walk over the Map's deleted entries, O(n) at times).
+    if (maxPeers !== Infinity) {
+      this.ring = {};
+      this.head = {};
+      for (const cls of RATE_CLASSES) {
+        this.ring[cls] = new Array(maxPeers);
+        this.head[cls] = 0;
+      }
+    }
   }
 
   take(key, cls, now, cost = 1) {
     const map = this.maps[cls];
     let b = map.get(key);
     if (b === undefined) {
-      if (map.size >= this.maxPeers) map.delete(map.keys().next().value);
+      if (this.ring !== undefined) {
+        const ring = this.ring[cls];
+        const h = this.head[cls];
+        if (map.size >= this.maxPeers) map.delete(ring[h]);
+        ring[h] = key;
+        this.head[cls] = h + 1 === this.maxPeers ? 0 : h + 1;
+      }
       b = { tokens: this.burst[cls], last: now };
       map.set(key, b);
     } else {

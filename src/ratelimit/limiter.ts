@@ -171,8 +171,9 @@ export class RateLimiter {
   private keys: (string | undefined)[] = [];
   private free: Int32Array;
   private freeTop = 0;
-  /** Clock hand shared by the idle sweep and the choice of a victim at the cap. */
+  /** Clock hands: where the idle sweep and the search for a victim at the cap continue. */
   private hand = 0;
+  private evictHand = 0;
 
   // ---- counters
   private readonly drops = new Float64Array(C);
@@ -529,29 +530,41 @@ export class RateLimiter {
   }
 
   /**
-   * At the cap: examines EVICTION_SAMPLE slots from the clock hand; the first whose buckets are
-   * all full is the victim (nothing is lost). Otherwise the one that will be full soonest
+   * At the cap: examines EVICTION_SAMPLE slots from the eviction hand; the first whose buckets
+   * are all full is the victim (nothing is lost). Otherwise the one that will be full soonest
    * ('evict'), or none ('refuse': -1; `soonestFull` keeps when a slot will free up).
+   * The hand moves one slot per search, so consecutive searches examine a window sliding by
+   * one: slots are reused in about the order they were filled (the Map entries and key strings
+   * of victims are then near each other in memory), and every slot is examined EVICTION_SAMPLE
+   * times before the hand leaves it.
    */
   private victim(now: number): number {
+    const used = this.used;
     let best = -1;
     let bestAt = Infinity;
+    let s = this.evictHand;
     for (let k = 0; k < EVICTION_SAMPLE; k++) {
-      const s = this.hand;
-      this.hand = s + 1 >= this.used ? 0 : s + 1;
-      if (this.keys[s] === undefined) continue;
-      const at = this.fullAt(s);
-      if (at <= now) {
-        this.evictedFull++;
-        return s;
+      if (this.keys[s] !== undefined) {
+        const at = this.fullAt(s);
+        if (at <= now) {
+          best = s;
+          bestAt = at;
+          break;
+        }
+        if (at < bestAt) {
+          bestAt = at;
+          best = s;
+        }
       }
-      if (at < bestAt) {
-        bestAt = at;
-        best = s;
-      }
+      s = s + 1 >= used ? 0 : s + 1;
+    }
+    this.evictHand = this.evictHand + 1 >= used ? 0 : this.evictHand + 1;
+    if (bestAt <= now) {
+      this.evictedFull++;
+      return best;
     }
     this.soonestFull = bestAt;
-    if (this.whenFull === 'refuse') return -1;
+    if (this.whenFull === 'refuse' || best < 0) return -1;
     this.evictedActive++;
     return best;
   }
