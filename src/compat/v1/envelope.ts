@@ -100,11 +100,11 @@ export function parseTimestamp(s: string): number | undefined {
 /** Python's `datetime.now(timezone.utc).isoformat()` with microseconds: `…T12:34:56.123456+00:00`. */
 export function formatTimestamp(time: number | Date): string {
   const ms = typeof time === 'number' ? time : time.getTime();
+  // Python datetime: years 1–9999.
+  if (!(ms >= -62_135_596_800_000 && ms < 253_402_300_800_000)) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'timestamp out of range');
   const micros = Math.floor(ms * 1000);
   const seconds = Math.floor(micros / 1e6);
   const date = new Date(seconds * 1000);
-  const year = date.getUTCFullYear();
-  if (!Number.isFinite(micros) || year < 1 || year > 9999) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'timestamp out of range');
   const iso = date.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ for years 0000–9999
   return `${iso.slice(0, 19)}.${String(micros - seconds * 1e6).padStart(6, '0')}+00:00`;
 }
