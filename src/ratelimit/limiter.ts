@@ -198,6 +198,11 @@ export class RateLimiter {
     this.chunkCounting = chunkCounting;
     this.whenFull = whenFull;
     this.levelOf = opts.levelOf;
+    this.capacity = Math.min(INITIAL_SLOTS, max);
+    this.tat = new Float64Array(this.capacity * ROW);
+    this.lv = new Uint16Array(this.tat.buffer);
+    this.gen = new Int32Array(this.tat.buffer);
+    this.free = new Int32Array(this.capacity);
 
     const base = { ...DEFAULT_RATE_LIMITS } as Record<RateClass, ClassLimit>;
     for (const [cls, l] of Object.entries(opts.classes ?? {})) {
@@ -209,12 +214,6 @@ export class RateLimiter {
     this.defineLevel('default', {});
     this.defineLevel('unlimited', 'unlimited');
     for (const [name, limits] of Object.entries(opts.levels ?? {})) this.defineLevel(name, limits);
-
-    this.capacity = Math.min(INITIAL_SLOTS, max);
-    this.tat = new Float64Array(this.capacity * ROW);
-    this.lv = new Uint16Array(this.tat.buffer);
-    this.gen = new Int32Array(this.tat.buffer);
-    this.free = new Int32Array(this.capacity);
   }
 
   // ------------------------------------------------------------------ hot path
