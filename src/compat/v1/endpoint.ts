@@ -325,6 +325,8 @@ export class V1Endpoint extends EventEmitter {
     } catch (err) {
       // Bodies that fail before admission count too, so junk is rate limited like the rest.
       const limited = !admitted && this.limiter !== undefined && this.limiter.take(`v1:${address}`, 'task', now) !== 0;
+      const failed = err instanceof PeerError && err.details?.authenticated === true ? err.details.sessionId : undefined;
+      if (typeof failed === 'string') this.settle(failed, err); // our handshake() learns at once
       return this.refuse(res, limited ? new PeerError(ErrorCode.RATE_LIMITED, 'rate limited') : err as PeerError, address, false);
     } finally {
       this.budget.release(body.reserved);
@@ -373,7 +375,10 @@ export class V1Endpoint extends EventEmitter {
     clearTimeout(w.timer);
     this.waiters.delete(sessionId);
     if (session) w.resolve(session);
-    else w.reject(err);
+    else {
+      this.handshakes.cancel(sessionId);
+      w.reject(err);
+    }
   }
 
   private refuse(res: http.ServerResponse, err: unknown, remoteAddress = 'unknown', close: boolean): void {

@@ -97,7 +97,16 @@ export class V1Receiver {
         return { kind: 'handshake', envelope: env, reply: { to: from, msgType: 'handshake_ack', ...ack } };
       }
       case 'handshake_ack': {
-        const { session, payload } = handshakes.receiveAck(from, key, env.payload, now);
+        let acked;
+        try {
+          acked = handshakes.receiveAck(from, key, env.payload, now);
+        } catch (err) {
+          // The envelope verified: this is the peer's own answer, and it failed. Say which
+          // handshake, so the initiator waiting for it can stop waiting.
+          if (!(err instanceof PeerError)) throw err;
+          throw new PeerError(err.code, err.message.replace(/^[A-Z_]+: /, ''), { ...err.details, sessionId: env.payload.get('session_id'), authenticated: true });
+        }
+        const { session, payload } = acked;
         return { kind: 'handshake_ack', envelope: env, session, reply: { to: from, msgType: 'handshake_confirm', sessionId: session.id, payload } };
       }
       case 'handshake_confirm':
