@@ -59,8 +59,10 @@ export interface PeerStats {
   chunkErrors: number;
   /** What the listener refused before any crypto (listener-guard.ts). */
   listener: ListenerStats;
-  /** Messages and handshakes dropped by the rate limiter, per class. */
+  /** Messages dropped by the rate limiter, per class. */
   rateLimited: ReturnType<RateLimiter['stats']>;
+  /** Handshakes refused per source address (class handshake). */
+  handshakeRateLimited: ReturnType<RateLimiter['stats']>;
 }
 
 export class Peer extends EventEmitter {
@@ -70,12 +72,15 @@ export class Peer extends EventEmitter {
   private server: net.Server | null = null;
   private readonly sessions = new Set<Session>();
   private readonly replayGuard = new InitReplayGuard();
+  /** Messages per (remote key, class). */
   private readonly limiter: RateLimiter;
+  /** Handshakes per source address: a separate table, so an address flood cannot evict identities. */
+  private readonly addressLimiter: RateLimiter;
   private readonly guard: ListenerGuard;
   /** Reassembly budgets per remote identity (fingerprint), nested in the process budget. */
   private readonly budgets = new Map<string, { budget: MemoryBudget; sessions: number }>();
   private closed = false;
-  private readonly counters: Omit<PeerStats, 'listener' | 'rateLimited'> = {
+  private readonly counters: Omit<PeerStats, 'listener' | 'rateLimited' | 'handshakeRateLimited'> = {
     sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0, chunkErrors: 0,
   };
 
@@ -90,7 +95,8 @@ export class Peer extends EventEmitter {
       ...opts.rateLimits,
       levels: { trusted: 'unlimited', ...opts.rateLimits?.levels },
     });
-    this.guard = new ListenerGuard(opts.listener ?? {}, this.limiter, Date.now());
+    this.addressLimiter = new RateLimiter({ classes: opts.rateLimits?.classes });
+    this.guard = new ListenerGuard(opts.listener ?? {}, this.addressLimiter, Date.now());
   }
 
   static async create(opts: PeerOptions = {}): Promise<Peer> {
@@ -125,7 +131,7 @@ export class Peer extends EventEmitter {
   stats(): PeerStats {
     return {
       ...this.counters, sessionErrors: { ...this.counters.sessionErrors }, sessions: this.sessions.size,
-      listener: this.guard.stats(), rateLimited: this.limiter.stats(),
+      listener: this.guard.stats(), rateLimited: this.limiter.stats(), handshakeRateLimited: this.addressLimiter.stats(),
     };
   }
 

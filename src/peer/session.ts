@@ -167,9 +167,17 @@ export class Session extends EventEmitter {
       if (chain !== null && this.outgoing === null && chain.state === SessionState.Ready && !this.stream.writableNeedDrain && chain.pendingBytes < this.maxPendingBytes) {
         return Promise.resolve(this.queue(chain, type, bytes));
       }
-      return this.writable().then((c) => this.queue(c, type, bytes));
+      return this.sendWhenWritable(type, bytes);
     } catch (err) {
       return Promise.reject(err);
+    }
+  }
+
+  /** Waits for room; the check and the queueing run in one synchronous step (no stream can start between). */
+  private async sendWhenWritable(type: number, bytes: Uint8Array): Promise<number> {
+    for (;;) {
+      const chain = await this.writable();
+      if (this.outgoing === null && !chain.streaming) return this.queue(chain, type, bytes);
     }
   }
 
@@ -203,7 +211,8 @@ export class Session extends EventEmitter {
    */
   async sendStream(source: AsyncIterable<Uint8Array | string>, options: { length: number; type?: MessageType | number }): Promise<number> {
     const type = typeId(options.type);
-    const chain = await this.writable();
+    let chain = await this.writable();
+    while (this.outgoing !== null || chain.streaming) chain = await this.writable();
     this.checkBackoff(type, true);
     const { seq, messageId } = chain.beginStream(type, options.length, Date.now());
     let done!: () => void;
