@@ -14,7 +14,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_PEER_REASSEMBLY_BYTES, DEFAULT_PROCESS_REASSEMBLY_BYTES, MemoryBudget, processReassemblyBudget } from '../chunking/index.js';
 import { Identity, type AeadSuite } from '../crypto/index.js';
-import { RateLimiter, type RateClass, type RateLimiterOptions } from '../ratelimit/index.js';
+import { RateLimiter, type PeerLimits, type RateClass, type RateLimiterOptions } from '../ratelimit/index.js';
 import { ErrorCode, PeerError } from '../errors.js';
 import { InitReplayGuard, type HandshakeOptions, type RemoteIdentity } from '../handshake/index.js';
 import { connectTcp, listenTcp, parseAddress, type TcpAddress } from '../transport/index.js';
@@ -128,6 +128,14 @@ export class Peer extends EventEmitter {
     return this.attach(stream, role);
   }
 
+  /**
+   * The message rate limiter, keyed by the remote's fingerprint: e.g.
+   * `peer.rateLimiter.setLevel(session.fingerprint, 'partner')` or with limits of its own.
+   */
+  get rateLimiter(): RateLimiter {
+    return this.limiter;
+  }
+
   stats(): PeerStats {
     return {
       ...this.counters, sessionErrors: { ...this.counters.sessionErrors }, sessions: this.sessions.size,
@@ -185,7 +193,12 @@ export class Peer extends EventEmitter {
       }
       return this.budgets.get(budgetKey)!.budget;
     };
-    const rateLimit = (remote: RemoteIdentity, cls: RateClass, now: number): number => this.limiter.take(remote.fingerprint, cls, now);
+    // One handle per session: the limiter's table is looked up once, not per message.
+    let limits: PeerLimits | null = null;
+    const rateLimit = (remote: RemoteIdentity, cls: RateClass, now: number): number => {
+      if (limits === null || limits.key !== remote.fingerprint) limits = this.limiter.peer(remote.fingerprint);
+      return limits.take(cls, now);
+    };
     const session = new Session(stream, this.handshakeOptions(), { ...this.opts.session, reassemblyBudget, rateLimit }, role, admission);
     this.sessions.add(session);
     session.on('message', (m: Message) => {
