@@ -71,6 +71,8 @@ export class Peer extends EventEmitter {
   readonly trust: TrustStore;
   private server: net.Server | null = null;
   private readonly sessions = new Set<Session>();
+  /** Accepted connections, whatever state their session is in. */
+  private readonly sockets = new Set<net.Socket>();
   private readonly replayGuard = new InitReplayGuard();
   /** Messages per (remote key, class). */
   private readonly limiter: RateLimiter;
@@ -151,10 +153,15 @@ export class Peer extends EventEmitter {
     this.server = null;
     const stopped = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     await Promise.all([...this.sessions].map((s) => s.close()));
+    // Connections whose session already ended but whose remote keeps them open would hold
+    // server.close() forever.
+    for (const socket of this.sockets) socket.destroy();
     await stopped;
   }
 
   private accept(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     const address = socket.remoteAddress ?? 'unknown';
     if (this.closed || !this.guard.connect(address)) {
       socket.destroy();

@@ -367,11 +367,13 @@ export class Session extends EventEmitter {
           break;
         }
         case 'close':
+          // The peer is done: end our side too, so neither end holds the connection open.
           this.finish();
+          this.endStream();
           break;
       }
     }
-    if (r.error) return this.fail(r.error, true);
+    if (r.error) return this.fail(r.error, false); // its sealed error record is among the replies
     // Re-arm when a reassembly deadline appeared or moved; idleness is re-checked when the timer fires.
     if (this.chain !== null && this.chain.deadline !== this.armedReassembly) this.armTimer();
   }
@@ -617,6 +619,12 @@ export class Session extends EventEmitter {
       if (frame.length > 0) this.stream.write(frame);
     }
     this.finish(err);
+    this.endStream();
+  }
+
+  /** Half-closes the connection, and destroys it if the peer does not close its side soon. */
+  private endStream(): void {
+    if (this.stream.destroyed) return;
     this.stream.end();
     setTimeout(() => this.stream.destroy(), 1000).unref();
   }

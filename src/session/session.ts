@@ -409,8 +409,13 @@ export class SecureSession {
     if (reply) result.replies.push(reply);
   }
 
+  /** Ends the session on a receive failure, with a sealed error record for the peer in the replies. */
   private fail(result: ReceiveResult, err: PeerError): void {
     result.error = err;
+    if (this._state === SessionState.Ready) {
+      const body = encodeErrorPayload({ code: err.code, reason: err.message });
+      result.replies.push(this.seal([{ type: FrameType.Error, count: 1, plainLength: body.length, write: (f, at) => f.set(body, at) }], true));
+    }
     this.end(err.code === ErrorCode.SESSION_EXPIRED ? SessionState.Expired : SessionState.Error);
   }
 

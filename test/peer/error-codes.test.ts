@@ -113,7 +113,7 @@ describe('error codes over TCP', () => {
     const frame = session.flush(Date.now())!;
     frame[frame.length - 20]! ^= 0x01;
     c.send(frame, true);
-    const code = await c.nextErrorCode();
+    const code = await c.nextErrorCode(session);
     expect(code).toBe('DECRYPTION_FAILED');
     await serverStillServes();
   });
