@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Identity, PeerError, x25519, createAead, wire } from '../../src/index.js';
 import { Handshake, InitReplayGuard, SessionState, decodeHandshakeMessage, type HandshakeOptions } from '../../src/handshake/index.js';
+import { codeOf } from '../helpers/errors.js';
 
 const T0 = 1_780_000_000_000;
 const alice = Identity.fromSeed(Buffer.alloc(32, 0xa1));
@@ -9,16 +10,6 @@ const mallory = Identity.fromSeed(Buffer.alloc(32, 0x66));
 
 function opts(identity: Identity, entityId: string, extra: Partial<HandshakeOptions> = {}): HandshakeOptions {
   return { identity, entityId, ...extra };
-}
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PeerError);
-    return (e as PeerError).code;
-  }
-  throw new Error('expected a PeerError');
 }
 
 /** Runs both machines to completion, returning every message in order. */

@@ -51,3 +51,14 @@ export function expectAnyPeerError(fn: () => unknown, message?: string): PeerErr
   expect(thrown, message).toBeInstanceOf(PeerError);
   return thrown as PeerError;
 }
+
+/** The PeerError code fn throws (anything else thrown fails the test); throws if fn does not throw. */
+export function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(PeerError);
+    return (e as PeerError).code;
+  }
+  throw new Error('expected a PeerError');
+}

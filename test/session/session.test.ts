@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Identity, PeerError, wire } from '../../src/index.js';
 import { Handshake } from '../../src/handshake/index.js';
 import { SecureSession, type SessionEvent, type SessionOptions } from '../../src/session/index.js';
+import { codeOf } from '../helpers/errors.js';
 
 const T0 = 1_780_000_000_000;
 const alice = Identity.fromSeed(Buffer.alloc(32, 1));
@@ -22,16 +23,6 @@ function bodies(bytes: Buffer | null): Uint8Array[] {
 
 function deliver(to: SecureSession, bytes: Buffer | null, now = T0): SessionEvent[] {
   return bodies(bytes).flatMap((b) => to.receive(b, now));
-}
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PeerError);
-    return (e as PeerError).code;
-  }
-  throw new Error('expected a PeerError');
 }
 
 const TASK = wire.MESSAGE_TYPES.task.id;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PeerError, wire } from '../../src/index.js';
+import { codeOf } from '../helpers/errors.js';
 
 const { FrameType, encodeRecordHeader, decodeRecordHeader, RECORD_HEADER_BYTES, CHUNKED_RECORD_HEADER_BYTES } = wire;
 type RecordHeader = wire.RecordHeader;
@@ -38,7 +39,8 @@ function encode(h: RecordHeader): Uint8Array {
   return out.subarray(0, n + 16);
 }
 
-function codeOf(fn: () => unknown): string | undefined {
+/** Runs fn; anything it throws must be a PeerError (its code is returned). */
+function codeIfThrown(fn: () => unknown): string | undefined {
   try {
     fn();
   } catch (e) {
@@ -74,7 +76,7 @@ describe('record header codec', () => {
   it('never throws anything but PeerError on random bytes (property)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
-        codeOf(() => decodeRecordHeader(bytes));
+        codeIfThrown(() => decodeRecordHeader(bytes));
       }),
       { numRuns: 2000 },
     );
