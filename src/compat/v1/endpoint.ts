@@ -88,6 +88,8 @@ export interface V1Rejection {
 export interface V1EndpointStats {
   received: number;
   rejected: Partial<Record<ErrorCode, number>>;
+  /** 500 answers: a bug of ours, never expected. */
+  internalErrors: number;
   bufferedBytes: number;
   peakBufferedBytes: number;
   sessions: number;
@@ -122,7 +124,7 @@ export class V1Endpoint extends EventEmitter {
   private readonly peers = new Map<string, string>();
   private readonly waiters = new Map<string, Waiter>();
   private readonly seqs = new WeakMap<V1Session, number>();
-  private readonly counters = { received: 0, rejected: {} as Partial<Record<ErrorCode, number>> };
+  private readonly counters = { received: 0, internalErrors: 0, rejected: {} as Partial<Record<ErrorCode, number>> };
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private server: http.Server | undefined;
@@ -255,6 +257,7 @@ export class V1Endpoint extends EventEmitter {
     return {
       received: this.counters.received,
       rejected: { ...this.counters.rejected },
+      internalErrors: this.counters.internalErrors,
       bufferedBytes: this.budget.used,
       peakBufferedBytes: this.budget.peak,
       sessions: this.handshakes.sessionCount,
@@ -299,8 +302,9 @@ export class V1Endpoint extends EventEmitter {
       }
     } catch (err) {
       // Not a PeerError: a bug of ours. Answer 500 (as v1.0 peers do) and keep serving.
-      if (err instanceof PeerError) this.refuse(res, err, address, true);
-      else sendJson(res, 500, { detail: 'internal_error' }, true);
+      if (err instanceof PeerError) return this.refuse(res, err, address, true);
+      this.counters.internalErrors++;
+      sendJson(res, 500, { detail: 'internal_error' }, true);
     }
   }
 

@@ -276,7 +276,7 @@ class Parser {
         p = runStart = this.pos;
         continue;
       }
-      if (c < 0x20) {
+      if (!(c >= 0x20)) { // NaN past the end: unterminated
         this.pos = p;
         this.fail(Number.isNaN(c) ? 'unterminated string' : 'control character in a string');
       }
