@@ -1,7 +1,8 @@
 /** The v1.0 handshake state machine, both roles, sans-I/O: the happy path and every refusal. */
 import { describe, expect, it } from 'vitest';
 import { V1Handshakes, HANDSHAKE_TTL_MS, SESSION_TTL_MS } from '../../src/compat/v1/handshake.js';
-import { canonicalJson, parseJson, type JsonInput, type JsonObject } from '../../src/compat/v1/json.js';
+import { canonicalJson } from '../../src/compat/v1/canonical.js';
+import { parseJson, type JsonInput, type JsonObject } from '../../src/compat/v1/json.js';
 import { formatTimestamp } from '../../src/compat/v1/envelope.js';
 import { Identity } from '../../src/crypto/index.js';
 import { ErrorCode } from '../../src/errors.js';

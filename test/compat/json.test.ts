@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  JsonNumber, canonicalJson, compareCodePoints, parseJson, pythonFloatRepr, toPlain, type JsonValue,
-} from '../../src/compat/v1/json.js';
+import { canonicalJson } from '../../src/compat/v1/canonical.js';
+import { JsonNumber, parseJson, toPlain, type JsonValue } from '../../src/compat/v1/json.js';
+import { compareCodePoints, pythonFloatRepr } from '../../src/compat/v1/python.js';
 import { ErrorCode } from '../../src/errors.js';
 import { expectPeerError } from '../helpers/errors.js';
 

@@ -10,10 +10,11 @@ export {
   type V1Envelope, type V1Fields, type V1Version, type SignOptions,
 } from './envelope.js';
 export {
-  JsonNumber, parseJson, canonicalJson, toPlain, pythonFloatRepr, compareCodePoints, quotePython,
-  JSON_MAX_BYTES, JSON_MAX_DEPTH, PYTHON_INT_MAX_DIGITS,
-  type JsonValue, type JsonObject, type JsonInput, type PlainJson, type JsonLimits, type StringifyOptions,
+  JsonNumber, parseJson, toPlain, JSON_MAX_BYTES, JSON_MAX_DEPTH, PYTHON_INT_MAX_DIGITS,
+  type JsonValue, type JsonObject, type JsonInput, type PlainJson, type JsonLimits,
 } from './json.js';
+export { canonicalJson, type StringifyOptions } from './canonical.js';
+export { pythonFloatRepr, compareCodePoints, quotePython } from './python.js';
 export { ReplayGuard, TIMESTAMP_TOLERANCE_MS, NONCE_WINDOW_MS, DEFAULT_MAX_NONCES, type ReplayGuardOptions } from './replay.js';
 export {
   V1Handshakes, claimedKey, HANDSHAKE_TTL_MS, SESSION_TTL_MS, CONFIRM_TOLERANCE_MS, CHALLENGE_BYTES, HANDSHAKE_TYPES,

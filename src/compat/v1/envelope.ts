@@ -5,7 +5,9 @@
  */
 import { Identity, randomBytes } from '../../crypto/index.js';
 import { ErrorCode, PeerError } from '../../errors.js';
-import { JsonNumber, canonicalJson, parseJson, quotePython, type JsonInput, type JsonLimits, type JsonObject, type JsonValue } from './json.js';
+import { canonicalJson } from './canonical.js';
+import { JsonNumber, parseJson, type JsonInput, type JsonLimits, type JsonObject, type JsonValue } from './json.js';
+import { quotePython } from './python.js';
 
 /** "1.0", and "0.3" which v1.0 peers also accept (signed the same way). */
 export const V1_VERSIONS = ['1.0', '0.3'] as const;

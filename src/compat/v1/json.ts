@@ -1,10 +1,10 @@
 /**
- * Lossless JSON for the v1.0 envelope, and the exact bytes v1.0 peers sign.
+ * Lossless JSON for the v1.0 envelope.
  *
  * v1.0 peers sign Python's `json.dumps(d, sort_keys=True, separators=(",", ":"))` of what
  * `json.loads` made of the body (docs/V1_COMPAT.md). `JSON.parse` cannot reproduce that: it
- * turns `1.0` into `1` and rounds integers beyond 2^53. So the parser keeps every number's
- * source text (`JsonNumber`) and objects as `Map`s, and `canonicalJson` re-serialises as CPython
+ * turns `1.0` into `1` and rounds integers beyond 2^53. So this parser keeps every number's
+ * source text (`JsonNumber`) and objects as `Map`s, and canonical.ts re-serialises as CPython
  * does: ints exactly, floats by `float.__repr__` (so a float spelt `1.50` or `1E5` by a
  * non-Python sender is signed as `1.5` / `100000.0`, what a Python verifier computes), keys
  * sorted by code point at every level, ensure_ascii escapes with lowercase hex.
@@ -17,6 +17,7 @@
  * as CPython does.
  */
 import { ErrorCode, PeerError } from '../../errors.js';
+import { pythonFloatRepr } from './python.js';
 
 /** Default input limit: 1 MiB of UTF-8, the endpoint's body limit. */
 export const JSON_MAX_BYTES = 1 << 20;
@@ -314,142 +315,6 @@ function digits(s: string, p: number): number {
   let c = s.charCodeAt(p);
   while (c >= 0x30 && c <= 0x39) c = s.charCodeAt(++p);
   return p;
-}
-
-/**
- * Python's `repr(float)` as json.dumps writes it: the shortest digits that round-trip (the same
- * digits JS finds), fixed notation when the decimal exponent is in (-4, 16], else `d.ddde±XX`
- * with at least two exponent digits; `.0` added to integral fixed values; json's spelling of
- * the non-finite values.
- */
-export function pythonFloatRepr(x: number): string {
-  if (Number.isNaN(x)) return 'NaN';
-  if (x === Infinity) return 'Infinity';
-  if (x === -Infinity) return '-Infinity';
-  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
-  const sign = x < 0 ? '-' : '';
-  const [mantissa, exponent] = Math.abs(x).toExponential().split('e') as [string, string];
-  const ds = mantissa.replace('.', '');
-  const decpt = Number(exponent) + 1; // value = 0.ds × 10^decpt
-  if (decpt > -4 && decpt <= 16) {
-    if (decpt <= 0) return `${sign}0.${'0'.repeat(-decpt)}${ds}`;
-    if (decpt >= ds.length) return `${sign}${ds}${'0'.repeat(decpt - ds.length)}.0`;
-    return `${sign}${ds.slice(0, decpt)}.${ds.slice(decpt)}`;
-  }
-  const e = decpt - 1;
-  const m = ds.length === 1 ? ds : `${ds[0]}.${ds.slice(1)}`;
-  return `${sign}${m}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
-}
-
-/** Orders strings by code point as Python does (UTF-16 order differs above U+FFFF). */
-export function compareCodePoints(a: string, b: string): number {
-  let i = 0;
-  while (i < a.length && i < b.length) {
-    const x = a.codePointAt(i)!;
-    const y = b.codePointAt(i)!;
-    if (x !== y) return x - y;
-    i += x > 0xffff ? 2 : 1;
-  }
-  return a.length - b.length;
-}
-
-const HEX = '0123456789abcdef';
-const SHORT_ESCAPES: Readonly<Record<number, string>> = { 0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b', 0x0c: '\\f', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t' };
-
-/**
- * json.dumps with ensure_ascii: printable ASCII (space to `~`) as is, except `"` and `\`;
- * short escapes for `" \ \b \f \n \r \t`; everything else (controls, DEL, non-ASCII) as
- * `\uxxxx` per UTF-16 unit, which gives a surrogate pair above U+FFFF and a lone surrogate as
- * itself, as CPython does. `/` is not escaped.
- */
-export function quotePython(s: string): string {
-  let out = '"';
-  let runStart = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c) continue;
-    out += s.slice(runStart, i);
-    runStart = i + 1;
-    out += SHORT_ESCAPES[c] ?? `\\u${HEX[c >> 12]}${HEX[(c >> 8) & 15]}${HEX[(c >> 4) & 15]}${HEX[c & 15]}`;
-  }
-  return `${out}${s.slice(runStart)}"`;
-}
-
-export interface StringifyOptions {
-  /** Sort keys by code point at every level (default true: the signed form). */
-  sortKeys?: boolean;
-  /** Nesting limit (default 100); deeper or cyclic input is INVALID_ARGUMENT. */
-  maxDepth?: number;
-}
-
-/**
- * Python's `json.dumps(value, sort_keys=True, separators=(",", ":"))`. Numbers: JsonNumber by
- * its canonical form; bigint as an int; a JS number as an int when it is a safe integer, else as
- * a float (repr) — use JsonNumber.float(1) for a float with an integral value, a bigint for an
- * exact integer beyond 2^53. Non-finite numbers, undefined, functions, symbols and objects that
- * are not plain (Date, Buffer, class instances) are INVALID_ARGUMENT.
- */
-export function canonicalJson(value: JsonInput, options: StringifyOptions = {}): string {
-  const out: string[] = [];
-  write(value, out, options.sortKeys ?? true, options.maxDepth ?? JSON_MAX_DEPTH, 0);
-  return out.join('');
-}
-
-function invalid(message: string): PeerError {
-  return new PeerError(ErrorCode.INVALID_ARGUMENT, `JSON: ${message}`);
-}
-
-function write(v: unknown, out: string[], sortKeys: boolean, maxDepth: number, depth: number): void {
-  switch (typeof v) {
-    case 'string': out.push(quotePython(v)); return;
-    case 'boolean': out.push(v ? 'true' : 'false'); return;
-    case 'bigint': out.push(v.toString()); return;
-    case 'number':
-      if (!Number.isFinite(v)) throw invalid(`${v} is not a JSON number`);
-      out.push(Number.isSafeInteger(v) ? BigInt(v).toString() : pythonFloatRepr(v));
-      return;
-    case 'object': break;
-    default: throw invalid(`a ${typeof v} is not a JSON value`);
-  }
-  if (v === null) {
-    out.push('null');
-    return;
-  }
-  if (v instanceof JsonNumber) {
-    out.push(v.canonical());
-    return;
-  }
-  if (depth >= maxDepth) throw invalid(`nesting deeper than ${maxDepth} (or a cycle)`);
-  if (Array.isArray(v)) {
-    out.push('[');
-    for (let i = 0; i < v.length; i++) {
-      if (i > 0) out.push(',');
-      if (!(i in v)) throw invalid('arrays must not have holes');
-      write(v[i], out, sortKeys, maxDepth, depth + 1);
-    }
-    out.push(']');
-    return;
-  }
-  let entries: [string, unknown][];
-  if (v instanceof Map) {
-    entries = [...(v as Map<unknown, unknown>)].map(([k, x]) => {
-      if (typeof k !== 'string') throw invalid('object keys must be strings');
-      return [k, x];
-    });
-  } else {
-    const proto = Object.getPrototypeOf(v) as unknown;
-    if (proto !== Object.prototype && proto !== null) throw invalid('only plain objects, arrays and Maps are JSON objects');
-    entries = Object.entries(v as Record<string, unknown>);
-  }
-  if (sortKeys) entries.sort((a, b) => compareCodePoints(a[0], b[0]));
-  out.push('{');
-  for (let i = 0; i < entries.length; i++) {
-    const [k, x] = entries[i]!;
-    if (i > 0) out.push(',');
-    out.push(quotePython(k), ':');
-    write(x, out, sortKeys, maxDepth, depth + 1);
-  }
-  out.push('}');
 }
 
 /**
