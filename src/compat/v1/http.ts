@@ -86,6 +86,33 @@ export function readBody(req: IncomingMessage, maxBytes: number, budget: BodyBud
   });
 }
 
+/**
+ * After answering a request whose body we stopped reading, the connection is closed, but not
+ * at once: closing a socket with unread input sends a reset, which can destroy our answer
+ * before the client reads it. So the rest of the input is read and dropped for a short while
+ * (bounded in time and bytes), then the socket is destroyed.
+ */
+const LINGER_MS = 1_000;
+const LINGER_BYTES = 1 << 20;
+
+function lingerAndClose(res: ServerResponse): void {
+  const req = res.req;
+  const socket = req.socket;
+  let dropped = 0;
+  const stop = (): void => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
+  const timer = setTimeout(stop, LINGER_MS);
+  socket.once('close', () => clearTimeout(timer));
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) stop();
+  });
+  req.once('end', stop);
+  req.resume();
+}
+
 /** Writes a JSON answer; `close` ends the connection after it (used when a body was not read). */
 export function sendJson(res: ServerResponse, status: number, body: unknown, close = false): void {
   if (res.headersSent || res.destroyed) return;
@@ -95,7 +122,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, clo
   res.setHeader('content-length', Buffer.byteLength(text));
   if (close) {
     res.setHeader('connection', 'close');
-    res.once('finish', () => res.req.socket?.destroy());
+    res.once('finish', () => lingerAndClose(res));
   }
   res.end(text);
 }
