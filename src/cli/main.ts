@@ -10,6 +10,7 @@ import { PeerError } from '../errors.js';
 import { Peer, type Message } from '../peer/index.js';
 import { isMessageType, type MessageType } from '../wire/index.js';
 import { runDemo } from './demo.js';
+import { runV1 } from './v1.js';
 
 const USAGE = `usage: peercomm <command> [options]
 
@@ -19,6 +20,7 @@ const USAGE = `usage: peercomm <command> [options]
   send <host:port> <text|@file> [--type T] [--key FILE] [--id NAME] [--pin HEX]
                                          send one message and close
   demo [--peers N] [--seconds S]         a local network of peers: handshakes, messages, throughput
+  v1 verify|send|serve …                 v1.0 compatibility (signed, not encrypted): peercomm v1 --help
 
 options: --key defaults to ./peercomm.key (created by keygen); --pin refuses the remote unless
 its Ed25519 public key is HEX.`;
@@ -42,6 +44,17 @@ async function identityFrom(file: string | undefined): Promise<Identity> {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  const log = (line: string): void => void process.stdout.write(`${line}\n`);
+  if (command === 'v1') {
+    try {
+      await runV1(rest, log);
+    } catch (err) {
+      // runV1 reports usage errors as INVALID_ARGUMENT with the usage text.
+      if (err instanceof PeerError && err.code === 'INVALID_ARGUMENT') usage(err.message);
+      throw err;
+    }
+    return;
+  }
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -51,7 +64,6 @@ async function main(argv: string[]): Promise<void> {
       peers: { type: 'string' }, seconds: { type: 'string' },
     },
   });
-  const log = (line: string): void => void process.stdout.write(`${line}\n`);
   switch (command) {
     case 'keygen': {
       const out = values.out ?? 'peercomm.key';

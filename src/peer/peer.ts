@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { V1Endpoint, type JsonInput, type V1EndpointOptions, type V1Message } from '../compat/v1/index.js';
 import { DEFAULT_PEER_REASSEMBLY_BYTES, DEFAULT_PROCESS_REASSEMBLY_BYTES, MemoryBudget, processReassemblyBudget } from '../chunking/index.js';
 import { Identity, type AeadSuite } from '../crypto/index.js';
 import { RateLimiter, type PeerLimits, type RateClass, type RateLimiterOptions } from '../ratelimit/index.js';
@@ -39,6 +40,13 @@ export interface PeerOptions {
   maxReassemblyBytesPerProcess?: number;
   /** Listener defences: connections per address, half-open cap, cookie threshold, idle timeout. */
   listener?: ListenerLimits;
+  /**
+   * Speak v1.0 (JSON over HTTP, signed, NOT encrypted) — off by default, never silently:
+   * `listenV1()` and `sendV1()` refuse unless this is true. docs/V1_COMPAT.md.
+   */
+  allowV1?: boolean;
+  /** v1.0 endpoint settings (v1.0 peers' URLs, limits, ...); identity, entity id and trust are the Peer's. */
+  v1?: Omit<V1EndpointOptions, 'identity' | 'entityId' | 'trust'>;
   /**
    * Rate limits per (peer, class), the spec's defaults unless configured; handshakes are limited
    * per source address. Peers whose key is pinned in `trust` get the level 'trusted'
@@ -79,6 +87,7 @@ export class Peer extends EventEmitter {
   /** Handshakes per source address: a separate table, so an address flood cannot evict identities. */
   private readonly addressLimiter: RateLimiter;
   private readonly guard: ListenerGuard;
+  private v1: V1Endpoint | null = null;
   /** Reassembly budgets per remote identity (fingerprint), nested in the process budget. */
   private readonly budgets = new Map<string, { budget: MemoryBudget; sessions: number }>();
   private closed = false;
@@ -116,6 +125,45 @@ export class Peer extends EventEmitter {
   get address(): TcpAddress | null {
     const a = this.server?.address();
     return a && typeof a === 'object' ? { host: a.address, port: a.port } : null;
+  }
+
+  /**
+   * Starts the v1.0 HTTP endpoint (POST /message, GET /public-key, GET /health) so v1.0 peers can
+   * reach this node. Verified v1.0 messages arrive on `peer.on('message')` with
+   * `version: '1.0'` and `encrypted: false`. Requires `allowV1: true`.
+   */
+  async listenV1(address: { host?: string; port?: number } = {}): Promise<{ host: string; port: number }> {
+    return this.v1Endpoint().listen(address);
+  }
+
+  /**
+   * Sends a v1.0 message to a v1.0 peer (its URL from `v1.peers` or `url`), after the v1.0
+   * handshake if there is no session yet. Use only for peers that do not speak v1.1.
+   * Requires `allowV1: true`.
+   */
+  async sendV1(entityId: string, msgType: string, payload: Record<string, JsonInput>, url?: string): Promise<void> {
+    const endpoint = this.v1Endpoint();
+    if (!endpoint.sessions().some((s) => s.peerId === entityId)) await endpoint.handshake(entityId, url);
+    await endpoint.send(entityId, msgType, payload, url === undefined ? {} : { url });
+  }
+
+  /** Where a v1.0 peer's endpoint is (replies in v1.0 are POSTs to the sender). Requires allowV1. */
+  addV1Peer(entityId: string, url: string): void {
+    this.v1Endpoint().addPeer(entityId, url);
+  }
+
+  /** The v1.0 endpoint, created on first use; refused unless allowV1. */
+  private v1Endpoint(): V1Endpoint {
+    if (!this.opts.allowV1) throw new PeerError(ErrorCode.INVALID_STATE, 'v1.0 is off: create the Peer with allowV1: true to speak v1.0 (signed, not encrypted)');
+    if (this.closed) throw new PeerError(ErrorCode.INVALID_STATE, 'peer is closed');
+    if (this.v1 === null) {
+      this.v1 = new V1Endpoint({ ...this.opts.v1, identity: this.identity, entityId: this.entityId, trust: this.trust });
+      this.v1.on('message', (m: V1Message) => {
+        this.counters.messagesReceived++;
+        this.emit('message', m);
+      });
+    }
+    return this.v1;
   }
 
   /** Connects over TCP and completes the handshake; rejects with the handshake's PeerError. */
@@ -156,7 +204,7 @@ export class Peer extends EventEmitter {
     // Connections whose session already ended but whose remote keeps them open would hold
     // server.close() forever.
     for (const socket of this.sockets) socket.destroy();
-    await stopped;
+    await Promise.all([stopped, this.v1?.close()]);
   }
 
   private accept(socket: net.Socket): void {
