@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { V1Endpoint, type JsonInput, type V1EndpointOptions, type V1Message } from '../compat/v1/index.js';
+import { V1Endpoint, type JsonInput, type V1EndpointOptions, type V1Message, type V1Session } from '../compat/v1/index.js';
 import { DEFAULT_PEER_REASSEMBLY_BYTES, DEFAULT_PROCESS_REASSEMBLY_BYTES, MemoryBudget, processReassemblyBudget } from '../chunking/index.js';
 import { Identity, type AeadSuite } from '../crypto/index.js';
 import { RateLimiter, type PeerLimits, type RateClass, type RateLimiterOptions } from '../ratelimit/index.js';
@@ -145,6 +145,26 @@ export class Peer extends EventEmitter {
     const endpoint = this.v1Endpoint();
     if (!endpoint.sessions().some((s) => s.peerId === entityId)) await endpoint.handshake(entityId, url);
     await endpoint.send(entityId, msgType, payload, url === undefined ? {} : { url });
+  }
+
+  /**
+   * v1.1 first, v1.0 only as configured: connects over TCP with the 6-step handshake; only if
+   * that fails (no v1.1 listener there, or no common version) and `allowV1` is true and a v1.0
+   * URL is given for this peer, runs the v1.0 handshake with it instead. Says which it got.
+   */
+  async connectAny(
+    address: string | TcpAddress,
+    fallback?: { entityId: string; v1Url: string },
+  ): Promise<{ version: '1.1'; session: Session } | { version: '1.0'; session: V1Session }> {
+    try {
+      return { version: '1.1', session: await this.connect(address) };
+    } catch (err) {
+      const code = err instanceof PeerError ? err.code : undefined;
+      const noV11 = code === ErrorCode.SESSION_NOT_FOUND || code === ErrorCode.INVALID_VERSION;
+      if (!noV11 || !this.opts.allowV1 || fallback === undefined) throw err;
+      this.emit('v1Fallback', { entityId: fallback.entityId, url: fallback.v1Url, reason: err });
+      return { version: '1.0', session: await this.v1Endpoint().handshake(fallback.entityId, fallback.v1Url) };
+    }
   }
 
   /** Where a v1.0 peer's endpoint is (replies in v1.0 are POSTs to the sender). Requires allowV1. */

@@ -31,4 +31,28 @@ describe('Peer and v1.0', () => {
     expect(m).toMatchObject({ version: '1.0', encrypted: false, from: 'b', type: 'status', payload: { load: 0.5, note: 'héllo' } });
     expect(a.stats().messagesReceived).toBe(1);
   });
+
+  it('connectAny: v1.1 when the peer speaks it, v1.0 only as a configured fallback', async () => {
+    const modern = await Peer.create({ entityId: 'modern', allowV1: true, v1: { log: () => undefined } });
+    const legacy = await Peer.create({ entityId: 'legacy', allowV1: true, v1: { log: () => undefined } });
+    const me = await Peer.create({ entityId: 'me', allowV1: true, v1: { log: () => undefined } });
+    const strict = await Peer.create({ entityId: 'strict2' });
+    peers.push(modern, legacy, me, strict);
+    const v11 = await modern.listen();
+    const legacyUrl = `http://127.0.0.1:${(await legacy.listenV1()).port}`;
+    legacy.addV1Peer('me', `http://127.0.0.1:${(await me.listenV1()).port}`);
+    const first = await me.connectAny(v11, { entityId: 'modern', v1Url: 'http://127.0.0.1:1' });
+    expect(first.version).toBe('1.1');
+    // legacy has no v1.1 listener: nothing answers on the port we try.
+    const fallbacks: unknown[] = [];
+    me.on('v1Fallback', (e) => fallbacks.push(e));
+    const noListener = await Peer.create({ entityId: 'gone' });
+    const gone = await noListener.listen();
+    await noListener.close();
+    const second = await me.connectAny(gone, { entityId: 'legacy', v1Url: legacyUrl });
+    expect(second.version).toBe('1.0');
+    expect(fallbacks).toHaveLength(1);
+    // Without allowV1 there is no fallback: the v1.1 failure stands.
+    await expect(strict.connectAny(gone, { entityId: 'legacy', v1Url: legacyUrl })).rejects.toMatchObject({ code: 'SESSION_NOT_FOUND' });
+  });
 });
