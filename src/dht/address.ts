@@ -1,0 +1,145 @@
+/**
+ * UDP addresses as the DHT core sees them: strings "a.b.c.d:port" or "[v6]:port" (the form
+ * the I/O layer builds from rinfo), and their wire form: family (4 or 6), address, port.
+ */
+import { ErrorCode, PeerError } from '../errors.js';
+import type { ByteReader } from '../wire/reader.js';
+
+export const ADDRESS_V4_BYTES = 7;
+export const ADDRESS_V6_BYTES = 19;
+export const MAX_ADDRESS_BYTES = ADDRESS_V6_BYTES;
+
+function bad(address: unknown, why: string): never {
+  throw new PeerError(ErrorCode.INVALID_ARGUMENT, `address ${JSON.stringify(address)}: ${why}`);
+}
+
+function parsePort(s: string, address: string): number {
+  if (!/^[0-9]{1,5}$/.test(s)) bad(address, 'port must be 1..65535');
+  const port = Number(s);
+  if (port < 1 || port > 65535) bad(address, 'port must be 1..65535');
+  return port;
+}
+
+function parseV4(s: string): number[] | null {
+  const parts = s.split('.');
+  if (parts.length !== 4) return null;
+  const out: number[] = [];
+  for (const p of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) return null;
+    out.push(Number(p));
+  }
+  return out;
+}
+
+function parseV6(s: string): number[] | null {
+  if (s.length > 45 || s.includes('%')) return null;
+  const halves = s.split('::');
+  if (halves.length > 2) return null;
+  const groups = (h: string): number[] | null => {
+    if (h === '') return [];
+    const out: number[] = [];
+    const parts = h.split(':');
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (i === parts.length - 1 && p.includes('.')) {
+        const v4 = parseV4(p);
+        if (!v4) return null;
+        out.push(v4[0]! * 256 + v4[1]!, v4[2]! * 256 + v4[3]!);
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(p)) {
+        out.push(parseInt(p, 16));
+      } else {
+        return null;
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  if (!head || !tail) return null;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
+  const all = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
+  const bytes: number[] = [];
+  for (const g of all) bytes.push(g >> 8, g & 0xff);
+  return bytes;
+}
+
+/**
+ * Wire forms of addresses seen recently: every datagram's source is encoded (for store tokens
+ * and the routing table), and a node hears from the same few hundred addresses over and over.
+ * Shared by all nodes of the process; cleared when it reaches its bound.
+ */
+const encoded = new Map<string, Uint8Array>();
+const MAX_ENCODED = 65_536;
+
+/** "1.2.3.4:5" or "[::1]:5" → wire bytes (do not modify them: they are shared). Host names are refused. */
+export function encodeAddress(address: string): Uint8Array {
+  const hit = encoded.get(address);
+  if (hit) return hit;
+  const bytes = parseAddress(address);
+  if (encoded.size >= MAX_ENCODED) encoded.clear();
+  encoded.set(address, bytes);
+  return bytes;
+}
+
+function parseAddress(address: string): Uint8Array {
+  if (typeof address !== 'string' || address.length > 64) bad(address, 'must be "ip:port" or "[ipv6]:port"');
+  if (address.startsWith('[')) {
+    const close = address.indexOf(']:');
+    if (close < 0) bad(address, 'IPv6 must be written "[addr]:port"');
+    const ip = parseV6(address.slice(1, close));
+    if (!ip) bad(address, 'not an IPv6 address');
+    const port = parsePort(address.slice(close + 2), address);
+    return Uint8Array.of(6, ...ip, port >> 8, port & 0xff);
+  }
+  const colon = address.lastIndexOf(':');
+  if (colon < 0) bad(address, 'missing ":port"');
+  const ip = parseV4(address.slice(0, colon));
+  if (!ip) bad(address, 'not an IPv4 address (host names must be resolved first)');
+  const port = parsePort(address.slice(colon + 1), address);
+  return Uint8Array.of(4, ...ip, port >> 8, port & 0xff);
+}
+
+/** Wire bytes at `at` → string; the length is fixed by the family byte. */
+export function formatAddress(b: Uint8Array, at = 0): string {
+  const family = b[at];
+  if (family === 4) {
+    return `${b[at + 1]}.${b[at + 2]}.${b[at + 3]}.${b[at + 4]}:${(b[at + 5]! << 8) | b[at + 6]!}`;
+  }
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push((b[at + 1 + 2 * i]! << 8) | b[at + 2 + 2 * i]!);
+  // RFC 5952: the longest run (≥ 2) of zero groups becomes "::", lower-case hex.
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
+  const ip = bestAt < 0 ? hex(groups) : `${hex(groups.slice(0, bestAt))}::${hex(groups.slice(bestAt + bestLen))}`;
+  return `[${ip}]:${(b[at + 17]! << 8) | b[at + 18]!}`;
+}
+
+export function addressLength(family: number): number {
+  return family === 4 ? ADDRESS_V4_BYTES : ADDRESS_V6_BYTES;
+}
+
+/** Reads one wire address: MALFORMED_FRAME on an unknown family or a zero port. */
+export function readAddress(r: ByteReader): string {
+  const family = r.u8();
+  if (family !== 4 && family !== 6) r.fail(`address family ${family}`);
+  const rest = r.bytesView(addressLength(family) - 1);
+  if (rest[rest.length - 2] === 0 && rest[rest.length - 1] === 0) r.fail('port 0');
+  const whole = new Uint8Array(rest.length + 1);
+  whole[0] = family;
+  whole.set(rest, 1);
+  return formatAddress(whole);
+}
+
+/** Canonical spelling of an address string (what formatAddress(encodeAddress(a)) gives). */
+export function normalizeAddress(address: string): string {
+  return formatAddress(encodeAddress(address));
+}

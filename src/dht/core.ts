@@ -1,0 +1,361 @@
+/**
+ * DhtCore: one Kademlia node, sans-I/O. It never opens a socket, reads a clock or starts a
+ * timer: the driver passes every datagram with its source address and the time, calls tick()
+ * at `deadline`, and sends the datagrams it is handed. Operations (lookups, publish, discover)
+ * start with a method that returns an operation id and end with a 'done' event.
+ */
+import { ErrorCode, PeerError } from '../errors.js';
+import { encodeAddress, normalizeAddress } from './address.js';
+import { resolveConfig, type DhtConfig } from './config.js';
+import { MinHeap, type Timed } from './heap.js';
+import { idsEqual, nodeIdOf } from './id.js';
+import { decodeMessage, encodeFind, encodeSimple, encodeStore, FLAG_READ_ONLY, FLAG_WANT_TOKEN, isRequest, MSG, type Message } from './messages.js';
+import { Operations, type Run } from './operations.js';
+import { SecureRandom, type RandomSource } from './random.js';
+import { TokenBucketLimiter, type DhtRateLimiter } from './ratelimit.js';
+import { type Contact, RoutingTable } from './routing-table.js';
+import { serve, type ServerState, type ServeStats } from './server.js';
+import { RecordStore } from './store.js';
+import { StoreTokens } from './tokens.js';
+import type { Candidate } from './lookup.js';
+import type { OpResult, PublishFields } from './operations.js';
+import type { RecordSigner } from './record.js';
+
+export interface Outgoing {
+  to: string;
+  data: Uint8Array;
+}
+
+export type DhtEvent = { type: 'done'; result: OpResult };
+
+export interface DhtOutput {
+  datagrams: Outgoing[];
+  events: DhtEvent[];
+  /** When tick() must be called next (ms, same clock as `now`). */
+  deadline: number;
+}
+
+export interface DhtCoreOptions {
+  /** The node's Ed25519 public key; the node id is its SHA-256. */
+  publicKey: Uint8Array;
+  now: number;
+  config?: Partial<DhtConfig>;
+  random?: RandomSource;
+  /** Per-source limit on FIND_NODE/FIND_VALUE/STORE; default the spec's 10/min burst 20; null: none. */
+  rateLimiter?: DhtRateLimiter | null;
+}
+
+export interface DhtStats extends ServeStats {
+  received: number;
+  sent: number;
+  /** Datagrams that did not parse (dropped). */
+  malformed: number;
+  /** Datagrams over maxDatagramBytes (dropped before parsing). */
+  oversized: number;
+  /** Responses matching no request (late, duplicated or forged). */
+  unexpected: number;
+  timeouts: number;
+  /** Records in responses that failed validation. */
+  badRecords: number;
+}
+
+/** A request in flight; its deadline sits in the timer heap. */
+export interface Pending extends Timed {
+  tid: number;
+  to: string;
+  id: Uint8Array | null;
+  type: number;
+  sentAt: number;
+  done: boolean;
+  run: Run | null;
+  cand: Candidate | null;
+  probe: { bucket: number; id: Uint8Array; addr: Uint8Array } | null;
+  /** STORE and PING operations: told whether the request succeeded. */
+  settle: ((ok: boolean, now: number) => void) | null;
+}
+
+const RESPONSE_OF: Record<number, number> = {
+  [MSG.PING]: MSG.PONG, [MSG.FIND_NODE]: MSG.NODES, [MSG.FIND_VALUE]: MSG.VALUE, [MSG.STORE]: MSG.STORED,
+};
+const NO_DATAGRAMS: Outgoing[] = [];
+const NO_EVENTS: DhtEvent[] = [];
+
+export class DhtCore {
+  readonly id: Uint8Array;
+  readonly publicKey: Uint8Array;
+  readonly config: Readonly<DhtConfig>;
+  readonly table: RoutingTable;
+  readonly store: RecordStore;
+  readonly random: RandomSource;
+  readonly stats: DhtStats = {
+    received: 0, sent: 0, malformed: 0, oversized: 0, unexpected: 0, timeouts: 0, badRecords: 0,
+    served: 0, rateLimited: 0, badToken: 0, storesAccepted: 0, storesRejected: 0,
+  };
+  readonly ops: Operations;
+  private readonly server: ServerState;
+  private readonly pending = new Map<number, Pending>();
+  private readonly timers = new MinHeap<Pending>();
+  private outbox: Outgoing[] = NO_DATAGRAMS;
+  private events: DhtEvent[] = NO_EVENTS;
+  private nextMaintenance: number;
+  /** Network-wide RTT estimate (RFC 6298) for contacts without their own. */
+  private srtt = 0;
+  private rttvar = 0;
+
+  constructor(opts: DhtCoreOptions) {
+    this.config = resolveConfig(opts.config);
+    this.publicKey = new Uint8Array(opts.publicKey);
+    // A copy: sha256() returns a slice of a shared 8 KiB pool, which one long-lived id would pin.
+    this.id = new Uint8Array(nodeIdOf(this.publicKey));
+    this.random = opts.random ?? new SecureRandom();
+    this.table = new RoutingTable(this.id, this.config.k, this.config.maxFailures);
+    const c = this.config;
+    this.store = new RecordStore(this.id, c);
+    this.server = {
+      config: c, publicKey: this.publicKey, flags: this.flags, table: this.table, store: this.store,
+      tokens: new StoreTokens(this.random, opts.now, c.tokenRotationMs),
+      limiter: opts.rateLimiter === undefined ? new TokenBucketLimiter() : opts.rateLimiter,
+      random: this.random, stats: this.stats,
+    };
+    this.ops = new Operations(this);
+    // Spread maintenance over the period so a simulated network does not tick in lock step.
+    this.nextMaintenance = opts.now + 1 + (this.random.u32() % c.maintenanceMs);
+  }
+
+  get flags(): number {
+    return this.config.readOnly ? FLAG_READ_ONLY : 0;
+  }
+
+  // ---- driver interface -------------------------------------------------------------------
+
+  /** One datagram from `from` ("ip:port", as formatAddress spells it). Never throws on bad input. */
+  receive(data: Uint8Array, from: string, now: number): DhtOutput {
+    this.stats.received++;
+    if (data.length > this.config.maxDatagramBytes) {
+      this.stats.oversized++;
+      return this.drain();
+    }
+    let m: Message;
+    let fromBytes: Uint8Array;
+    try {
+      m = decodeMessage(data, this.config.maxDatagramBytes);
+      fromBytes = encodeAddress(from);
+    } catch (err) {
+      if (!(err instanceof PeerError)) throw err;
+      this.stats.malformed++;
+      return this.drain();
+    }
+    const senderId = nodeIdOf(m.publicKey);
+    if (idsEqual(senderId, this.id)) {
+      this.stats.malformed++;
+      return this.drain();
+    }
+    if (isRequest(m.type)) {
+      if (!(m.flags & FLAG_READ_ONLY)) this.touch(senderId, fromBytes, now, undefined);
+      const reply = serve(this.server, m, from, fromBytes, senderId, now);
+      if (reply) this.send(from, reply);
+    } else {
+      this.onResponse(m, from, fromBytes, senderId, now);
+    }
+    return this.drain();
+  }
+
+  /** Timeouts and maintenance due at `now`. */
+  tick(now: number): DhtOutput {
+    for (let p = this.timers.peek(); p && p.at <= now; p = this.timers.peek()) {
+      this.timers.pop();
+      if (!p.done) this.onTimeout(p, now);
+    }
+    if (now >= this.nextMaintenance) {
+      this.nextMaintenance = now + this.config.maintenanceMs;
+      this.maintain(now);
+    }
+    return this.drain();
+  }
+
+  /** Datagrams and events produced since the last call, and the next deadline. */
+  drain(): DhtOutput {
+    const out = { datagrams: this.outbox, events: this.events, deadline: this.deadline };
+    this.outbox = NO_DATAGRAMS;
+    this.events = NO_EVENTS;
+    return out;
+  }
+
+  get deadline(): number {
+    const p = this.timers.peek();
+    return p && p.at < this.nextMaintenance ? p.at : this.nextMaintenance;
+  }
+
+  get pendingRequests(): number {
+    return this.pending.size;
+  }
+
+  // ---- operations (see operations.ts) --------------------------------------------------------
+
+  /** Joins through `addresses` ("ip:port"): a lookup of our own id, then bucket refreshes. */
+  bootstrap(addresses: string[], now: number): number {
+    return this.ops.bootstrap(addresses.map(normalizeAddress), now);
+  }
+
+  findNode(target: Uint8Array, now: number): number {
+    return this.ops.findNode(target, now);
+  }
+
+  /** FIND_VALUE of an entity's record (its presence key, or its key for `capability`). */
+  lookup(entityId: string, now: number, capability?: string): number {
+    return this.ops.lookup(entityId, capability, now);
+  }
+
+  /** FIND_VALUE of a capability's provider key: the signed records of the entities offering it. */
+  discover(capability: string, now: number): number {
+    return this.ops.discover(capability, now);
+  }
+
+  /**
+   * Signs `fields` with `signer` (last_seen = now) and stores the record at the k closest nodes
+   * of each of its keys; republished every republishMs (fresh last_seen) until unpublish().
+   */
+  publish(fields: PublishFields, signer: RecordSigner, now: number): number {
+    return this.ops.publish(fields, signer, now);
+  }
+
+  unpublish(entityId: string): boolean {
+    return this.ops.unpublish(entityId);
+  }
+
+  ping(address: string, now: number): number {
+    return this.ops.ping(normalizeAddress(address), now);
+  }
+
+  /** True once a bootstrap found at least one node (bucket refresh runs from then on). */
+  get joined(): boolean {
+    return this.ops.joined;
+  }
+
+  // ---- internals shared with operations.ts ---------------------------------------------------
+
+  send(to: string, data: Uint8Array): void {
+    if (this.outbox === NO_DATAGRAMS) this.outbox = [];
+    this.outbox.push({ to, data });
+    this.stats.sent++;
+  }
+
+  emit(result: OpResult): void {
+    if (this.events === NO_EVENTS) this.events = [];
+    this.events.push({ type: 'done', result });
+  }
+
+  /** RTO for a contact: its own estimate if it has one, else the network-wide one. */
+  rto(id: Uint8Array | null): number {
+    const c = this.config;
+    const own = id ? this.table.rtt(id) : null;
+    let rto: number;
+    if (own) rto = own[0] + 4 * own[1];
+    else if (this.srtt > 0) rto = this.srtt + 4 * this.rttvar;
+    else rto = c.rtoInitialMs;
+    return Math.min(c.rtoMaxMs, Math.max(c.rtoMinMs, rto));
+  }
+
+  /**
+   * Sends a request and tracks it; null (nothing sent) when maxPendingRequests are in flight.
+   * `body(tid)` builds the datagram.
+   */
+  request(type: number, to: string, id: Uint8Array | null, body: (tid: number) => Uint8Array, now: number, ref: Partial<Pending>): Pending | null {
+    if (this.pending.size >= this.config.maxPendingRequests) return null;
+    let tid = this.random.u32();
+    while (this.pending.has(tid)) tid = this.random.u32();
+    const p: Pending = {
+      at: now + this.rto(id), tid, to, id, type, sentAt: now, done: false,
+      run: null, cand: null, probe: null, settle: null, ...ref,
+    };
+    this.pending.set(tid, p);
+    this.timers.push(p);
+    this.send(to, body(tid));
+    return p;
+  }
+
+  findRequest(type: typeof MSG.FIND_NODE | typeof MSG.FIND_VALUE, to: string, id: Uint8Array | null, target: Uint8Array, wantToken: boolean, now: number, ref: Partial<Pending>): Pending | null {
+    const flags = this.flags | (wantToken ? FLAG_WANT_TOKEN : 0);
+    return this.request(type, to, id, (tid) => encodeFind(type, flags, tid, this.publicKey, target), now, ref);
+  }
+
+  storeRequest(to: string, id: Uint8Array, token: Uint8Array, key: Uint8Array, record: Uint8Array, now: number, ref: Partial<Pending>): Pending | null {
+    return this.request(MSG.STORE, to, id, (tid) => encodeStore(this.flags, tid, this.publicKey, token, key, record), now, ref);
+  }
+
+  pingRequest(to: string, id: Uint8Array | null, now: number, ref: Partial<Pending>): Pending | null {
+    return this.request(MSG.PING, to, id, (tid) => encodeSimple(MSG.PING, this.flags, tid, this.publicKey), now, ref);
+  }
+
+  /** Kademlia's bucket update for a node we heard from; pings a full bucket's LRS contact. */
+  touch(id: Uint8Array, addr: Uint8Array, now: number, rtt: number | undefined): void {
+    if (this.table.touch(id, addr, now, rtt) !== 'full') return;
+    const index = this.table.bucketIndex(id);
+    const b = this.table.bucket(index)!;
+    if (b.probing || now - b.seenSeconds(0) * 1000 < this.config.pingFreshMs) return;
+    const lrsId = b.id(0);
+    const sent = this.pingRequest(b.address(0), lrsId, now, { probe: { bucket: index, id: new Uint8Array(id), addr: new Uint8Array(addr) } });
+    if (sent) b.probing = true;
+  }
+
+  private onResponse(m: Message, from: string, fromBytes: Uint8Array, senderId: Uint8Array, now: number): void {
+    const p = this.pending.get(m.tid);
+    // Only an answer from the address asked, of the type asked (or an error), settles a request.
+    if (!p || p.to !== from || (m.type !== MSG.ERROR && RESPONSE_OF[p.type] !== m.type)) {
+      this.stats.unexpected++;
+      return;
+    }
+    this.pending.delete(m.tid);
+    p.done = true;
+    const rtt = now - p.sentAt;
+    this.sampleRtt(rtt);
+    const wrongNode = p.id !== null && !idsEqual(p.id, senderId);
+    if (wrongNode) this.table.remove(p.id!);
+    if (!(m.flags & FLAG_READ_ONLY)) this.touch(senderId, fromBytes, now, rtt);
+    if (p.probe) {
+      const b = this.table.bucket(p.probe.bucket);
+      if (b) b.probing = false;
+      if (wrongNode) this.table.touch(p.probe.id, p.probe.addr, now);
+      return;
+    }
+    if (wrongNode) this.ops.failed(p, now);
+    else this.ops.answered(p, m, senderId, now);
+  }
+
+  private onTimeout(p: Pending, now: number): void {
+    this.pending.delete(p.tid);
+    p.done = true;
+    this.stats.timeouts++;
+    if (p.probe) {
+      // The least recently seen contact did not answer: it gives its place to the newcomer.
+      const b = this.table.bucket(p.probe.bucket);
+      if (b) b.probing = false;
+      if (p.id) this.table.remove(p.id);
+      this.table.touch(p.probe.id, p.probe.addr, now);
+      return;
+    }
+    if (p.id) this.table.failed(p.id);
+    this.ops.failed(p, now);
+  }
+
+  private sampleRtt(r: number): void {
+    if (this.srtt === 0) {
+      this.srtt = Math.max(1, r);
+      this.rttvar = r / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
+      this.srtt = 0.875 * this.srtt + 0.125 * r;
+    }
+  }
+
+  private maintain(now: number): void {
+    this.server.limiter?.sweep(now);
+    this.store.sweep(now);
+    this.ops.maintain(now);
+  }
+
+  /** Contacts in the routing table (diagnostics, tests). */
+  contacts(): Contact[] {
+    return this.table.contacts();
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * One iterative lookup (Kademlia §2.3), sans-I/O: the core asks it what to query next and feeds
+ * it responses and failures. Candidates are kept sorted by XOR distance to the target; at most
+ * `alpha` requests are in flight, always to the closest not-yet-queried candidates among the
+ * k closest still alive, and the lookup ends when each of those k has answered (or failed).
+ * A value lookup ends at the first valid record; a provider lookup gathers records to the end.
+ */
+import { formatAddress } from './address.js';
+import { ID_BYTES } from './constants.js';
+import { compareDistance, idsEqual } from './id.js';
+import type { DhtRecord } from './record.js';
+
+export const NEW = 0;
+export const PENDING = 1;
+export const ANSWERED = 2;
+export const FAILED = 3;
+type CandState = typeof NEW | typeof PENDING | typeof ANSWERED | typeof FAILED;
+
+export interface Candidate {
+  /** Unknown for a bootstrap address until it answers. */
+  id: Uint8Array | null;
+  address: string;
+  state: CandState;
+  /** Store token from its answer (publish lookups). */
+  token: Uint8Array | null;
+}
+
+export type LookupMode = 'nodes' | 'value' | 'providers';
+
+export class Lookup {
+  readonly candidates: Candidate[] = [];
+  private readonly seeds: Candidate[] = [];
+  inflight = 0;
+  rpcs = 0;
+  answered = 0;
+  /** Records found: the first one for 'value', all of them (by entity, newest) for 'providers'. */
+  readonly records = new Map<string, DhtRecord>();
+  /** Ids ever added, by 31 of their bits (see add()). */
+  private readonly known = new Map<number, Uint8Array>();
+
+  constructor(
+    readonly target: Uint8Array,
+    readonly mode: LookupMode,
+    private readonly self: Uint8Array,
+    private readonly k: number,
+    private readonly alpha: number,
+    private readonly maxCandidates: number,
+  ) {}
+
+  /**
+   * A contact that may be close to the target: the id at `buf[at..at+32)`, its address given or
+   * read after it. Most contacts in answers are already known, so a map of ids by 31 of their
+   * bits (bytes 4..8: random even among ids sharing the target's prefix) answers "known?"
+   * before any distance is computed.
+   */
+  add(buf: Uint8Array, at: number, address?: string): void {
+    const c = this.candidates;
+    if (c.length >= this.maxCandidates && compareDistance(c[c.length - 1]!.id!, buf, this.target, 0, at) <= 0) return;
+    const key = ((buf[at + 4]! << 23) | (buf[at + 5]! << 15) | (buf[at + 6]! << 7) | (buf[at + 7]! >> 1)) >>> 0;
+    const known = this.known.get(key);
+    if (known && idsEqual(known, buf, at)) return;
+    if (idsEqual(this.self, buf, at)) return;
+    let lo = 0;
+    let hi = c.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareDistance(c[mid]!.id!, buf, this.target, 0, at) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < c.length && idsEqual(c[lo]!.id!, buf, at)) return;
+    const id = buf.slice(at, at + ID_BYTES);
+    this.known.set(key, id);
+    c.splice(lo, 0, { id, address: address ?? formatAddress(buf, at + ID_BYTES), state: NEW, token: null });
+    if (c.length > this.maxCandidates) c.pop();
+  }
+
+  /** A bootstrap address: queried before anything else; its id is learnt from its answer. */
+  addSeed(address: string): void {
+    if (!this.seeds.some((s) => s.address === address)) this.seeds.push({ id: null, address, state: NEW, token: null });
+  }
+
+  /** The next candidates to query (marked pending); empty when nothing should be sent now. */
+  next(): Candidate[] {
+    const out: Candidate[] = [];
+    if (this.finished) return out;
+    for (const s of this.seeds) {
+      if (this.inflight >= this.alpha) return out;
+      if (s.state === NEW) this.launch(s, out);
+    }
+    let seen = 0;
+    for (const c of this.candidates) {
+      if (this.inflight >= this.alpha || seen >= this.k) break;
+      if (c.state === FAILED) continue;
+      seen++;
+      if (c.state === NEW) this.launch(c, out);
+    }
+    return out;
+  }
+
+  private launch(c: Candidate, out: Candidate[]): void {
+    c.state = PENDING;
+    this.inflight++;
+    this.rpcs++;
+    out.push(c);
+  }
+
+  /** `c` answered; `id` is its id as proven by its public key. */
+  answer(c: Candidate, id: Uint8Array): void {
+    if (c.state !== PENDING) return;
+    this.inflight--;
+    this.answered++;
+    c.state = ANSWERED;
+    if (c.id === null) {
+      // A seed: now that its id is known, it takes its place among the candidates.
+      this.add(id, 0, c.address);
+      const placed = this.candidates.find((x) => idsEqual(x.id!, id));
+      // If it was also queried under its id, that request settles it; otherwise it is settled now.
+      if (placed && (placed.state === NEW || placed.state === FAILED)) {
+        placed.state = ANSWERED;
+        placed.token = c.token;
+      }
+    }
+  }
+
+  fail(c: Candidate): void {
+    if (c.state !== PENDING) return;
+    this.inflight--;
+    c.state = FAILED;
+  }
+
+  /** Done: a value found, or every one of the k closest live candidates has answered. */
+  get finished(): boolean {
+    if (this.mode === 'value' && this.records.size > 0) return true;
+    for (const s of this.seeds) if (s.state === NEW || s.state === PENDING) return false;
+    let seen = 0;
+    for (const c of this.candidates) {
+      if (seen >= this.k) break;
+      if (c.state === FAILED) continue;
+      seen++;
+      if (c.state === NEW || c.state === PENDING) return false;
+    }
+    return true;
+  }
+
+  /** The k closest candidates that answered, closest first. */
+  closest(): Candidate[] {
+    const out: Candidate[] = [];
+    for (const c of this.candidates) {
+      if (out.length >= this.k) break;
+      if (c.state === ANSWERED) out.push(c);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * Operations of a node: lookups (Lookup drives each), publish (lookup with store tokens, then
+ * STORE to the k closest), discover, bootstrap, and the periodic bucket refresh and republish.
+ * Each operation ends with one OpResult; a failed one carries a PeerError DHT_ERROR.
+ */
+import { ErrorCode, PeerError } from '../errors.js';
+import { assertId, commonPrefixLength, compareDistance, randomIdInBucket } from './id.js';
+import { Lookup, type LookupMode } from './lookup.js';
+import { MSG, nextContact, type Message } from './messages.js';
+import {
+  decodeRecord, hasValidSignatures, keyKindFor, providerKey, recordKey, recordKeys, signRecord, staleAt,
+  type DhtRecord, type KeyKind, type RecordFields, type RecordSigner,
+} from './record.js';
+import type { Contact } from './routing-table.js';
+import type { DhtCore, Pending } from './core.js';
+import { ID_BITS } from './constants.js';
+
+export type OpKind = 'bootstrap' | 'find-node' | 'lookup' | 'discover' | 'publish' | 'refresh' | 'ping';
+
+export interface OpResult {
+  op: number;
+  kind: OpKind;
+  ok: boolean;
+  /** DHT_ERROR (with details.reason) when !ok. */
+  error: PeerError | null;
+  /** find-node, bootstrap, refresh: the k closest nodes that answered, closest first; ping: the node. */
+  closest: Contact[];
+  /** lookup: the record found; discover: the providers found; publish: the record published. */
+  records: DhtRecord[];
+  /** publish: STOREs accepted (over all keys, including a local one). */
+  stored: number;
+  /** Requests sent by this operation. */
+  rpcs: number;
+  startedAt: number;
+  finishedAt: number;
+}
+
+export interface Operation {
+  id: number;
+  kind: OpKind;
+  internal: boolean;
+  startedAt: number;
+  rpcs: number;
+  /** Lookups or store batches still running. */
+  parts: number;
+  closest: Contact[];
+  records: Map<string, DhtRecord>;
+  stored: number;
+  /** publish: keys that no node accepted. */
+  failedKeys: number;
+  error: PeerError | null;
+}
+
+/** One lookup inside an operation. */
+export interface Run {
+  op: Operation;
+  lookup: Lookup;
+  key: Uint8Array;
+  wantToken: boolean;
+  /** For value lookups: the kind of key the records must belong to. */
+  kind: KeyKind | null;
+  then: (run: Run, now: number) => void;
+  done: boolean;
+}
+
+/** What publish() takes: the record's fields but last_seen (the time of each publication). */
+export type PublishFields = Omit<RecordFields, 'lastSeen' | 'ttl'> & { ttl?: number };
+
+interface Owned {
+  fields: Omit<RecordFields, 'lastSeen'>;
+  signer: RecordSigner;
+  lastSeen: number;
+  nextAt: number;
+}
+
+function dhtError(reason: string, message: string): PeerError {
+  return new PeerError(ErrorCode.DHT_ERROR, message, { reason });
+}
+
+export class Operations {
+  private readonly ops = new Map<number, Operation>();
+  private readonly owned = new Map<string, Owned>();
+  private nextId = 1;
+  joined = false;
+
+  constructor(private readonly core: DhtCore) {}
+
+  get active(): number {
+    return this.ops.size;
+  }
+
+  private open(kind: OpKind, now: number, internal = false): Operation {
+    if (this.ops.size >= this.core.config.maxOperations) {
+      throw dhtError('busy', `${this.ops.size} DHT operations already running`);
+    }
+    const op: Operation = {
+      id: this.nextId++, kind, internal, startedAt: now, rpcs: 0, parts: 0, closest: [], records: new Map(),
+      stored: 0, failedKeys: 0, error: null,
+    };
+    this.ops.set(op.id, op);
+    return op;
+  }
+
+  private close(op: Operation, now: number): void {
+    if (!this.ops.delete(op.id)) return;
+    if (op.internal) return;
+    this.core.emit({
+      op: op.id, kind: op.kind, ok: op.error === null, error: op.error, closest: op.closest,
+      records: [...op.records.values()], stored: op.stored, rpcs: op.rpcs, startedAt: op.startedAt, finishedAt: now,
+    });
+  }
+
+  // ---- starting operations -------------------------------------------------------------------
+
+  bootstrap(seeds: string[], now: number): number {
+    const op = this.open('bootstrap', now);
+    this.run(op, this.core.id, 'nodes', null, false, now, (run, t) => {
+      this.nodesResult(run);
+      if (run.lookup.answered === 0) {
+        op.error = dhtError('unreachable', 'no bootstrap node answered');
+      } else {
+        this.joined = true;
+        // Kademlia §2.3: refresh every bucket farther than the closest neighbour.
+        const nearest = run.lookup.closest()[0];
+        const depth = nearest ? commonPrefixLength(this.core.id, nearest.id!) : 0;
+        for (let i = 0; i < depth && this.ops.size < this.core.config.maxOperations; i++) this.refresh(i, t);
+      }
+      this.close(op, t);
+    }, seeds);
+    return op.id;
+  }
+
+  findNode(target: Uint8Array, now: number): number {
+    assertId(target, 'target');
+    const op = this.open('find-node', now);
+    this.run(op, target, 'nodes', null, false, now, (run, t) => {
+      this.nodesResult(run);
+      this.close(op, t);
+    });
+    return op.id;
+  }
+
+  /** The record of `entityId` (its presence key, or its key for `capability`). */
+  lookup(entityId: string, capability: string | undefined, now: number): number {
+    const key = recordKey(entityId, capability ?? '');
+    const op = this.open('lookup', now);
+    this.run(op, key, 'value', capability ? 'capability' : 'presence', false, now, (run, t) => {
+      if (op.records.size === 0) op.error = this.valueError(run, `no record for ${entityId}${capability ? ` with ${capability}` : ''}`);
+      this.close(op, t);
+    });
+    return op.id;
+  }
+
+  /** Entities offering `capability`, from its provider key. */
+  discover(capability: string, now: number): number {
+    const key = providerKey(capability);
+    const op = this.open('discover', now);
+    this.run(op, key, 'providers', 'provider', false, now, (run, t) => {
+      if (op.records.size === 0 && run.lookup.answered === 0) op.error = this.valueError(run, '');
+      this.close(op, t);
+    });
+    return op.id;
+  }
+
+  /** Signs and stores a record under all its keys; republished every republishMs until unpublish(). */
+  publish(fields: PublishFields, signer: RecordSigner, now: number): number {
+    const prev = this.owned.get(fields.entityId);
+    if (!prev && this.owned.size >= this.core.config.maxOwnedRecords) {
+      throw new PeerError(ErrorCode.DHT_ERROR, `at most ${this.core.config.maxOwnedRecords} published records per node`, { reason: 'busy' });
+    }
+    const owned: Owned = {
+      fields: { ...fields, addresses: [...fields.addresses], capabilities: [...fields.capabilities], ttl: fields.ttl ?? this.core.config.recordTtlS },
+      signer, lastSeen: prev ? prev.lastSeen : 0, nextAt: now + this.core.config.republishMs,
+    };
+    const op = this.storeRecord(owned, now, false);
+    this.owned.set(fields.entityId, owned);
+    return op.id;
+  }
+
+  unpublish(entityId: string): boolean {
+    return this.owned.delete(entityId);
+  }
+
+  ping(address: string, now: number): number {
+    const op = this.open('ping', now);
+    op.parts = 1;
+    op.rpcs = 1;
+    const settle = (ok: boolean, t: number, id?: Uint8Array): void => {
+      if (ok && id) op.closest = [{ id: new Uint8Array(id), address }];
+      else op.error = dhtError('timeout', `no answer from ${address}`);
+      this.partDone(op, t);
+    };
+    if (!this.core.pingRequest(address, null, now, { settle })) settle(false, now);
+    return op.id;
+  }
+
+  private storeRecord(owned: Owned, now: number, internal: boolean): Operation {
+    // last_seen strictly increases, so every store takes the new version over the old one.
+    const lastSeen = Math.max(Math.floor(now), owned.lastSeen + 1);
+    const record = signRecord({ ...owned.fields, lastSeen }, owned.signer);
+    const op = this.open('publish', now, internal);
+    owned.lastSeen = lastSeen;
+    op.records.set(record.entityId, record);
+    // A guard part, so a lookup that ends at once cannot close the operation before the others start.
+    op.parts++;
+    for (const { key } of recordKeys(record)) this.run(op, key, 'nodes', null, true, now, (run, t) => this.storeAt(run, record, t));
+    this.partDone(op, now);
+    return op;
+  }
+
+  /** After the lookup of `run.key`: STORE to the k closest that gave a token (and here, if we are one of them). */
+  private storeAt(run: Run, record: DhtRecord, now: number): void {
+    const op = run.op;
+    const closest = run.lookup.closest();
+    const kth = closest[this.core.config.k - 1];
+    let stored = 0;
+    let left = 1;
+    if (!kth || compareDistance(this.core.id, kth.id!, run.key) < 0) {
+      if (this.core.store.put(run.key, record.bytes, now).ok) stored++;
+    }
+    op.stored += stored;
+    op.parts++;
+    const settle = (ok: boolean, t: number): void => {
+      if (ok) {
+        stored++;
+        op.stored++;
+      }
+      if (--left > 0) return;
+      if (stored === 0) op.failedKeys++;
+      this.partDone(op, t);
+    };
+    for (const c of closest) {
+      if (!c.token) continue;
+      if (!this.core.storeRequest(c.address, c.id!, c.token, run.key, record.bytes, now, { settle })) continue;
+      op.rpcs++;
+      left++;
+    }
+    settle(false, now);
+  }
+
+  private partDone(op: Operation, now: number): void {
+    if (--op.parts > 0) return;
+    if (op.kind === 'publish' && op.failedKeys > 0) {
+      op.error = dhtError('not-stored', `${op.failedKeys} key(s) of the record could not be stored on any node`);
+    }
+    this.close(op, now);
+  }
+
+  /** Why a value lookup found nothing: no contacts, nobody answered, or no record exists. */
+  private valueError(run: Run, notFound: string): PeerError {
+    if (run.lookup.rpcs === 0) return dhtError('no-contacts', 'the routing table is empty: bootstrap first');
+    if (run.lookup.answered === 0) return dhtError('unreachable', 'no node answered');
+    return dhtError('not-found', notFound);
+  }
+
+  private nodesResult(run: Run): void {
+    run.op.closest = run.lookup.closest().map((c) => ({ id: c.id!, address: c.address }));
+    if (run.lookup.answered === 0 && run.op.error === null) {
+      run.op.error = dhtError(run.lookup.rpcs === 0 ? 'no-contacts' : 'unreachable',
+        run.lookup.rpcs === 0 ? 'the routing table is empty: bootstrap first' : 'no node answered');
+    }
+  }
+
+  private selfLookup(now: number): void {
+    const op = this.open('refresh', now, true);
+    this.run(op, this.core.id, 'nodes', null, false, now, (_run, t) => this.close(op, t));
+  }
+
+  private refresh(bucket: number, now: number): void {
+    const op = this.open('refresh', now, true);
+    const target = randomIdInBucket(this.core.id, bucket, this.core.random.bytes(32));
+    this.run(op, target, 'nodes', null, false, now, (_run, t) => this.close(op, t));
+  }
+
+  // ---- lookups ---------------------------------------------------------------------------------
+
+  private run(
+    op: Operation, key: Uint8Array, mode: LookupMode, kind: KeyKind | null, wantToken: boolean, now: number,
+    then: (run: Run, now: number) => void, seeds: string[] = [],
+  ): void {
+    const c = this.core.config;
+    const lookup = new Lookup(key, mode, this.core.id, c.k, c.alpha, c.maxLookupCandidates);
+    const run: Run = { op, lookup, key, wantToken, kind, then, done: false };
+    op.parts++;
+    for (const s of seeds) lookup.addSeed(s);
+    const table = this.core.table;
+    for (const ref of table.closestRefs(key, c.k)) {
+      const ct = table.contact(ref);
+      lookup.add(ct.id, 0, ct.address);
+    }
+    const index = Math.min(table.bucketIndex(key), ID_BITS - 1);
+    const b = table.bucket(index);
+    if (b) b.lastLookup = now;
+    if (kind) for (const bytes of this.core.store.get(key, now)) this.offer(run, bytes, now);
+    this.pump(run, now);
+  }
+
+  private pump(run: Run, now: number): void {
+    if (run.done) return;
+    for (;;) {
+      const batch = run.lookup.next();
+      if (batch.length === 0) break;
+      for (const cand of batch) {
+        run.op.rpcs++;
+        const type = run.lookup.mode === 'nodes' ? MSG.FIND_NODE : MSG.FIND_VALUE;
+        if (!this.core.findRequest(type, cand.address, cand.id, run.key, run.wantToken, now, { run, cand })) run.lookup.fail(cand);
+      }
+    }
+    if (run.lookup.finished) {
+      run.done = true;
+      run.then(run, now);
+      this.partDone(run.op, now);
+    }
+  }
+
+  /** A record from a response (or our store): kept if it is valid for the key. */
+  private offer(run: Run, bytes: Uint8Array, now: number): void {
+    let rec: DhtRecord;
+    try {
+      rec = decodeRecord(bytes, this.core.config.maxRecordBytes);
+    } catch {
+      this.core.stats.badRecords++;
+      return;
+    }
+    if (keyKindFor(rec, run.key) !== run.kind || staleAt(rec) <= now || !hasValidSignatures(rec)) {
+      this.core.stats.badRecords++;
+      return;
+    }
+    const held = run.op.records.get(rec.entityId);
+    if (held && held.lastSeen >= rec.lastSeen) return;
+    if (!held && run.op.records.size >= this.core.config.maxDiscovered) return;
+    run.op.records.set(rec.entityId, rec);
+    run.lookup.records.set(rec.entityId, rec);
+  }
+
+  /** A response settled request `p` (sent by the node `senderId`). */
+  answered(p: Pending, m: Message, senderId: Uint8Array, now: number): void {
+    if (p.settle) return p.type === MSG.PING ? pingSettle(p, m, senderId, now) : p.settle(m.type === MSG.STORED, now);
+    const run = p.run;
+    const cand = p.cand;
+    if (!run || !cand) return;
+    // NODES and VALUE carry contacts (and a token or records); an ERROR (rate limited) carries
+    // nothing, but the node is alive, so it still counts as answered.
+    if (m.type === MSG.NODES || m.type === MSG.VALUE) {
+      const block = m.contacts.bytes;
+      for (let i = 0, at = 0; i < m.contacts.count; i++, at = nextContact(block, at)) run.lookup.add(block, at);
+      if (m.type === MSG.NODES) cand.token = m.token ? new Uint8Array(m.token) : null;
+      else if (run.kind) for (const r of m.records) this.offer(run, r, now);
+    }
+    run.lookup.answer(cand, senderId);
+    this.pump(run, now);
+  }
+
+  /** Request `p` timed out (or reached another node than the one expected). */
+  failed(p: Pending, now: number): void {
+    if (p.settle) return p.settle(false, now);
+    if (p.run && p.cand) {
+      p.run.lookup.fail(p.cand);
+      this.pump(p.run, now);
+    }
+  }
+
+  // ---- periodic work ---------------------------------------------------------------------------
+
+  maintain(now: number): void {
+    const c = this.core.config;
+    if (this.joined) {
+      // A table smaller than one bucket means we joined a network that was still forming (or
+      // lost most contacts): look ourselves up again every period until it has grown.
+      if (this.core.table.size < c.k && this.ops.size < c.maxOperations) this.selfLookup(now);
+      const deepest = this.core.table.deepest();
+      for (let i = 0; i <= deepest && this.ops.size < c.maxOperations; i++) {
+        const b = this.core.table.ensureBucket(i, now);
+        if (now - b.lastLookup >= c.tRefreshMs) this.refresh(i, now);
+      }
+    }
+    for (const owned of this.owned.values()) {
+      if (owned.nextAt > now || this.ops.size >= c.maxOperations) continue;
+      owned.nextAt = now + c.republishMs;
+      this.storeRecord(owned, now, true);
+    }
+  }
+}
+
+function pingSettle(p: Pending, m: Message, senderId: Uint8Array, now: number): void {
+  (p.settle as (ok: boolean, t: number, id?: Uint8Array) => void)(m.type === MSG.PONG, now, senderId);
+}
