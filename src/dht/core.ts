@@ -54,13 +54,23 @@ export interface DhtStats extends ServeStats {
   oversized: number;
   /** Responses matching no request (late, duplicated or forged). */
   unexpected: number;
+  /** Requests without an answer by the hard timeout (rtoMaxMs). */
   timeouts: number;
+  /** Lookup requests past their RTO (the lookup moved on; a late answer still counts). */
+  slow: number;
   /** Records in responses that failed validation. */
   badRecords: number;
 }
 
-/** A request in flight; its deadline sits in the timer heap. */
+/**
+ * A request in flight; its deadline (`at`) sits in the timer heap. A lookup request has two:
+ * at its RTO it is given up for the lookup's sake (which asks someone else at once), but an
+ * answer is still taken until `hardAt`, and only then does the contact count as failed. So a
+ * tight RTO costs no contact that was merely slow.
+ */
 export interface Pending extends Timed {
+  hardAt: number;
+  soft: boolean;
   tid: number;
   to: string;
   id: Uint8Array | null;
@@ -77,6 +87,7 @@ export interface Pending extends Timed {
 const RESPONSE_OF: Record<number, number> = {
   [MSG.PING]: MSG.PONG, [MSG.FIND_NODE]: MSG.NODES, [MSG.FIND_VALUE]: MSG.VALUE, [MSG.STORE]: MSG.STORED,
 };
+const RECENT_RTTS = 32;
 const NO_DATAGRAMS: Outgoing[] = [];
 const NO_EVENTS: DhtEvent[] = [];
 
@@ -88,7 +99,7 @@ export class DhtCore {
   readonly store: RecordStore;
   readonly random: RandomSource;
   readonly stats: DhtStats = {
-    received: 0, sent: 0, malformed: 0, oversized: 0, unexpected: 0, timeouts: 0, badRecords: 0,
+    received: 0, sent: 0, malformed: 0, oversized: 0, unexpected: 0, timeouts: 0, slow: 0, badRecords: 0,
     served: 0, rateLimited: 0, badToken: 0, storesAccepted: 0, storesRejected: 0,
   };
   readonly ops: Operations;
@@ -98,9 +109,16 @@ export class DhtCore {
   private outbox: Outgoing[] = NO_DATAGRAMS;
   private events: DhtEvent[] = NO_EVENTS;
   private nextMaintenance: number;
-  /** Network-wide RTT estimate (RFC 6298) for contacts without their own. */
+  /**
+   * For contacts without an RTT of their own: the RFC 6298 estimate over all answers, and the
+   * largest of the last RECENT_RTTS samples (paths differ: the mean alone would time out the
+   * far half of the network).
+   */
   private srtt = 0;
   private rttvar = 0;
+  private readonly recent = new Uint16Array(RECENT_RTTS);
+  private recentAt = 0;
+  private recentMax = 0;
 
   constructor(opts: DhtCoreOptions) {
     this.config = resolveConfig(opts.config);
@@ -164,7 +182,16 @@ export class DhtCore {
   tick(now: number): DhtOutput {
     for (let p = this.timers.peek(); p && p.at <= now; p = this.timers.peek()) {
       this.timers.pop();
-      if (!p.done) this.onTimeout(p, now);
+      if (p.done) continue;
+      if (p.at < p.hardAt) {
+        this.stats.slow++;
+        p.soft = true;
+        p.at = p.hardAt;
+        this.timers.push(p);
+        this.ops.failed(p, now);
+      } else {
+        this.onTimeout(p, now);
+      }
     }
     if (now >= this.nextMaintenance) {
       this.nextMaintenance = now + this.config.maintenanceMs;
@@ -251,7 +278,7 @@ export class DhtCore {
     const own = id ? this.table.rtt(id) : null;
     let rto: number;
     if (own) rto = own[0] + 4 * own[1];
-    else if (this.srtt > 0) rto = this.srtt + 4 * this.rttvar;
+    else if (this.srtt > 0) rto = Math.max(this.srtt + 4 * this.rttvar, 1.25 * this.recentMax);
     else rto = c.rtoInitialMs;
     return Math.min(c.rtoMaxMs, Math.max(c.rtoMinMs, rto));
   }
@@ -264,8 +291,10 @@ export class DhtCore {
     if (this.pending.size >= this.config.maxPendingRequests) return null;
     let tid = this.random.u32();
     while (this.pending.has(tid)) tid = this.random.u32();
+    const c = this.config;
+    const hardAt = now + c.rtoMaxMs;
     const p: Pending = {
-      at: now + this.rto(id), tid, to, id, type, sentAt: now, done: false,
+      at: ref.run ? now + this.rto(id) : hardAt, hardAt, soft: false, tid, to, id, type, sentAt: now, done: false,
       run: null, cand: null, probe: null, settle: null, ...ref,
     };
     this.pending.set(tid, p);
@@ -335,10 +364,15 @@ export class DhtCore {
       return;
     }
     if (p.id) this.table.failed(p.id);
-    this.ops.failed(p, now);
+    if (!p.soft) this.ops.failed(p, now);
   }
 
   private sampleRtt(r: number): void {
+    this.recent[this.recentAt] = Math.min(0xffff, Math.ceil(r));
+    this.recentAt = (this.recentAt + 1) % RECENT_RTTS;
+    let max = 0;
+    for (let i = 0; i < RECENT_RTTS; i++) if (this.recent[i]! > max) max = this.recent[i]!;
+    this.recentMax = max;
     if (this.srtt === 0) {
       this.srtt = Math.max(1, r);
       this.rttvar = r / 2;

@@ -68,7 +68,7 @@ export class Lookup {
       else hi = mid;
     }
     if (lo < c.length && idsEqual(c[lo]!.id!, buf, at)) return;
-    const id = buf.slice(at, at + ID_BYTES);
+    const id = new Uint8Array(buf.subarray(at, at + ID_BYTES));
     this.known.set(key, id);
     c.splice(lo, 0, { id, address: address ?? formatAddress(buf, at + ID_BYTES), state: NEW, token: null });
     if (c.length > this.maxCandidates) c.pop();
@@ -104,10 +104,10 @@ export class Lookup {
     out.push(c);
   }
 
-  /** `c` answered; `id` is its id as proven by its public key. */
+  /** `c` answered (maybe after its RTO, when it was counted failed); `id` is its id as proven by its public key. */
   answer(c: Candidate, id: Uint8Array): void {
-    if (c.state !== PENDING) return;
-    this.inflight--;
+    if (c.state === PENDING) this.inflight--;
+    else if (c.state !== FAILED) return;
     this.answered++;
     c.state = ANSWERED;
     if (c.id === null) {

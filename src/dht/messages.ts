@@ -164,7 +164,9 @@ export class Encoder {
   at = HEADER_BYTES;
 
   constructor(type: MsgType, flags: number, tid: number, publicKey: Uint8Array, bodyBytes: number) {
-    this.buf = new Uint8Array(HEADER_BYTES + bodyBytes);
+    // From Buffer's shared pool: a datagram lives for one send, and a pool slice costs no
+    // allocation of its own (done() checks that every byte was written).
+    this.buf = Buffer.allocUnsafe(HEADER_BYTES + bodyBytes);
     const b = this.buf;
     b[0] = DHT_VERSION;
     b[1] = type;
