@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import { V1Endpoint, type JsonInput, type V1EndpointOptions, type V1Message, type V1Session } from '../compat/v1/index.js';
 import { DEFAULT_PEER_REASSEMBLY_BYTES, DEFAULT_PROCESS_REASSEMBLY_BYTES, MemoryBudget, processReassemblyBudget } from '../chunking/index.js';
 import { Identity, type AeadSuite } from '../crypto/index.js';
+import { DhtNode, type DhtConfig, type DhtRecord } from '../dht/index.js';
 import { RateLimiter, type PeerLimits, type RateClass, type RateLimiterOptions } from '../ratelimit/index.js';
 import { ErrorCode, PeerError } from '../errors.js';
 import { InitReplayGuard, type HandshakeOptions, type RemoteIdentity } from '../handshake/index.js';
@@ -40,6 +41,12 @@ export interface PeerOptions {
   maxReassemblyBytesPerProcess?: number;
   /** Listener defences: connections per address, half-open cap, cookie threshold, idle timeout. */
   listener?: ListenerLimits;
+  /** DHT nodes ("host:port", UDP) to join through; giving this (or `dht`) starts the DHT node. */
+  bootstrap?: string[];
+  /** Capabilities to publish in this peer's DHT record (found with `peer.discover`). */
+  capabilities?: string[];
+  /** DHT node settings: UDP host/port, Kademlia parameters, the addresses to advertise. */
+  dht?: { host?: string; port?: number; config?: Partial<DhtConfig>; advertise?: string[] };
   /**
    * Speak v1.0 (JSON over HTTP, signed, NOT encrypted) — off by default, never silently:
    * `listenV1()` and `sendV1()` refuse unless this is true. docs/V1_COMPAT.md.
@@ -88,6 +95,7 @@ export class Peer extends EventEmitter {
   private readonly addressLimiter: RateLimiter;
   private readonly guard: ListenerGuard;
   private v1: V1Endpoint | null = null;
+  private dhtNode: DhtNode | null = null;
   /** Reassembly budgets per remote identity (fingerprint), nested in the process budget. */
   private readonly budgets = new Map<string, { budget: MemoryBudget; sessions: number }>();
   private closed = false;
@@ -111,7 +119,45 @@ export class Peer extends EventEmitter {
   }
 
   static async create(opts: PeerOptions = {}): Promise<Peer> {
-    return new Peer(opts);
+    const peer = new Peer(opts);
+    if (opts.bootstrap !== undefined || opts.dht !== undefined) await peer.startDht();
+    return peer;
+  }
+
+  /** The DHT node, when this peer joined one (Peer.create with `bootstrap` or `dht`). */
+  get dht(): DhtNode | null {
+    return this.dhtNode;
+  }
+
+  /** The signed DHT record of an entity (PeerError DHT_ERROR if none is found). */
+  async lookup(entityId: string): Promise<DhtRecord> {
+    return this.requireDht().lookup(entityId);
+  }
+
+  /** Signed DHT records of the entities offering `capability` (possibly none). */
+  async discover(capability: string): Promise<DhtRecord[]> {
+    return this.requireDht().discover(capability);
+  }
+
+  private async startDht(): Promise<void> {
+    const node = new DhtNode({ identity: this.identity, config: this.opts.dht?.config });
+    await node.start({ host: this.opts.dht?.host ?? '0.0.0.0', port: this.opts.dht?.port ?? 0, bootstrap: this.opts.bootstrap ?? [] });
+    this.dhtNode = node;
+    await this.publish();
+  }
+
+  /** Publishes (and the node keeps republishing) our record: entity id, TCP addresses, capabilities. */
+  private async publish(): Promise<void> {
+    if (this.dhtNode === null) return;
+    const tcp = this.address;
+    const host = tcp && tcp.host !== '0.0.0.0' && tcp.host !== '::' ? tcp.host : '127.0.0.1';
+    const addresses = this.opts.dht?.advertise ?? (tcp ? [`${host}:${tcp.port}`] : []);
+    await this.dhtNode.publish({ entityId: this.entityId, addresses, capabilities: this.opts.capabilities ?? [] });
+  }
+
+  private requireDht(): DhtNode {
+    if (this.dhtNode === null) throw new PeerError(ErrorCode.INVALID_STATE, 'this peer has no DHT node: create it with bootstrap (or dht) options');
+    return this.dhtNode;
   }
 
   /** Listens for sessions on TCP; resolves with the bound address. */
@@ -119,6 +165,7 @@ export class Peer extends EventEmitter {
     if (this.closed) throw new PeerError(ErrorCode.INVALID_STATE, 'peer is closed');
     if (this.server) throw new PeerError(ErrorCode.INVALID_STATE, 'peer is already listening');
     this.server = await listenTcp(address, (socket) => this.accept(socket));
+    await this.publish();
     return this.address!;
   }
 
@@ -186,11 +233,34 @@ export class Peer extends EventEmitter {
     return this.v1;
   }
 
-  /** Connects over TCP and completes the handshake; rejects with the handshake's PeerError. */
-  async connect(address: string | TcpAddress): Promise<Session> {
+  /**
+   * Connects over TCP and completes the handshake; rejects with the handshake's PeerError.
+   * `target` is "host:port", an address, or an entity id resolved through the DHT: then the
+   * record's addresses are tried in turn and the remote must prove the record's key.
+   */
+  async connect(target: string | TcpAddress): Promise<Session> {
     if (this.closed) throw new PeerError(ErrorCode.INVALID_STATE, 'peer is closed');
-    const socket = await connectTcp(parseAddress(address));
+    if (typeof target === 'string' && !/:\d{1,5}$/.test(target.trim())) return this.connectEntity(target);
+    const socket = await connectTcp(parseAddress(target));
     return this.attach(socket, 'initiator');
+  }
+
+  private async connectEntity(entityId: string): Promise<Session> {
+    const record = await this.lookup(entityId);
+    let last: unknown = new PeerError(ErrorCode.DHT_ERROR, `${entityId}'s record lists no address`);
+    for (const address of record.addresses) {
+      try {
+        const session = await this.connect(address);
+        if (!Buffer.from(session.remote!.publicKey).equals(record.publicKey) || session.remote!.entityId !== entityId) {
+          await session.close();
+          throw new PeerError(ErrorCode.INVALID_SIGNATURE, `${address} is not the ${entityId} of the signed DHT record`);
+        }
+        return session;
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
   }
 
   /** Runs a session over any duplex stream (in-memory transport, a relay, a test harness). */
@@ -224,7 +294,7 @@ export class Peer extends EventEmitter {
     // Connections whose session already ended but whose remote keeps them open would hold
     // server.close() forever.
     for (const socket of this.sockets) socket.destroy();
-    await Promise.all([stopped, this.v1?.close()]);
+    await Promise.all([stopped, this.v1?.close(), this.dhtNode?.close()]);
   }
 
   private accept(socket: net.Socket): void {
