@@ -19,6 +19,10 @@ const USAGE = `usage: peercomm <command> [options]
                                          accept sessions and print every message
   send <host:port> <text|@file> [--type T] [--key FILE] [--id NAME] [--pin HEX]
                                          send one message and close
+  node [--port N] [--host H] [--dht-port N] [--bootstrap H:P]... [--cap NAME]... [--key FILE] [--id NAME]
+                                         a long-lived node: sessions on TCP, the DHT on UDP
+  discover <capability> --bootstrap H:P  the agents offering a capability (DHT)
+  lookup <entity-id> --bootstrap H:P     an agent's signed record (DHT)
   demo [--peers N] [--seconds S]         a local network of peers: handshakes, messages, throughput
   v1 verify|send|serve …                 v1.0 compatibility (signed, not encrypted): peercomm v1 --help
 
@@ -62,6 +66,7 @@ async function main(argv: string[]): Promise<void> {
       out: { type: 'string' }, force: { type: 'boolean' }, port: { type: 'string' }, host: { type: 'string' },
       key: { type: 'string' }, id: { type: 'string' }, type: { type: 'string' }, pin: { type: 'string' },
       peers: { type: 'string' }, seconds: { type: 'string' },
+      'dht-port': { type: 'string' }, bootstrap: { type: 'string', multiple: true }, cap: { type: 'string', multiple: true },
     },
   });
   switch (command) {
@@ -104,6 +109,36 @@ async function main(argv: string[]): Promise<void> {
         const seq = await session.send(payload, { type: type as MessageType });
         await session.close();
         log(`sent ${payload.length} B to ${session.remote!.entityId} (fingerprint ${session.fingerprint}) as #${seq} in ${Date.now() - started} ms`);
+      } finally {
+        await peer.close();
+      }
+      return;
+    }
+    case 'node': {
+      const peer = await Peer.create({
+        identity: await identityFrom(values.key), entityId: values.id, capabilities: values.cap ?? [],
+        bootstrap: values.bootstrap ?? [], dht: { host: values.host ?? '127.0.0.1', port: Number(values['dht-port'] ?? 0) },
+      });
+      const addr = await peer.listen({ port: Number(values.port ?? 0), host: values.host ?? '127.0.0.1' });
+      log(`${peer.entityId} sessions on ${addr.host}:${addr.port} (TCP), DHT on ${peer.dht!.address} (UDP)\nfingerprint ${peer.identity.fingerprint}\ncapabilities ${(values.cap ?? []).join(', ') || '(none)'}`);
+      peer.on('message', (m: Message) => log(`[${m.from} #${m.seq} ${String(m.type)}] ${Buffer.from(m.payload).toString('utf8')}`));
+      const stop = (): void => void peer.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return;
+    }
+    case 'discover':
+    case 'lookup': {
+      const [what] = positionals;
+      if (!what) usage(`${command} needs a ${command === 'discover' ? 'capability' : 'entity id'}`);
+      if (!values.bootstrap?.length) usage(`${command} needs --bootstrap host:port (a DHT node)`);
+      const peer = await Peer.create({ entityId: values.id ?? 'peercomm-cli', bootstrap: values.bootstrap, dht: { host: values.host ?? '127.0.0.1' } });
+      try {
+        const records = command === 'discover' ? await peer.discover(what) : [await peer.lookup(what)];
+        if (records.length === 0) log(`no agent offers ${what}`);
+        for (const r of records) {
+          log(`${r.entityId} ${r.addresses.join(' ') || '(no address)'} key ${Buffer.from(r.publicKey).toString('hex')} capabilities ${r.capabilities.join(', ')}`);
+        }
       } finally {
         await peer.close();
       }

@@ -88,6 +88,21 @@ describe('peercomm CLI', () => {
     expect((await run(['send'])).code).toBe(2);
   });
 
+  it('node and discover/lookup find each other across two processes (DHT over UDP)', async () => {
+    const node = await start(['node', '--port', '0', '--id', 'summarizer', '--cap', 'summarize', '--cap', 'translate'], /DHT on (127\.0\.0\.1:\d+)/);
+    const dht = node.match[1]!;
+    const found = await run(['discover', 'summarize', '--bootstrap', dht]);
+    expect(found.code, found.err).toBe(0);
+    expect(found.out).toMatch(/^summarizer 127\.0\.0\.1:\d+ key [0-9a-f]{64} capabilities summarize, translate$/m);
+    const looked = await run(['lookup', 'summarizer', '--bootstrap', dht]);
+    expect(looked.out).toContain('summarizer 127.0.0.1:');
+    const none = await run(['discover', 'juggling', '--bootstrap', dht]);
+    expect(none.out).toContain('no agent offers juggling');
+    const missing = await run(['lookup', 'nobody', '--bootstrap', dht]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('DHT_ERROR');
+  }, 30_000);
+
   it('demo runs a local network and prints handshakes, messages and throughput', async () => {
     const r = await run(['demo', '--peers', '3', '--seconds', '0.2']);
     expect(r.code, r.err).toBe(0);
