@@ -23,7 +23,10 @@ export interface Candidate {
   state: CandState;
   /** Store token from its answer (publish lookups). */
   token: Uint8Array | null;
+  tries: number;
 }
+
+const SEED_TRIES = 3;
 
 export type LookupMode = 'nodes' | 'value' | 'providers';
 
@@ -35,7 +38,7 @@ export class Lookup {
   answered = 0;
   /** Records found: the first one for 'value', all of them (by entity, newest) for 'providers'. */
   readonly records = new Map<string, DhtRecord>();
-  /** Ids ever added, by 31 of their bits (see add()). */
+  /** Ids ever added, by 30 of their bits (see add()). */
   private readonly known = new Map<number, Uint8Array>();
 
   constructor(
@@ -49,14 +52,14 @@ export class Lookup {
 
   /**
    * A contact that may be close to the target: the id at `buf[at..at+32)`, its address given or
-   * read after it. Most contacts in answers are already known, so a map of ids by 31 of their
-   * bits (bytes 4..8: random even among ids sharing the target's prefix) answers "known?"
+   * read after it. Most contacts in answers are already known, so a map of ids by 30 of their
+   * bits (a small integer key) (bytes 4..8: random even among ids sharing the target's prefix) answers "known?"
    * before any distance is computed.
    */
   add(buf: Uint8Array, at: number, address?: string): void {
     const c = this.candidates;
     if (c.length >= this.maxCandidates && compareDistance(c[c.length - 1]!.id!, buf, this.target, 0, at) <= 0) return;
-    const key = ((buf[at + 4]! << 23) | (buf[at + 5]! << 15) | (buf[at + 6]! << 7) | (buf[at + 7]! >> 1)) >>> 0;
+    const key = (buf[at + 4]! << 22) | (buf[at + 5]! << 14) | (buf[at + 6]! << 6) | (buf[at + 7]! >> 2);
     const known = this.known.get(key);
     if (known && idsEqual(known, buf, at)) return;
     if (idsEqual(this.self, buf, at)) return;
@@ -70,13 +73,13 @@ export class Lookup {
     if (lo < c.length && idsEqual(c[lo]!.id!, buf, at)) return;
     const id = new Uint8Array(buf.subarray(at, at + ID_BYTES));
     this.known.set(key, id);
-    c.splice(lo, 0, { id, address: address ?? formatAddress(buf, at + ID_BYTES), state: NEW, token: null });
+    c.splice(lo, 0, { id, address: address ?? formatAddress(buf, at + ID_BYTES), state: NEW, token: null, tries: 0 });
     if (c.length > this.maxCandidates) c.pop();
   }
 
   /** A bootstrap address: queried before anything else; its id is learnt from its answer. */
   addSeed(address: string): void {
-    if (!this.seeds.some((s) => s.address === address)) this.seeds.push({ id: null, address, state: NEW, token: null });
+    if (!this.seeds.some((s) => s.address === address)) this.seeds.push({ id: null, address, state: NEW, token: null, tries: 0 });
   }
 
   /** The next candidates to query (marked pending); empty when nothing should be sent now. */
@@ -125,7 +128,8 @@ export class Lookup {
   fail(c: Candidate): void {
     if (c.state !== PENDING) return;
     this.inflight--;
-    c.state = FAILED;
+    // A bootstrap address is all a joining node has: it is asked up to SEED_TRIES times.
+    c.state = c.id === null && ++c.tries < SEED_TRIES ? NEW : FAILED;
   }
 
   /** Done: a value found, or every one of the k closest live candidates has answered. */

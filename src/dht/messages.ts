@@ -158,15 +158,35 @@ export function decodeMessage(data: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): 
   return m;
 }
 
+/**
+ * Datagram buffers are carved from 64 KiB slabs: a datagram lives for one send, so a view on a
+ * shared slab is all it needs, and a view costs far less than an array with its own memory.
+ * (Buffer's pool would do the same, but Buffer's subarray() is much slower than Uint8Array's,
+ * and decoding is made of subarrays.)
+ */
+const SLAB_BYTES = 65_536;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabAt = 0;
+
+function allocDatagram(size: number): Uint8Array {
+  if (size > SLAB_BYTES) return new Uint8Array(size);
+  if (slabAt + size > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabAt = 0;
+  }
+  const out = new Uint8Array(slab, slabAt, size);
+  slabAt += (size + 7) & ~7;
+  return out;
+}
+
 /** Encoder: one exact-size buffer per datagram, header first. */
 export class Encoder {
   readonly buf: Uint8Array;
   at = HEADER_BYTES;
 
   constructor(type: MsgType, flags: number, tid: number, publicKey: Uint8Array, bodyBytes: number) {
-    // From Buffer's shared pool: a datagram lives for one send, and a pool slice costs no
-    // allocation of its own (done() checks that every byte was written).
-    this.buf = Buffer.allocUnsafe(HEADER_BYTES + bodyBytes);
+    // Not zeroed (a slab is reused only once full); done() checks that every byte was written.
+    this.buf = allocDatagram(HEADER_BYTES + bodyBytes);
     const b = this.buf;
     b[0] = DHT_VERSION;
     b[1] = type;

@@ -82,6 +82,9 @@ export class Operations {
   private readonly owned = new Map<string, Owned>();
   private nextId = 1;
   joined = false;
+  /** Bootstrap addresses, kept to join again if the routing table ever empties. */
+  private seeds: string[] = [];
+  private joining = false;
 
   constructor(private readonly core: DhtCore) {}
 
@@ -112,9 +115,12 @@ export class Operations {
 
   // ---- starting operations -------------------------------------------------------------------
 
-  bootstrap(seeds: string[], now: number): number {
-    const op = this.open('bootstrap', now);
+  bootstrap(seeds: string[], now: number, internal = false): number {
+    const op = this.open('bootstrap', now, internal);
+    if (seeds.length > 0) this.seeds = seeds.slice(0, 16);
+    this.joining = true;
     this.run(op, this.core.id, 'nodes', null, false, now, (run, t) => {
+      this.joining = false;
       this.nodesResult(run);
       if (run.lookup.answered === 0) {
         op.error = dhtError('unreachable', 'no bootstrap node answered');
@@ -213,12 +219,10 @@ export class Operations {
     const op = run.op;
     const closest = run.lookup.closest();
     const kth = closest[this.core.config.k - 1];
+    // A copy here too when we are among the k closest; it does not count as published.
+    if (!kth || compareDistance(this.core.id, kth.id!, run.key) < 0) this.core.store.put(run.key, record.bytes, now);
     let stored = 0;
     let left = 1;
-    if (!kth || compareDistance(this.core.id, kth.id!, run.key) < 0) {
-      if (this.core.store.put(run.key, record.bytes, now).ok) stored++;
-    }
-    op.stored += stored;
     op.parts++;
     const settle = (ok: boolean, t: number): void => {
       if (ok) {
@@ -364,6 +368,10 @@ export class Operations {
 
   maintain(now: number): void {
     const c = this.core.config;
+    // Nobody known (the join failed, or every contact left): join again through the seeds.
+    if (this.core.table.size === 0 && this.seeds.length > 0 && !this.joining && this.ops.size < c.maxOperations) {
+      this.bootstrap(this.seeds, now, true);
+    }
     if (this.joined) {
       // A table smaller than one bucket means we joined a network that was still forming (or
       // lost most contacts): look ourselves up again every period until it has grown.

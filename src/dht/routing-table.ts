@@ -239,38 +239,63 @@ export class RoutingTable {
   closestRefs(target: Uint8Array, n: number, exclude?: Uint8Array, sorted = true): number[] {
     const d = Math.min(this.bucketIndex(target), ID_BITS - 1);
     const refs: number[] = [];
-    const add = (i: number): void => {
-      const b = this.buckets[i];
-      if (!b) return;
-      for (let s = 0; s < b.count; s++) {
-        if (exclude && idsEqual(exclude, b.bytes, s * SLOT)) continue;
-        refs.push((i << 8) | s);
+    // Only the last group added can straddle the n-th place; groups before it are all closer.
+    let group = 0;
+    for (let i = d; i < this.buckets.length; i = i === d ? d + 1 : i + 1) {
+      if (i === d + 1) {
+        if (refs.length >= n) break;
+        group = refs.length;
       }
-    };
-    add(d);
-    if (refs.length < n) for (let i = d + 1; i < this.buckets.length; i++) add(i);
-    for (let i = d - 1; i >= 0 && refs.length < n; i--) add(i);
-    if (!sorted && refs.length <= n) return refs;
-    refs.sort((x, y) => {
-      const bx = this.buckets[x >> 8]!;
-      const by = this.buckets[y >> 8]!;
-      return compareDistance(bx.bytes, by.bytes, target, (x & 0xff) * SLOT, (y & 0xff) * SLOT);
-    });
-    if (refs.length > n) refs.length = n;
+      this.push(refs, i, exclude);
+    }
+    for (let i = d - 1; i >= 0 && refs.length < n; i--) {
+      group = refs.length;
+      this.push(refs, i, exclude);
+    }
+    if (refs.length > n || sorted) {
+      const tail = refs.length > n ? refs.splice(sorted ? 0 : group) : refs;
+      tail.sort((x, y) => {
+        const bx = this.buckets[x >> 8]!;
+        const by = this.buckets[y >> 8]!;
+        return compareDistance(bx.bytes, by.bytes, target, (x & 0xff) * SLOT, (y & 0xff) * SLOT);
+      });
+      if (tail !== refs) for (let i = 0; refs.length < n && i < tail.length; i++) refs.push(tail[i]!);
+    }
     return refs;
   }
 
-  /** Copies a contact's id and wire address to `out` at `at`; returns the bytes written. */
-  writeContact(ref: number, out: Uint8Array, at: number): number {
-    const b = this.buckets[ref >> 8]!;
-    const o = (ref & 0xff) * SLOT;
-    const len = ID_BYTES + addressLength(b.bytes[o + ADDR]!);
-    out.set(b.bytes.subarray(o, o + len), at);
-    return len;
+  private push(refs: number[], i: number, exclude: Uint8Array | undefined): void {
+    const b = this.buckets[i];
+    if (!b) return;
+    for (let s = 0; s < b.count; s++) {
+      if (exclude && idsEqual(exclude, b.bytes, s * SLOT)) continue;
+      refs.push((i << 8) | s);
+    }
   }
 
-  contactLength(ref: number): number {
-    return ID_BYTES + addressLength(this.buckets[ref >> 8]!.bytes[(ref & 0xff) * SLOT + ADDR]!);
+  /**
+   * The contacts `refs` encoded back to back (id, then wire address), stopping before `room`
+   * bytes would be exceeded; returns how many fit and the bytes.
+   */
+  encodeContacts(refs: number[], room: number): [number, Uint8Array] {
+    let size = 0;
+    let n = 0;
+    for (; n < refs.length; n++) {
+      const r = refs[n]!;
+      const len = ID_BYTES + addressLength(this.buckets[r >> 8]!.bytes[(r & 0xff) * SLOT + ADDR]!);
+      if (size + len > room) break;
+      size += len;
+    }
+    const out = new Uint8Array(size);
+    for (let i = 0, at = 0; i < n; i++) {
+      const r = refs[i]!;
+      const b = this.buckets[r >> 8]!.bytes;
+      const o = (r & 0xff) * SLOT;
+      const len = ID_BYTES + addressLength(b[o + ADDR]!);
+      for (let j = 0; j < len; j++) out[at + j] = b[o + j]!;
+      at += len;
+    }
+    return [n, out];
   }
 
   contact(ref: number): Contact {

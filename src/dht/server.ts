@@ -50,17 +50,7 @@ const EMPTY = new Uint8Array(0);
 
 /** The k closest contacts to `target` (not the requester), encoded back to back, within `room` bytes. */
 function contactsBlock(s: ServerState, target: Uint8Array, exclude: Uint8Array, room: number): [number, Uint8Array] {
-  const refs = s.table.closestRefs(target, s.config.k, exclude, false);
-  let size = 0;
-  let n = 0;
-  for (; n < refs.length; n++) {
-    const len = s.table.contactLength(refs[n]!);
-    if (size + len > room) break;
-    size += len;
-  }
-  const out = new Uint8Array(size);
-  for (let i = 0, at = 0; i < n; i++) at += s.table.writeContact(refs[i]!, out, at);
-  return [n, out];
+  return s.table.encodeContacts(s.table.closestRefs(target, s.config.k, exclude, false), room);
 }
 
 export function serve(

@@ -191,6 +191,20 @@ export class DhtSimulation {
     this.apply(node, node.core.tick(this.net.now));
   }
 
+  /**
+   * Continuous churn until `untilMs` (virtual): each live node stays up for an exponential time
+   * of mean `meanUpMs`, then down for one of mean `meanDownMs` (keeping its state, like a host
+   * that drops off the network), and so on.
+   */
+  churn(meanUpMs: number, meanDownMs: number, untilMs: number): void {
+    this.net.churn(meanUpMs, meanDownMs, untilMs, (ep) => {
+      if (!ep.alive) return;
+      const node = this.nodes[ep.index]!;
+      node.timerAt = Infinity;
+      this.apply(node, node.core.tick(this.net.now));
+    });
+  }
+
   /** Advances virtual time by `ms`, processing everything due. */
   advance(ms: number): void {
     this.net.run(this.net.now + ms);

@@ -13,7 +13,7 @@ import {
 import { SeededRandom } from '../../src/dht/random.js';
 import { recordKey } from '../../src/dht/record.js';
 import type { OpResult } from '../../src/dht/operations.js';
-import { record, T0 } from './helpers.js';
+import { record, signer, T0 } from './helpers.js';
 
 const rnd = new SeededRandom(7);
 const newCore = (config = {}, limiter?: null): DhtCore => new DhtCore({ publicKey: rnd.bytes(32), now: T0, config, random: rnd, ...(limiter === null ? { rateLimiter: null } : {}) });
@@ -151,16 +151,27 @@ describe('failed lookups are DHT_ERROR', () => {
     expect(r!.error!.details).toEqual({ reason: 'no-contacts' });
   });
 
-  it('when no node answers (after adaptive timeouts, not a fixed second each)', () => {
+  it('when no node answers (a bootstrap address is tried three times, one RTO each)', () => {
     const core = newCore({ rtoInitialMs: 200 });
     core.bootstrap(['10.9.9.9:1'], T0);
     const out = core.drain();
     expect(out.datagrams).toHaveLength(1);
     expect(out.deadline).toBe(T0 + 200);
-    const [r] = done(core.tick(T0 + 200));
-    expect(r).toMatchObject({ kind: 'bootstrap', ok: false });
+    expect(core.tick(T0 + 200).datagrams).toHaveLength(1);
+    expect(core.tick(T0 + 400).datagrams).toHaveLength(1);
+    const [r] = done(core.tick(T0 + 600));
+    expect(r).toMatchObject({ kind: 'bootstrap', ok: false, rpcs: 3 });
     expect(r!.error!.code).toBe(ErrorCode.DHT_ERROR);
     expect(r!.error!.details).toEqual({ reason: 'unreachable' });
+  });
+
+  it('a publish that no other node accepts fails (a local copy does not count)', () => {
+    const core = newCore();
+    core.publish({ entityId: 'alone', addresses: [], capabilities: [] }, signer(0), T0);
+    const [r] = done(core.drain());
+    expect(r).toMatchObject({ kind: 'publish', ok: false, stored: 0 });
+    expect(r!.error!.details).toEqual({ reason: 'not-stored' });
+    expect(r!.records[0]!.entityId).toBe('alone');
   });
 
   it('when the record does not exist, and when the only answer carries a forged record', () => {

@@ -1,0 +1,70 @@
+/**
+ * A few hundred nodes with churn, in virtual time: 30% killed at once, then continuous churn.
+ * The figures of issue 5 (at N = 300 here; bench/sim-dht.js measures N = 10,000).
+ */
+import { describe, expect, it } from 'vitest';
+import { T_REFRESH_MS } from '../../src/dht/constants.js';
+import { measureFindNode, measureFindValue, publishRecords } from '../../src/dht/scenarios.js';
+import { DhtSimulation } from '../../src/dht/simulation.js';
+
+describe('300 nodes, 30% killed at once', () => {
+  const sim = new DhtSimulation({ seed: 11 });
+  sim.grow(300, 10, 60_000);
+  const { records, results } = publishRecords(sim, 60, 10);
+  const healthy = measureFindValue(sim, records, 300);
+  const healthyNodes = measureFindNode(sim, 200);
+
+  it('is healthy first', () => {
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(healthy.ok).toBe(300);
+    expect(healthyNodes.recall).toBeGreaterThanOrEqual(0.99);
+  });
+
+  it('right after: FIND_VALUE succeeds ≥ 99% with p95 latency ≤ 5× the healthy p95', () => {
+    expect(sim.kill(0.3)).toHaveLength(90);
+    const churned = measureFindValue(sim, records, 300);
+    expect(churned.ok).toBeGreaterThanOrEqual(297);
+    expect(churned.latencyP95).toBeLessThanOrEqual(5 * healthy.latencyP95);
+    const nodes = measureFindNode(sim, 200);
+    expect(nodes.ok).toBe(200);
+    expect(nodes.latencyP95).toBeLessThanOrEqual(5 * healthyNodes.latencyP95);
+  });
+
+  it('after one refresh interval: FIND_VALUE 100%, FIND_NODE recall ≥ 0.99, dead contacts gone', () => {
+    sim.advance(T_REFRESH_MS);
+    expect(measureFindValue(sim, records, 300).ok).toBe(300);
+    expect(measureFindNode(sim, 200).recall).toBeGreaterThanOrEqual(0.99);
+    const dead = new Set(sim.nodes.filter((n) => !n.ep.alive).map((n) => n.ep.address));
+    let stale = 0;
+    let total = 0;
+    for (const n of sim.nodes) {
+      if (!n.ep.alive) continue;
+      for (const c of n.core.contacts()) {
+        total++;
+        if (dead.has(c.address)) stale++;
+      }
+    }
+    // Refresh lookups ask (and drop) dead contacts in every bucket they cover.
+    expect(stale / total).toBeLessThan(0.1);
+  });
+});
+
+describe('300 nodes under continuous churn', () => {
+  it('keeps finding records while nodes come and go (mean 30 min up, 10 min down)', () => {
+    const sim = new DhtSimulation({ seed: 12, network: { loss: 0.01, jitterMs: 5 } });
+    sim.grow(300, 10, 60_000);
+    const { records } = publishRecords(sim, 40, 10);
+    sim.churn(30 * 60_000, 10 * 60_000, sim.now + 2 * 3600_000);
+    let ok = 0;
+    let tries = 0;
+    for (let round = 0; round < 8; round++) {
+      sim.advance(15 * 60_000);
+      const alive = sim.nodes.filter((n) => n.ep.alive).length;
+      expect(alive).toBeGreaterThan(150);
+      const f = measureFindValue(sim, records, 50);
+      ok += f.ok;
+      tries += f.count;
+    }
+    expect(ok / tries).toBeGreaterThanOrEqual(0.98);
+  });
+});
