@@ -27,7 +27,7 @@ export interface OpResult {
   closest: Contact[];
   /** lookup: the record found; discover: the providers found; publish: the record published. */
   records: DhtRecord[];
-  /** publish: STOREs accepted (over all keys, including a local one). */
+  /** publish: STOREs accepted by other nodes (over all keys). */
   stored: number;
   /** Requests sent by this operation. */
   rpcs: number;
@@ -122,9 +122,7 @@ export class Operations {
     this.run(op, this.core.id, 'nodes', null, false, now, (run, t) => {
       this.joining = false;
       this.nodesResult(run);
-      if (run.lookup.answered === 0) {
-        op.error = dhtError('unreachable', 'no bootstrap node answered');
-      } else {
+      if (run.lookup.answered > 0) {
         this.joined = true;
         // Kademlia §2.3: refresh every bucket farther than the closest neighbour.
         const nearest = run.lookup.closest()[0];
