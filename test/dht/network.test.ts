@@ -2,7 +2,7 @@
  * Small networks on the in-memory network, in virtual time: lookups converge, records are
  * published, found, discovered, republished and expire.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/errors.js';
 import { T_REFRESH_MS } from '../../src/dht/constants.js';
 import { idHex } from '../../src/dht/id.js';
@@ -52,7 +52,10 @@ describe('slow nodes', () => {
 });
 
 describe('records on a 100-node network', () => {
-  const sim = network(100, 5);
+  let sim: DhtSimulation;
+  beforeAll(() => {
+    sim = network(100, 5);
+  }, 60_000);
   const alice = signer(1);
 
   it('publish stores a record under each key at the k closest nodes; lookup and discover find it from anywhere', () => {
