@@ -96,6 +96,42 @@ describe('store tokens', () => {
   });
 });
 
+describe('STORE floods', () => {
+  it('a node flooded with valid STOREs from many sources stays within its storage bound', () => {
+    const core = newCore({ maxStoredRecords: 50 });
+    const asker = rnd.bytes(32);
+
+    let stored = 0;
+    let refused = 0;
+    for (let i = 0; i < 300; i++) {
+      const from = `10.7.${i >> 8}.${i & 255}:9`;
+      const key = recordKey(`flood-${i}`);
+      const m = only(core.receive(encodeFind(MSG.FIND_NODE, FLAG_WANT_TOKEN, i, asker, key), from, T0))[0]!.m;
+      if (m.type !== MSG.NODES || !m.token) throw new Error('no token');
+      const rec = record(3, { entityId: `flood-${i}`, capabilities: [] });
+      const a = only(core.receive(encodeStore(0, 1000 + i, asker, m.token, key, rec.bytes), from, T0))[0]!.m;
+      if (a.type === MSG.STORED) stored++;
+      else if (a.type === MSG.ERROR && a.code === WIRE_ERROR.FULL) refused++;
+      expect(core.store.size).toBeLessThanOrEqual(50);
+    }
+    expect(core.store.size).toBe(50);
+    expect(stored + refused).toBe(300);
+    expect(core.store.stats.evicted).toBe(stored - 50);
+  });
+
+  it('one source is cut off by the discovery limit long before the storage bound', () => {
+    const core = newCore();
+    const asker = rnd.bytes(32);
+    let limited = 0;
+    for (let i = 0; i < 100; i++) {
+      const key = recordKey(`flood-${i}`);
+      const m = only(core.receive(encodeFind(MSG.FIND_NODE, FLAG_WANT_TOKEN, i, asker, key), '10.8.0.1:9', T0))[0]!.m;
+      if (m.type === MSG.ERROR) limited++;
+    }
+    expect(limited).toBe(80);
+  });
+});
+
 describe('malformed and oversized datagrams', () => {
   it('are dropped without an answer and counted', () => {
     const core = newCore();
