@@ -100,7 +100,6 @@ describe('STORE floods', () => {
   it('a node flooded with valid STOREs from many sources stays within its storage bound', () => {
     const core = newCore({ maxStoredRecords: 50 });
     const asker = rnd.bytes(32);
-
     let stored = 0;
     let refused = 0;
     for (let i = 0; i < 300; i++) {
