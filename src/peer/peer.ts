@@ -72,6 +72,8 @@ export interface PeerStats {
   recordsDropped: number;
   /** Chunked messages refused or abandoned (CHUNK_ERROR), in either direction. */
   chunkErrors: number;
+  /** Publications of our DHT record that reached no node (e.g. the first node of a network). */
+  dhtPublishFailures: number;
   /** What the listener refused before any crypto (listener-guard.ts). */
   listener: ListenerStats;
   /** Messages dropped by the rate limiter, per class. */
@@ -100,7 +102,7 @@ export class Peer extends EventEmitter {
   private readonly budgets = new Map<string, { budget: MemoryBudget; sessions: number }>();
   private closed = false;
   private readonly counters: Omit<PeerStats, 'listener' | 'rateLimited' | 'handshakeRateLimited'> = {
-    sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0, chunkErrors: 0,
+    sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0, chunkErrors: 0, dhtPublishFailures: 0,
   };
 
   private constructor(private readonly opts: PeerOptions) {
@@ -152,7 +154,14 @@ export class Peer extends EventEmitter {
     const tcp = this.address;
     const host = tcp && tcp.host !== '0.0.0.0' && tcp.host !== '::' ? tcp.host : '127.0.0.1';
     const addresses = this.opts.dht?.advertise ?? (tcp ? [`${host}:${tcp.port}`] : []);
-    await this.dhtNode.publish({ entityId: this.entityId, addresses, capabilities: this.opts.capabilities ?? [] });
+    try {
+      await this.dhtNode.publish({ entityId: this.entityId, addresses, capabilities: this.opts.capabilities ?? [] });
+    } catch (err) {
+      // A first node has nobody to store on yet: the peer still works, and says so.
+      if (!(err instanceof PeerError && err.code === ErrorCode.DHT_ERROR)) throw err;
+      this.counters.dhtPublishFailures++;
+      if (this.listenerCount('dhtError') > 0) this.emit('dhtError', err);
+    }
   }
 
   private requireDht(): DhtNode {
