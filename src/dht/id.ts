@@ -35,6 +35,17 @@ export function compareDistance(a: Uint8Array, b: Uint8Array, target: Uint8Array
   return 0;
 }
 
+/**
+ * The leading 45 bits of the XOR distance from the id at `a[ao..]` to `target`, as an exact
+ * integer: orders ids by distance with one number comparison, except the rare ids whose
+ * distances share those 45 bits (compare them with compareDistance).
+ */
+export function distancePrefix(a: Uint8Array, ao: number, target: Uint8Array): number {
+  const hi = (((a[ao]! ^ target[0]!) << 16) | ((a[ao + 1]! ^ target[1]!) << 8) | (a[ao + 2]! ^ target[2]!)) >>> 0;
+  const lo = (((a[ao + 3]! ^ target[3]!) << 13) | ((a[ao + 4]! ^ target[4]!) << 5) | ((a[ao + 5]! ^ target[5]!) >> 3)) >>> 0;
+  return hi * 0x200000 + lo;
+}
+
 /** Shared leading bits of a and b (256 when equal): the index of b's bucket in a's table. */
 export function commonPrefixLength(a: Uint8Array, b: Uint8Array, bo = 0): number {
   for (let i = 0; i < ID_BYTES; i++) {

@@ -7,7 +7,7 @@
  */
 import { formatAddress } from './address.js';
 import { ID_BYTES } from './constants.js';
-import { compareDistance, idsEqual } from './id.js';
+import { compareDistance, distancePrefix, idsEqual } from './id.js';
 import type { DhtRecord } from './record.js';
 
 export const NEW = 0;
@@ -38,8 +38,10 @@ export class Lookup {
   answered = 0;
   /** Records found: the first one for 'value', all of them (by entity, newest) for 'providers'. */
   readonly records = new Map<string, DhtRecord>();
-  /** Ids ever added, by 30 of their bits (see add()). */
-  private readonly known = new Map<number, Uint8Array>();
+  /** Leading 45 bits of each candidate's distance to the target, in candidate order. */
+  private readonly dist: Float64Array;
+  /** The candidates' ids back to back, in candidate order. */
+  private readonly ids: Uint8Array;
 
   constructor(
     readonly target: Uint8Array,
@@ -48,31 +50,50 @@ export class Lookup {
     private readonly k: number,
     private readonly alpha: number,
     private readonly maxCandidates: number,
-  ) {}
+  ) {
+    this.dist = new Float64Array(maxCandidates);
+    this.ids = new Uint8Array(maxCandidates * ID_BYTES);
+  }
 
   /**
    * A contact that may be close to the target: the id at `buf[at..at+32)`, its address given or
-   * read after it. Most contacts in answers are already known, so a map of ids by 30 of their
-   * bits (a small integer key) (bytes 4..8: random even among ids sharing the target's prefix) answers "known?"
-   * before any distance is computed.
+   * read after it. Called for every contact of every answer, most of them already known, so it
+   * works on two flat arrays parallel to `candidates` (one lookup's answers arrive between many
+   * other nodes' events, and pointer chasing is what costs): `dist`, the leading 45 bits of
+   * each candidate's distance, searched as numbers; and `ids`, the ids back to back.
+   * A candidate pushed out past maxCandidates never comes back: it was farther than all kept.
    */
   add(buf: Uint8Array, at: number, address?: string): void {
     const c = this.candidates;
-    if (c.length >= this.maxCandidates && compareDistance(c[c.length - 1]!.id!, buf, this.target, 0, at) <= 0) return;
-    const key = (buf[at + 4]! << 22) | (buf[at + 5]! << 14) | (buf[at + 6]! << 6) | (buf[at + 7]! >> 2);
-    const known = this.known.get(key);
-    if (known && idsEqual(known, buf, at)) return;
-    if (idsEqual(this.self, buf, at)) return;
+    const t = this.target;
+    const dist = this.dist;
+    const ids = this.ids;
+    const len = c.length;
+    const d = distancePrefix(buf, at, t);
+    if (len >= this.maxCandidates) {
+      const last = dist[len - 1]!;
+      if (d > last || (d === last && compareDistance(ids, buf, t, (len - 1) * ID_BYTES, at) <= 0)) return;
+    }
     let lo = 0;
-    let hi = c.length;
+    let hi = len;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (compareDistance(c[mid]!.id!, buf, this.target, 0, at) < 0) lo = mid + 1;
+      if (dist[mid]! < d) lo = mid + 1;
       else hi = mid;
     }
-    if (lo < c.length && idsEqual(c[lo]!.id!, buf, at)) return;
-    const id = new Uint8Array(buf.subarray(at, at + ID_BYTES));
-    this.known.set(key, id);
+    // Equal leading bits: the same id (known already), or, rarely, a tie to order exactly.
+    for (; lo < len && dist[lo] === d; lo++) {
+      const cmp = compareDistance(ids, buf, t, lo * ID_BYTES, at);
+      if (cmp === 0) return;
+      if (cmp > 0) break;
+    }
+    if (idsEqual(this.self, buf, at)) return;
+    const keep = Math.min(len, this.maxCandidates - 1);
+    dist.copyWithin(lo + 1, lo, keep);
+    dist[lo] = d;
+    ids.copyWithin((lo + 1) * ID_BYTES, lo * ID_BYTES, keep * ID_BYTES);
+    for (let i = 0; i < ID_BYTES; i++) ids[lo * ID_BYTES + i] = buf[at + i]!;
+    const id = ids.slice(lo * ID_BYTES, (lo + 1) * ID_BYTES);
     c.splice(lo, 0, { id, address: address ?? formatAddress(buf, at + ID_BYTES), state: NEW, token: null, tries: 0 });
     if (c.length > this.maxCandidates) c.pop();
   }

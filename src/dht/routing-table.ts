@@ -10,7 +10,7 @@
 import { ErrorCode, PeerError } from '../errors.js';
 import { addressLength, formatAddress, MAX_ADDRESS_BYTES } from './address.js';
 import { ID_BITS, ID_BYTES } from './constants.js';
-import { commonPrefixLength, compareDistance, idsEqual } from './id.js';
+import { commonPrefixLength, compareDistance, distancePrefix, idsEqual } from './id.js';
 
 const SLOT = 64;
 const ADDR = ID_BYTES;
@@ -254,14 +254,42 @@ export class RoutingTable {
     }
     if (refs.length > n || sorted) {
       const tail = refs.length > n ? refs.splice(sorted ? 0 : group) : refs;
-      tail.sort((x, y) => {
-        const bx = this.buckets[x >> 8]!;
-        const by = this.buckets[y >> 8]!;
-        return compareDistance(bx.bytes, by.bytes, target, (x & 0xff) * SLOT, (y & 0xff) * SLOT);
-      });
+      this.sortByDistance(tail, target);
       if (tail !== refs) for (let i = 0; refs.length < n && i < tail.length; i++) refs.push(tail[i]!);
     }
     return refs;
+  }
+
+  /**
+   * Sorts refs by distance to target: each becomes one float64, the distance's leading 45 bits
+   * then its index (8 bits), so a native numeric sort does it. Two contacts of one table whose
+   * distances agree on 45 bits would share 45 bits with each other (chance 2^-45 per pair);
+   * such ties are then put right by a full comparison.
+   */
+  private sortByDistance(refs: number[], t: Uint8Array): void {
+    const n = refs.length;
+    if (n < 2) return;
+    if (n > 256) {
+      refs.sort((x, y) => this.cmpRefs(x, y, t));
+      return;
+    }
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = refs[i]!;
+      keys[i] = distancePrefix(this.buckets[r >> 8]!.bytes, (r & 0xff) * SLOT, t) * 256 + i;
+    }
+    keys.sort();
+    const copy = refs.slice();
+    for (let i = 0; i < n; i++) refs[i] = copy[keys[i]! % 256]!;
+    for (let i = 1; i < n; i++) {
+      if (Math.floor(keys[i]! / 256) !== Math.floor(keys[i - 1]! / 256)) continue;
+      // Tie on 45 bits: insertion sort by the full distance from here back.
+      for (let j = i; j > 0 && this.cmpRefs(refs[j - 1]!, refs[j]!, t) > 0; j--) [refs[j - 1], refs[j]] = [refs[j]!, refs[j - 1]!];
+    }
+  }
+
+  private cmpRefs(x: number, y: number, t: Uint8Array): number {
+    return compareDistance(this.buckets[x >> 8]!.bytes, this.buckets[y >> 8]!.bytes, t, (x & 0xff) * SLOT, (y & 0xff) * SLOT);
   }
 
   private push(refs: number[], i: number, exclude: Uint8Array | undefined): void {
