@@ -4,7 +4,7 @@
  * and one pending timer; nothing else is kept per node, so memory per node is the core's.
  */
 import { MemoryNetwork, type MemoryEndpoint, type MemoryNetworkOptions } from '../transport/memory-network.js';
-import { isPeerError, PeerError } from '../errors.js';
+import { ErrorCode, isPeerError, PeerError } from '../errors.js';
 import type { DhtConfig } from './config.js';
 import { DhtCore, type DhtOutput } from './core.js';
 import { compareDistance } from './id.js';
@@ -110,7 +110,7 @@ export class DhtSimulation {
     let result: OpResult | null = null;
     this.start(index, starter, (r) => { result = r; });
     this.net.runUntil(() => result !== null);
-    if (!result) throw new Error('simulation: the network went idle before the operation ended');
+    if (!result) throw new PeerError(ErrorCode.INVALID_STATE, 'simulation: the network went idle before the operation ended');
     return result;
   }
 
@@ -132,7 +132,7 @@ export class DhtSimulation {
     };
     for (let i = 0; i < concurrency; i++) launch();
     this.net.runUntil(() => finished === tasks.length);
-    if (finished !== tasks.length) throw new Error('simulation: the network went idle before every task ended');
+    if (finished !== tasks.length) throw new PeerError(ErrorCode.INVALID_STATE, 'simulation: the network went idle before every task ended');
     return results as OpResult[];
   }
 

@@ -5,6 +5,8 @@
  * estimates mean something) plus optional jitter; loss drops datagrams at random; endpoints can
  * be killed and revived, or churn continuously (exponential up and down times).
  */
+import { ErrorCode, PeerError } from '../errors.js';
+
 const UDP_MAX_PAYLOAD = 65_507;
 
 export interface MemoryNetworkOptions {
@@ -95,7 +97,7 @@ export class MemoryNetwork {
     this.jitter = opts.jitterMs ?? 0;
     this.loss = opts.loss ?? 0;
     if (!(this.loss >= 0 && this.loss < 1) || this.minLatency < 0 || this.jitter < 0) {
-      throw new RangeError('memory network: loss must be in [0, 1), latencies and jitter ≥ 0');
+      throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'memory network: loss must be in [0, 1), latencies and jitter ≥ 0');
     }
   }
 
