@@ -12,7 +12,7 @@ import { ErrorCode, PeerError } from '../errors.js';
 import {
   CLOCK_SKEW_MS, MAX_PROVIDERS_PER_KEY, MAX_RECORD_BYTES, MAX_RECORDS_PER_ENTITY, MAX_STORED_RECORDS, T_EXPIRE_MS,
 } from './constants.js';
-import { compareDistance, idHex } from './id.js';
+import { compareDistance, distancePrefix, idHex } from './id.js';
 import { decodeRecord, hasValidSignatures, keyKindFor, staleAt, type DhtRecord, type KeyKind } from './record.js';
 
 export type RejectReason =
@@ -65,11 +65,26 @@ interface Stored {
   expiresAt: number;
 }
 
+/**
+ * What one key holds. A presence or capability key belongs to one entity, so it holds one
+ * record (`one`); a provider key holds up to maxProvidersPerKey (`many`, by entity id).
+ * `d` is the leading 45 bits of the key's distance to us, for eviction. Kept small on purpose:
+ * a node of a 10,000-node network holds a few of these, a busy one thousands.
+ */
 interface Slot {
-  key: Uint8Array;
-  kind: KeyKind;
-  /** By entity id: one entry for presence and capability keys, up to maxProvidersPerKey for providers. */
-  entries: Map<string, Stored>;
+  d: number;
+  one: Stored | null;
+  many: Map<string, Stored> | null;
+}
+
+function held(slot: Slot | undefined, entityId: string): Stored | undefined {
+  if (!slot) return undefined;
+  if (slot.many) return slot.many.get(entityId);
+  return slot.one && slot.one.entityId === entityId ? slot.one : undefined;
+}
+
+function entries(slot: Slot): Stored[] {
+  return slot.many ? [...slot.many.values()] : slot.one ? [slot.one] : [];
 }
 
 export interface StoreStats {
@@ -84,7 +99,8 @@ export interface StoreStats {
 
 export class RecordStore {
   private readonly slots = new Map<string, Slot>();
-  private readonly entities = new Map<string, { publicKey: Uint8Array; count: number }>();
+  /** Per entity held here: its public key (hex) and how many records. */
+  private readonly entities = new Map<string, { publicKey: string; count: number }>();
   private total = 0;
   readonly stats: StoreStats = {
     records: 0, keys: 0, entities: 0, accepted: 0, evicted: 0, expired: 0,
@@ -121,64 +137,75 @@ export class RecordStore {
     if (rec.lastSeen > now + this.limits.clockSkewMs) return { ok: false, reason: 'future' };
     const hex = idHex(key);
     const slot = this.slots.get(hex);
-    const held = slot?.entries.get(rec.entityId);
-    if (held) {
-      if (Buffer.compare(held.bytes, rec.bytes) === 0) return { ok: true, status: 'unchanged' };
-      if (rec.lastSeen <= held.lastSeen) return { ok: false, reason: 'not-newer' };
+    const prev = held(slot, rec.entityId);
+    if (prev) {
+      if (Buffer.compare(prev.bytes, rec.bytes) === 0) return { ok: true, status: 'unchanged' };
+      if (rec.lastSeen <= prev.lastSeen) return { ok: false, reason: 'not-newer' };
     }
+    const pk = idHex(rec.publicKey);
     const entity = this.entities.get(rec.entityId);
-    if (entity && Buffer.compare(entity.publicKey, rec.publicKey) !== 0) {
-      if (!rec.rotation || Buffer.compare(rec.rotation.publicKey, entity.publicKey) !== 0) return { ok: false, reason: 'key-changed' };
+    if (entity && entity.publicKey !== pk) {
+      if (!rec.rotation || idHex(rec.rotation.publicKey) !== entity.publicKey) return { ok: false, reason: 'key-changed' };
     }
-    if (!held && entity && entity.count >= this.limits.maxRecordsPerEntity) return { ok: false, reason: 'entity-full' };
+    if (!prev && entity && entity.count >= this.limits.maxRecordsPerEntity) return { ok: false, reason: 'entity-full' };
     if (!hasValidSignatures(rec)) return { ok: false, reason: 'signature' };
 
     const stored: Stored = {
       bytes: rec.bytes, entityId: rec.entityId, lastSeen: rec.lastSeen,
       expiresAt: Math.min(staleAt(rec), now + this.limits.tExpireMs),
     };
-    if (held) {
-      slot!.entries.set(rec.entityId, stored);
+    if (prev) {
+      if (slot!.many) slot!.many.set(rec.entityId, stored);
+      else slot!.one = stored;
     } else {
-      if (slot && slot.entries.size >= this.limits.maxProvidersPerKey) {
+      if (slot?.many && slot.many.size >= this.limits.maxProvidersPerKey) {
         // A full provider list keeps the most recently refreshed entities: live owners republish.
         let oldest: Stored | null = null;
-        for (const s of slot.entries.values()) if (!oldest || s.lastSeen < oldest.lastSeen) oldest = s;
+        for (const s of slot.many.values()) if (!oldest || s.lastSeen < oldest.lastSeen) oldest = s;
         if (!oldest || oldest.lastSeen >= rec.lastSeen) return { ok: false, reason: 'full' };
         this.removeEntry(hex, slot, oldest.entityId);
       }
       if (this.total >= this.limits.maxStoredRecords && !this.evictFarther(key)) return { ok: false, reason: 'full' };
       let s = this.slots.get(hex);
       if (!s) {
-        s = { key: new Uint8Array(key), kind, entries: new Map() };
+        s = { d: distancePrefix(key, 0, this.self), one: null, many: kind === 'provider' ? new Map() : null };
         this.slots.set(hex, s);
       }
-      s.entries.set(rec.entityId, stored);
+      if (s.many) s.many.set(rec.entityId, stored);
+      else s.one = stored;
       this.total++;
       const e = this.entities.get(rec.entityId);
       if (e) e.count++;
-      else this.entities.set(rec.entityId, { publicKey: new Uint8Array(rec.publicKey), count: 1 });
+      else this.entities.set(rec.entityId, { publicKey: pk, count: 1 });
     }
-    const e = this.entities.get(rec.entityId)!;
-    if (Buffer.compare(e.publicKey, rec.publicKey) !== 0) e.publicKey = new Uint8Array(rec.publicKey);
+    this.entities.get(rec.entityId)!.publicKey = pk;
     return { ok: true, status: 'stored' };
   }
 
   /** At the record cap: drops one record at the key farthest from us, if `key` is closer. */
   private evictFarther(key: Uint8Array): boolean {
     let far: [string, Slot] | null = null;
-    for (const entry of this.slots) if (!far || compareDistance(entry[1].key, far[1].key, this.self) > 0) far = entry;
-    if (!far || compareDistance(far[1].key, key, this.self) <= 0) return false;
-    const victim = far[1].entries.keys().next().value as string;
-    this.removeEntry(far[0], far[1], victim);
+    const farther = (a: [string, Slot], b: [string, Slot]): boolean =>
+      a[1].d > b[1].d || (a[1].d === b[1].d && compareDistance(Buffer.from(a[0], 'hex'), Buffer.from(b[0], 'hex'), this.self) > 0);
+    for (const entry of this.slots) if (!far || farther(entry, far)) far = entry;
+    if (!far) return false;
+    const d = distancePrefix(key, 0, this.self);
+    if (far[1].d < d || (far[1].d === d && compareDistance(Buffer.from(far[0], 'hex'), key, this.self) <= 0)) return false;
+    this.removeEntry(far[0], far[1], entries(far[1])[0]!.entityId);
     this.stats.evicted++;
     return true;
   }
 
   private removeEntry(hex: string, slot: Slot, entityId: string): void {
-    if (!slot.entries.delete(entityId)) return;
+    if (slot.many) {
+      if (!slot.many.delete(entityId)) return;
+      if (slot.many.size === 0) this.slots.delete(hex);
+    } else {
+      if (!slot.one || slot.one.entityId !== entityId) return;
+      slot.one = null;
+      this.slots.delete(hex);
+    }
     this.total--;
-    if (slot.entries.size === 0) this.slots.delete(hex);
     const e = this.entities.get(entityId);
     if (e && --e.count === 0) this.entities.delete(entityId);
   }
@@ -189,7 +216,7 @@ export class RecordStore {
     const slot = this.slots.get(hex);
     if (!slot) return [];
     const out: Uint8Array[] = [];
-    for (const s of [...slot.entries.values()]) {
+    for (const s of entries(slot)) {
       if (s.expiresAt <= now) {
         this.removeEntry(hex, slot, s.entityId);
         this.stats.expired++;
@@ -204,7 +231,7 @@ export class RecordStore {
   sweep(now: number): number {
     let n = 0;
     for (const [hex, slot] of [...this.slots]) {
-      for (const s of [...slot.entries.values()]) {
+      for (const s of entries(slot)) {
         if (s.expiresAt <= now) {
           this.removeEntry(hex, slot, s.entityId);
           n++;
