@@ -2,14 +2,15 @@
 // Network benchmarks over loopback TCP (tinybench, async tasks), each figure a ratio measured in
 // the same run:
 //   transfer  a 64 MiB chunked message vs 64 × 1 MiB messages on the same session (MB/s ratio;
-//             the issue's floor: ≥ 0.8×)
+//             the issue's floor: ≥ 0.8×), in interleaved rounds; also streamed, and buffered
+//             with the large-buffer pool off
 //   flood     an established session's throughput while a child process floods the listener with
 //             handshake_inits from four addresses in 127.0.0.0/8, vs without (the issue: the drop
 //             stays under 20%, i.e. ratio ≥ 0.8×)
 // Usage: node bench/net.js [transfer|flood] (both by default). Needs dist/ (npm run build).
 import { fork } from 'node:child_process';
 import { Bench } from 'tinybench';
-import { Peer } from '../dist/index.js';
+import { Peer, bufferPoolStats, configureBufferPool } from '../dist/index.js';
 
 const MiB = 1024 * 1024;
 const NO_LIMITS = { classes: { handshake: 'unlimited', heartbeat: 'unlimited', task: 'unlimited', discovery: 'unlimited', chunk: 'unlimited' } };
@@ -41,9 +42,25 @@ function transfer(server, session, payload, count) {
   });
 }
 
-function mbps(task, bytes) {
-  if (task.result.error) throw task.result.error;
-  return bytes / (task.result.latency.mean / 1000) / 1e6;
+/**
+ * Runs tasks in interleaved rounds (A B C, A B C, …), each warmed up once by hand and each
+ * round in its own Bench, so drift in a shared machine's load falls on every task alike.
+ * Returns, per task, the mean latency (ms) of each round.
+ */
+async function interleaved(tasks, rounds, iterations) {
+  for (const [, fn] of tasks) await fn();
+  const means = tasks.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (const [k, [name, fn]] of tasks.entries()) {
+      const bench = new Bench({ time: 0, iterations, warmup: false });
+      bench.add(name, fn);
+      await bench.run();
+      const { result } = bench.tasks[0];
+      if (result.error) throw result.error;
+      means[k].push(result.latency.mean);
+    }
+  }
+  return means;
 }
 
 /** Runs async tasks one after the other, each warmed up once by hand and then in its own Bench. */
@@ -87,12 +104,23 @@ async function runTransfer() {
     ['64 × 1 MiB messages', async () => transfer(server, session, small, 64)],
     ['64 MiB streamed', async () => streamed(server, session, huge)],
   ];
-  const measured = await measure(tasks, 8);
+  const before = bufferPoolStats();
+  const rounds = await interleaved(tasks, 5, 4);
+  const pool = bufferPoolStats();
+  // For the record, apart (turning the pool off empties it): the buffered case without it.
+  configureBufferPool({ buffers: 0 });
+  const [offRounds, offWhole] = await interleaved([tasks[0], tasks[1]], 3, 4);
+  configureBufferPool({});
   await close();
-  const [chunked, whole, stream] = measured.map((t) => mbps(t, 64 * MiB));
-  console.log(`transfer  64 MiB chunked (buffered) ${chunked.toFixed(0)} MB/s vs 1 MiB messages ${whole.toFixed(0)} MB/s  ratio ${(chunked / whole).toFixed(2)}×  (floor 0.8×)`);
+  const mb = (ms) => (64 * MiB) / (ms / 1000) / 1e6;
+  const meanMb = (ms) => mb(ms.reduce((a, b) => a + b, 0) / ms.length);
+  const [chunked, whole, stream] = rounds.map(meanMb);
+  const unpooled = meanMb(offRounds) / meanMb(offWhole);
+  const perRound = rounds[0].map((ms, r) => (mb(ms) / mb(rounds[1][r])).toFixed(2)).join(' ');
+  console.log(`transfer  64 MiB chunked (buffered) ${chunked.toFixed(0)} MB/s vs 1 MiB messages ${whole.toFixed(0)} MB/s  ratio ${(chunked / whole).toFixed(2)}×  (floor 0.8×; by round ${perRound})`);
   console.log(`          64 MiB streamed ${stream.toFixed(0)} MB/s  ratio ${(stream / whole).toFixed(2)}×`);
-  return { chunked, whole, stream };
+  console.log(`          large-buffer pool: ${pool.hits - before.hits} reused, ${pool.misses - before.misses} allocated; with the pool off: ratio ${unpooled.toFixed(2)}×`);
+  return { chunked, whole, stream, unpooled };
 }
 
 /** Throughput of 1 KiB messages on an established session, for `ms`. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "aead.h"
+#include "buffer-pool.h"
 
 /* The external handle owns a box, so destroy() can free the context while the JS object
  * (and its finalizer) lives on. */
@@ -290,6 +291,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"aeadOpenBatch", NULL, aead_open_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"aeadSealRegions", NULL, aead_seal_regions, NULL, NULL, NULL, napi_enumerable, NULL},
       {"aeadOpenRegions", NULL, aead_open_regions, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"poolAlloc", NULL, pc_pool_alloc, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"poolConfigure", NULL, pc_pool_configure, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"poolTrim", NULL, pc_pool_trim, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"poolStats", NULL, pc_pool_stats, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
     return NULL;

@@ -18,6 +18,6 @@ export { SessionState, type Phase, type RemoteIdentity } from './handshake/index
 export { memoryDuplexPair, type TcpAddress } from './transport/index.js';
 export { MESSAGE_TYPES, type MessageType } from './wire/index.js';
 export { RateLimiter, DEFAULT_RATE_LIMITS, type RateLimiterOptions, type RateClass } from './ratelimit/index.js';
-export { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_STREAM_THRESHOLD } from './chunking/index.js';
+export { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_STREAM_THRESHOLD, configureBufferPool, bufferPoolStats, type BufferPoolStats } from './chunking/index.js';
 export type { ListenerLimits, ListenerStats } from './peer/listener-guard.js';
 export { v1 } from './compat/v1/index.js';

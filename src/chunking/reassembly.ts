@@ -13,6 +13,7 @@
 import { ErrorCode, PeerError } from '../errors.js';
 import type { ChunkFields } from '../wire/index.js';
 import type { MemoryBudget } from './budget.js';
+import { allocReassemblyBuffer } from './buffer-pool.js';
 import {
   CHUNK_PREFIX_BYTES, DEFAULT_MAX_CONCURRENT_REASSEMBLIES, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_STREAM_SIZE,
   DEFAULT_REASSEMBLY_TIMEOUT_MS, DEFAULT_STREAM_THRESHOLD,
@@ -197,7 +198,12 @@ export class Reassembler {
       if (this.opts.budget && !this.opts.budget.reserve(bytes)) {
         throw chunkError(c.messageId, `reassembly memory bound reached (${bytes} bytes refused)`);
       }
-      buffer = Buffer.allocUnsafeSlow(bytes);
+      try {
+        buffer = allocReassemblyBuffer(bytes);
+      } catch {
+        this.opts.budget?.release(bytes);
+        throw chunkError(c.messageId, `could not allocate ${bytes} bytes for reassembly`);
+      }
       arrived = new Uint8Array(plan.count);
     }
     const a: Assembly = { seq, plan, deadline: now + this.timeoutMs, buffer, arrived, received: 0, nextIndex: 0, type: 0 };

@@ -20,6 +20,13 @@ export interface NativeBinding {
     sealed: Uint8Array, sealedLens: Uint32Array, out: Uint8Array): number;
   aeadSealRegions(h: NativeAeadHandle, nonces: Uint8Array, buffer: Uint8Array, table: Uint32Array): void;
   aeadOpenRegions(h: NativeAeadHandle, nonces: Uint8Array, buffer: Uint8Array, table: Uint32Array): number;
+  /** A Buffer of exactly `bytes` from the large-buffer pool (undefined: external buffers refused). */
+  poolAlloc(bytes: number): Buffer | undefined;
+  poolConfigure(slots: number, idleMs: number): void;
+  /** Ms until the pool falls idle (call again then), or 0 once idle and emptied. */
+  poolTrim(): number;
+  /** [hits, misses, buffers kept, bytes kept]. */
+  poolStats(): [number, number, number, number];
 }
 
 export type Engine = 'native' | 'fallback';

@@ -132,4 +132,16 @@ describe('Reassembler', () => {
     expect(last).toBe(true);
     expect(s.inProgress).toBe(0);
   });
+
+  it('a buffer that cannot be allocated is a CHUNK_ERROR and gives its budget back', () => {
+    // Over Node's largest Buffer (4 GiB): the allocation throws, as it would out of memory.
+    const total = 2 ** 33;
+    const budget = new MemoryBudget(2 ** 34);
+    const r = new Reassembler({ maxMessageSize: total, streamThreshold: total, budget });
+    const plan = planChunks(total, 2 ** 20);
+    const err = chunkErr(() => r.prepare({ messageId: 0, index: 1, count: plan.count, totalLength: total }, plan.size, T, 0));
+    expect(err.message).toMatch(/could not allocate/);
+    expect(budget.inUse).toBe(0);
+    expect(r.inProgress).toBe(0);
+  });
 });
