@@ -95,6 +95,7 @@ export class Peer extends EventEmitter {
   private readonly limiter: RateLimiter;
   /** Handshakes per source address: a separate table, so an address flood cannot evict identities. */
   private readonly addressLimiter: RateLimiter;
+  private readonly unwatchTrust: () => void;
   private readonly guard: ListenerGuard;
   private v1: V1Endpoint | null = null;
   private dhtNode: DhtNode | null = null;
@@ -116,6 +117,8 @@ export class Peer extends EventEmitter {
       ...opts.rateLimits,
       levels: { trusted: 'unlimited', ...opts.rateLimits?.levels },
     });
+    // A key pinned (or unpinned) later moves a peer already tracked to its new level at once.
+    this.unwatchTrust = this.trust.watch((fingerprint) => this.limiter.refreshLevel(fingerprint, Date.now()));
     this.addressLimiter = new RateLimiter({ classes: opts.rateLimits?.classes });
     this.guard = new ListenerGuard(opts.listener ?? {}, this.addressLimiter, Date.now());
   }
@@ -296,6 +299,7 @@ export class Peer extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unwatchTrust();
     const server = this.server;
     this.server = null;
     const stopped = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();

@@ -18,6 +18,8 @@ export class TrustStore {
   private readonly pins = new Map<string, Buffer>();
   /** Fingerprints of the pinned keys, for callers keyed by key (the rate limiter's levels). */
   private readonly fingerprints = new Map<string, number>();
+  /** Called with a fingerprint when it becomes pinned or stops being pinned. */
+  private readonly watchers = new Set<(fingerprint: string) => void>();
 
   constructor(pins: Iterable<[string, PublicKeyInput]> = [], readonly acceptUnknown = true) {
     for (const [entityId, key] of pins) this.pin(entityId, key);
@@ -28,7 +30,9 @@ export class TrustStore {
     const key = keyBytes(publicKey);
     this.pins.set(entityId, key);
     const fp = fingerprintOf(key);
-    this.fingerprints.set(fp, (this.fingerprints.get(fp) ?? 0) + 1);
+    const n = this.fingerprints.get(fp) ?? 0;
+    this.fingerprints.set(fp, n + 1);
+    if (n === 0) this.changed(fp);
   }
 
   unpin(entityId: string): void {
@@ -37,8 +41,22 @@ export class TrustStore {
     this.pins.delete(entityId);
     const fp = fingerprintOf(key);
     const n = (this.fingerprints.get(fp) ?? 1) - 1;
-    if (n === 0) this.fingerprints.delete(fp);
-    else this.fingerprints.set(fp, n);
+    if (n === 0) {
+      this.fingerprints.delete(fp);
+      this.changed(fp);
+    } else {
+      this.fingerprints.set(fp, n);
+    }
+  }
+
+  /** Calls `fn(fingerprint)` whenever a key becomes pinned or unpinned; returns the unsubscribe. */
+  watch(fn: (fingerprint: string) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  private changed(fingerprint: string): void {
+    for (const fn of this.watchers) fn(fingerprint);
   }
 
   /** True when some entity is pinned to the key with this fingerprint. */

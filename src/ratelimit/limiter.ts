@@ -390,6 +390,23 @@ export class RateLimiter {
     }
   }
 
+  /**
+   * Asks `levelOf` again for a tracked peer without a setLevel() assignment (what `levelOf`
+   * answers has changed, e.g. its key was pinned or unpinned); the buckets move to the new
+   * level as with setLevel(). An untracked peer needs nothing: `levelOf` is asked when its
+   * buckets are created.
+   */
+  refreshLevel(peerKey: string, now?: number): void {
+    const slot = this.index.get(peerKey);
+    if (slot === undefined || this.assigned.has(peerKey)) return;
+    const before = this.lv[slot * LV_STRIDE + LV_OFFSET]!;
+    const after = this.resolveLevel(peerKey);
+    if (after === before) return;
+    const old = this.paramsOf(before);
+    this.lv[slot * LV_STRIDE + LV_OFFSET] = after;
+    this.rebucket(slot, old, after, now);
+  }
+
   /** A level's interval and tolerance per class, copied (C intervals, then C tolerances). */
   private paramsOf(id: number): Float64Array {
     const out = new Float64Array(2 * C);

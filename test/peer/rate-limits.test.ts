@@ -74,6 +74,31 @@ describe.each([
   });
 });
 
+it('pinning a limited peer lifts its limit at once (its buckets move to the trusted level)', async () => {
+  // discovery: burst 5, then one every 100 ms; trusted peers are unlimited.
+  const strict = await Peer.create({ entityId: 'strict', rateLimits: { classes: { discovery: { perMinute: 600, burst: 5 } } } });
+  cleanup.push(strict);
+  const p = await Peer.create({ entityId: 'promoted' });
+  cleanup.push(p);
+  const s = await p.connect({ host: '127.0.0.1', port: (await strict.listen()).port });
+  const got: string[] = [];
+  strict.on('message', (m: Message) => got.push(Buffer.from(m.payload).toString()));
+  const rejected = new Promise<PeerError>((r) => s.once('rejected', r));
+  for (let i = 0; i < 8; i++) await s.send(`before ${i}`, { type: 'discovery' });
+  const err = await rejected;
+  strict.trust.pin('promoted', p.identity.publicKey);
+  // The sender backs off on its side until the retry-after it was given; then 20 at once pass,
+  // where the default level would let one or two through.
+  await new Promise((r) => setTimeout(r, (err.details!.retryAfter as number) + 20));
+  const start = Date.now();
+  for (let i = 0; i < 20; i++) await s.send(`after ${i}`, { type: 'discovery' });
+  await s.send('done', { type: 'task' });
+  while (!got.includes('done')) await new Promise((r) => setTimeout(r, 10));
+  expect(Date.now() - start).toBeLessThan(1_000);
+  expect(got.filter((m) => m.startsWith('after'))).toHaveLength(20);
+  expect(got.filter((m) => m.startsWith('before'))).toHaveLength(5);
+});
+
 it('RATE_LIMITED for chunked messages (class chunk, counted once per message)', async () => {
   const limited = await Peer.create({ entityId: 'tight', rateLimits: { classes: { chunk: { perMinute: 1, burst: 2 } } } });
   cleanup.push(limited);

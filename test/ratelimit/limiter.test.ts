@@ -213,6 +213,31 @@ describe('configuration', () => {
     expect(thrown(() => bad.take('x', 'task', T0)).code).toBe('INVALID_ARGUMENT');
   });
 
+  it('refreshLevel() asks the resolver again for a tracked peer, keeping its tokens; assignments win', () => {
+    const pinned = new Set<string>();
+    const rl = new RateLimiter({
+      levels: { trusted: { task: { perMinute: 60_000, burst: 1_000 } } },
+      levelOf: (key) => (pinned.has(key) ? 'trusted' : undefined),
+    });
+    expect(drain(rl, 'bob', 'task', T0).allowed).toBe(60);
+    pinned.add('bob');
+    expect(rl.take('bob', 'task', T0)).toBeGreaterThan(0); // resolved when tracked: still default
+    rl.refreshLevel('bob', T0);
+    expect(rl.levelNameOf('bob')).toBe('trusted');
+    expect(rl.tokens('bob', 'task', T0)).toBe(0); // no fresh burst from the change itself
+    expect(drain(rl, 'bob', 'task', T0 + 1_000).allowed).toBe(1_000); // refills at the new rate
+    pinned.delete('bob');
+    rl.refreshLevel('bob', T0 + 1_000);
+    expect(rl.limitOf('bob', 'task')).toEqual({ perMinute: 30, burst: 60 });
+    rl.setLevel('carol', 'unlimited');
+    rl.take('carol', 'task', T0);
+    pinned.add('carol');
+    rl.refreshLevel('carol', T0);
+    expect(rl.levelNameOf('carol')).toBe('unlimited');
+    rl.refreshLevel('nobody', T0); // untracked: nothing to do, nothing tracked
+    expect(rl.stats().tracked).toBe(2);
+  });
+
   it('a level change (setLevel, or redefining the level) keeps each bucket\'s tokens, capped at the new burst', () => {
     const rl = new RateLimiter({ levels: { gold: { task: { perMinute: 60, burst: 10 } }, tiny: { task: { perMinute: 1, burst: 3 } } } });
     rl.setLevel('g', 'gold');
