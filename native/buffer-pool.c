@@ -11,7 +11,7 @@
  * (default 2, at most PC_POOL_MAX_SLOTS), and nothing kept once no large buffer was asked for
  * in `idle` ms (JavaScript calls pc_pool_trim on a timer). Memory is only reused after the
  * garbage collector proved nothing can read it, and the reassembler overwrites every byte of a
- * buffer before it delivers the message (or wipes it when the message is abandoned), so no
+ * buffer before it delivers the message (and wipes what arrived of an abandoned one), so no
  * byte of an earlier message can show through. The mutex is for worker threads: each has its
  * own napi_env but they share this pool. */
 #include "buffer-pool.h"

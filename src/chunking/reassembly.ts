@@ -229,8 +229,22 @@ export class Reassembler {
   private release(messageId: number, a: Assembly, wipeIt: boolean): void {
     this.active.delete(messageId);
     if (a.buffer) {
-      if (wipeIt) a.buffer.fill(0);
+      if (wipeIt) this.wipeArrived(a);
       this.opts.budget?.release(a.buffer.length);
+    }
+  }
+
+  /**
+   * Zeroes the plaintext of an abandoned message: only the chunks that arrived, so that a peer
+   * announcing 64 MiB and sending one chunk does not make us touch (fault in) 64 MiB to wipe it.
+   */
+  private wipeArrived(a: Assembly): void {
+    const buffer = a.buffer!;
+    const arrived = a.arrived!;
+    for (let i = 0; i < arrived.length; i++) {
+      if (arrived[i] === 0) continue;
+      const at = i === 0 ? 0 : CHUNK_PREFIX_BYTES + chunkOffset(a.plan, i);
+      buffer.fill(0, at, CHUNK_PREFIX_BYTES + chunkOffset(a.plan, i) + chunkLength(a.plan, i));
     }
   }
 }

@@ -144,4 +144,23 @@ describe('Reassembler', () => {
     expect(budget.inUse).toBe(0);
     expect(r.inProgress).toBe(0);
   });
+
+  it('an abandoned message has the plaintext of the chunks that arrived wiped', () => {
+    const payload = Buffer.alloc(4000, 0xab);
+    const plan = planChunks(payload.length, 1000);
+    const r = new Reassembler({ timeoutMs: 10 });
+    const regions: Uint8Array[] = [];
+    for (const i of [0, 2]) {
+      const fields = { messageId: 7, index: i, count: plan.count, totalLength: payload.length };
+      const plain = plainOf(payload, plan.size, i);
+      const target = r.prepare(fields, plain.length, T, 0)!;
+      target.into!.set(plain);
+      r.commit(fields, target, target.into!);
+      regions.push(target.into!);
+    }
+    expect(regions.every((b) => b.some((x) => x !== 0))).toBe(true);
+    const [err] = r.expire(T + 10);
+    expect(err).toMatchObject({ code: 'CHUNK_ERROR', details: { messageId: 7 } });
+    expect(regions.map((b) => b.every((x) => x === 0))).toEqual([true, true]);
+  });
 });
