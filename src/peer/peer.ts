@@ -13,7 +13,9 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { V1Endpoint, type JsonInput, type V1EndpointOptions, type V1Message, type V1Session } from '../compat/v1/index.js';
-import { DEFAULT_PEER_REASSEMBLY_BYTES, DEFAULT_PROCESS_REASSEMBLY_BYTES, MemoryBudget, processReassemblyBudget } from '../chunking/index.js';
+import {
+  DEFAULT_PEER_REASSEMBLY_BYTES, DEFAULT_PROCESS_REASSEMBLY_BYTES, MemoryBudget, bufferPoolStats, processReassemblyBudget, type BufferPoolStats,
+} from '../chunking/index.js';
 import { Identity, type AeadSuite } from '../crypto/index.js';
 import { DhtNode, type DhtConfig, type DhtRecord } from '../dht/index.js';
 import { RateLimiter, type PeerLimits, type RateClass, type RateLimiterOptions } from '../ratelimit/index.js';
@@ -80,6 +82,11 @@ export interface PeerStats {
   rateLimited: ReturnType<RateLimiter['stats']>;
   /** Handshakes refused per source address (class handshake). */
   handshakeRateLimited: ReturnType<RateLimiter['stats']>;
+  /**
+   * Memory of buffered chunked messages being received: this peer's (all its remotes) and the
+   * whole process's (the budget every Peer shares), and the process-wide large-buffer pool.
+   */
+  reassembly: { bytesInUse: number; processBytesInUse: number; pool: BufferPoolStats };
 }
 
 export class Peer extends EventEmitter {
@@ -102,7 +109,7 @@ export class Peer extends EventEmitter {
   /** Reassembly budgets per remote identity (fingerprint), nested in the process budget. */
   private readonly budgets = new Map<string, { budget: MemoryBudget; sessions: number }>();
   private closed = false;
-  private readonly counters: Omit<PeerStats, 'listener' | 'rateLimited' | 'handshakeRateLimited'> = {
+  private readonly counters: Omit<PeerStats, 'listener' | 'rateLimited' | 'handshakeRateLimited' | 'reassembly'> = {
     sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0, chunkErrors: 0, dhtPublishFailures: 0,
   };
 
@@ -292,7 +299,16 @@ export class Peer extends EventEmitter {
     return {
       ...this.counters, sessionErrors: { ...this.counters.sessionErrors }, sessions: this.sessions.size,
       listener: this.guard.stats(), rateLimited: this.limiter.stats(), handshakeRateLimited: this.addressLimiter.stats(),
+      reassembly: {
+        bytesInUse: [...this.budgets.values()].reduce((sum, e) => sum + e.budget.inUse, 0),
+        processBytesInUse: this.processBudget().inUse,
+        pool: bufferPoolStats(),
+      },
     };
+  }
+
+  private processBudget(): MemoryBudget {
+    return processReassemblyBudget(this.opts.maxReassemblyBytesPerProcess ?? DEFAULT_PROCESS_REASSEMBLY_BYTES);
   }
 
   /** Stops listening, closes every session after sending what it has queued. */
@@ -343,7 +359,7 @@ export class Peer extends EventEmitter {
         budgetKey = remote.fingerprint;
         const entry = this.budgets.get(budgetKey) ?? {
           budget: new MemoryBudget(this.opts.maxReassemblyBytesPerPeer ?? DEFAULT_PEER_REASSEMBLY_BYTES,
-            processReassemblyBudget(this.opts.maxReassemblyBytesPerProcess ?? DEFAULT_PROCESS_REASSEMBLY_BYTES)),
+            this.processBudget()),
           sessions: 0,
         };
         entry.sessions++;

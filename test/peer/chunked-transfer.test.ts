@@ -68,6 +68,28 @@ describe('chunked transfer over TCP', () => {
     expect(crypto.createHash('sha256').update(m.payload).digest('hex')).toBe(crypto.createHash('sha256').update(payload).digest('hex'));
   }, 60_000);
 
+  it('peer.stats() shows reassembly memory while a buffered message is on its way, and none after', async () => {
+    const total = 4 * 1024 * 1024;
+    let release!: () => void;
+    const paused = new Promise<void>((r) => (release = r));
+    const source = (async function* () {
+      yield Buffer.alloc(1024 * 1024, 1);
+      await paused;
+      yield Buffer.alloc(total - 1024 * 1024, 2);
+    })();
+    const got = nextMessage(server, 'client');
+    const sent = session.sendStream(source, { length: total, type: 'task' });
+    // Reserved whole (1 type byte + the message) when its first chunk arrives.
+    while (server.stats().reassembly.bytesInUse === 0) await new Promise((r) => setTimeout(r, 5));
+    expect(server.stats().reassembly).toMatchObject({ bytesInUse: total + 1 });
+    expect(server.stats().reassembly.processBytesInUse).toBeGreaterThanOrEqual(total + 1);
+    release();
+    await sent;
+    expect((await got).size).toBe(total);
+    expect(server.stats().reassembly.bytesInUse).toBe(0);
+    expect(Object.keys(server.stats().reassembly.pool).sort()).toEqual(['hits', 'kept', 'keptBytes', 'misses']);
+  });
+
   it('a 1 GiB message (streamed) arrives SHA-256 verified while memory stays bounded', async () => {
     const total = 1024 * 1024 * 1024;
     const expected = crypto.createHash('sha256');
