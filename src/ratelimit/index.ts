@@ -1,6 +1,5 @@
 /** Token-bucket rate limits per (peer, class), sans-I/O. See docs/RATE_LIMITS.md. */
 export * from './constants.js';
-export {
-  RateLimiter, PeerLimits,
-  type ClassLimit, type ClassLimits, type LevelLimits, type RateLimiterOptions, type RateLimiterStats,
-} from './limiter.js';
+export { PeerLimits } from './handle.js';
+export { type ClassLimit, type ClassLimits, type LevelLimits } from './levels.js';
+export { RateLimiter, type RateLimiterOptions, type RateLimiterStats } from './limiter.js';
