@@ -2,7 +2,9 @@
  * Session: one connection to one remote peer, the object `peer.connect()` returns and
  * `peer.on('session')` hands out. It does the I/O around the sans-I/O cores: reads frames off
  * the stream, drives the handshake and then the SecureSession, runs their deadlines on timers,
- * flushes queued messages once per tick, and applies backpressure both ways.
+ * flushes queued messages once per tick, and applies backpressure both ways. Its parts: the
+ * sending side (send.ts), the receiving side (receive.ts), renewal (renewal.ts) and the timer
+ * (timers.ts); this file drives the handshake and the session's life from start to close.
  */
 import { EventEmitter, once } from 'node:events';
 import type { Duplex } from 'node:stream';
@@ -13,12 +15,15 @@ import {
 } from '../handshake/index.js';
 import type { Admission } from './listener-guard.js';
 import type { RateClass } from '../ratelimit/index.js';
-import { DEFAULT_MAX_RECORD_PAYLOAD, DEFAULT_SESSION_TTL_MS, SecureSession, SessionChain, type ReceiveResult, type SessionOptions } from '../session/index.js';
+import { SecureSession, SessionChain, type SessionOptions } from '../session/index.js';
 import type { MemoryBudget } from '../chunking/index.js';
-import { Deframer, FrameType, messageTypeName, rateClassOf, type MessageType } from '../wire/index.js';
-import { IncomingStream } from './incoming-stream.js';
+import { Deframer, FrameType, type MessageType } from '../wire/index.js';
 import { Inbox } from './inbox.js';
-import { isHandshakeFrame, isRecordBody, once as single, typeId, type Message } from './message.js';
+import { isHandshakeFrame, isRecordBody, typeId, type Message } from './message.js';
+import { Receiver } from './receive.js';
+import { Renewal } from './renewal.js';
+import { Sender, frame, writeFrames } from './send.js';
+import { SessionTimer } from './timers.js';
 
 export type { Message } from './message.js';
 
@@ -54,36 +59,21 @@ export interface AdmissionHooks {
   onIdleClose(): void;
 }
 
-/** Most plaintext sealed per socket write, so a large message never makes one huge buffer. */
-const FLUSH_SLICE_BYTES = 256 * 1024;
 
 export class Session extends EventEmitter {
   private handshake: Handshake;
+  /** Set once the handshake is READY, together with sender, receiver and renewal. */
   private chain: SessionChain | null = null;
-  /** A fresh handshake renewing the READY session, on the same connection. */
-  private renewal: Handshake | null = null;
+  private sender: Sender | null = null;
+  private receiver: Receiver | null = null;
+  private renewal: Renewal | null = null;
   private readonly role: 'initiator' | 'responder';
   private readonly inbox: Inbox<Message>;
   private readonly deframer: Deframer;
-  private timer: NodeJS.Timeout | null = null;
-  private armedReassembly: number | null = null;
+  private readonly timer: SessionTimer;
   private echoedCookie: Buffer | null = null;
-  /** Last time a record went either way (idle timeout). */
-  private lastActivity = Date.now();
-  private flushScheduled = false;
-  /** One promise shared by every send() waiting for the stream to drain (no listener per caller). */
-  private drain: Promise<void> | null = null;
   private ended = false;
-  /** Streamed messages being received, by message id. */
-  private readonly incoming = new Map<number, IncomingStream>();
-  /** Resolves when the outgoing stream in progress ends; other sends wait for it. */
-  private outgoing: Promise<void> | null = null;
-  /** Outgoing chunked messages the peer refused, by message id. */
-  private readonly refused = new Map<number, PeerError>();
-  /** Rate classes the peer told us to back off from, until when. */
-  private readonly backoff = new Map<string, number>();
   private closing: Promise<void> | null = null;
-  private readonly maxPendingBytes: number;
   /** Resolves when the handshake is READY, rejects with its PeerError. */
   readonly ready: Promise<void>;
   private settleReady!: (err?: PeerError) => void;
@@ -96,10 +86,10 @@ export class Session extends EventEmitter {
     private readonly admission: AdmissionHooks | null = null,
   ) {
     super();
-    this.maxPendingBytes = opts.maxPendingBytes ?? 1024 * 1024;
     this.inbox = new Inbox(stream, opts.maxBufferedMessages ?? 1024);
     this.role = role;
     this.deframer = new Deframer({ maxFrameBytes: opts.maxFrameBytes });
+    this.timer = new SessionTimer(admission?.idleTimeoutMs ?? 0, () => this.onDeadline());
     this.ready = new Promise<void>((resolve, reject) => {
       this.settleReady = (err) => (err ? reject(err) : resolve());
     });
@@ -108,7 +98,7 @@ export class Session extends EventEmitter {
     if (role === 'initiator') {
       const started = Handshake.initiate(handshakeOptions, now);
       this.handshake = started.handshake;
-      this.writeFrames(started.send);
+      writeFrames(stream, started.send);
     } else {
       this.handshake = Handshake.respond(handshakeOptions, now);
     }
@@ -161,45 +151,10 @@ export class Session extends EventEmitter {
       const type = typeId(options.type);
       const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
       if (!(bytes instanceof Uint8Array)) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'payload must be a Uint8Array or string');
-      // Fast path: with room to write, the message is queued now, in call order (so a send
-      // followed by close() is delivered); otherwise wait for room first.
-      const chain = this.chain;
-      if (chain !== null && this.outgoing === null && chain.state === SessionState.Ready && !this.stream.writableNeedDrain && chain.pendingBytes < this.maxPendingBytes) {
-        return Promise.resolve(this.queue(chain, type, bytes));
-      }
-      return this.sendWhenWritable(type, bytes);
+      return this.writer().send(type, bytes);
     } catch (err) {
       return Promise.reject(err);
     }
-  }
-
-  /** Waits for room; the check and the queueing run in one synchronous step (no stream can start between). */
-  private async sendWhenWritable(type: number, bytes: Uint8Array): Promise<number> {
-    for (;;) {
-      const chain = await this.writable();
-      if (this.outgoing === null && !chain.streaming) return this.queue(chain, type, bytes);
-    }
-  }
-
-  /** Refuses a send while the peer asked this class to back off (RATE_LIMITED with retryAfter). */
-  private checkBackoff(type: number, chunked: boolean): void {
-    const cls = chunked ? 'chunk' : rateClassOf(type);
-    const until = this.backoff.get(cls);
-    if (until === undefined) return;
-    const retryAfter = until - Date.now();
-    if (retryAfter <= 0) {
-      this.backoff.delete(cls);
-      return;
-    }
-    throw new PeerError(ErrorCode.RATE_LIMITED, `the peer limits ${cls} messages; retry in ${retryAfter} ms`, { retryAfter, class: cls });
-  }
-
-  private queue(chain: SessionChain, type: number, bytes: Uint8Array): number {
-    this.checkBackoff(type, bytes.length + 5 > (this.opts.maxRecordPayload ?? DEFAULT_MAX_RECORD_PAYLOAD));
-    this.lastActivity = Date.now();
-    const seq = chain.send(type, bytes, this.lastActivity);
-    this.scheduleFlush();
-    return seq;
   }
 
   /**
@@ -211,62 +166,14 @@ export class Session extends EventEmitter {
    */
   async sendStream(source: AsyncIterable<Uint8Array | string>, options: { length: number; type?: MessageType | number }): Promise<number> {
     const type = typeId(options.type);
-    let chain = await this.writable();
-    while (this.outgoing !== null || chain.streaming) chain = await this.writable();
-    this.checkBackoff(type, true);
-    const { seq, messageId } = chain.beginStream(type, options.length, Date.now());
-    let done!: () => void;
-    this.outgoing = new Promise((r) => (done = r));
-    try {
-      for await (const piece of source) {
-        const bytes = typeof piece === 'string' ? Buffer.from(piece) : piece;
-        const refusal = this.refused.get(messageId);
-        if (refusal) throw refusal;
-        chain.streamWrite(bytes, Date.now());
-        this.scheduleFlush();
-        await this.roomToWrite(chain);
-      }
-      const tail = chain.streamEnd(Date.now());
-      if (tail) this.stream.write(tail);
-      this.scheduleFlush();
-      return seq;
-    } catch (err) {
-      // Always tell the peer: even with nothing sent yet, the message's number was taken.
-      if (chain.state === SessionState.Ready) {
-        const notice = chain.abortMessage(messageId, err instanceof Error ? err.message : String(err), Date.now());
-        if (notice && !this.stream.destroyed) this.stream.write(notice);
-      }
-      throw err instanceof PeerError ? err : new PeerError(ErrorCode.CHUNK_ERROR, `stream source failed: ${String(err)}`, { messageId });
-    } finally {
-      this.refused.delete(messageId);
-      this.outgoing = null;
-      done();
-    }
+    return this.writer().sendStream(source, options.length, type);
   }
 
-  /** The chain, once no stream is in progress and the socket and queue have room. */
-  private async writable(): Promise<SessionChain> {
-    for (;;) {
-      const chain = this.chain;
-      if (chain === null) {
-        if (isTerminal(this.handshake.state)) throw new PeerError(ErrorCode.INVALID_STATE, `session is ${this.state}`);
-        throw new PeerError(ErrorCode.ENCRYPTION_NOT_READY, 'the handshake is not complete; await session.ready');
-      }
-      if (this.outgoing) {
-        await this.outgoing;
-        continue;
-      }
-      await this.roomToWrite(chain);
-      if (!this.outgoing) return chain;
-    }
-  }
-
-  private async roomToWrite(chain: SessionChain): Promise<void> {
-    while (chain.state === SessionState.Ready && !this.stream.destroyed && (this.stream.writableNeedDrain || chain.pendingBytes >= this.maxPendingBytes)) {
-      if (this.stream.writableNeedDrain) await this.drained();
-      else this.flush();
-    }
-    if (chain.state !== SessionState.Ready) throw new PeerError(ErrorCode.INVALID_STATE, `session is ${chain.state}`);
+  /** The sending side; before READY, the error a send gets. */
+  private writer(): Sender {
+    if (this.sender !== null) return this.sender;
+    if (isTerminal(this.handshake.state)) throw new PeerError(ErrorCode.INVALID_STATE, `session is ${this.state}`);
+    throw new PeerError(ErrorCode.ENCRYPTION_NOT_READY, 'the handshake is not complete; await session.ready');
   }
 
   /** Sends what is queued, then a close record, and ends the connection. */
@@ -291,6 +198,7 @@ export class Session extends EventEmitter {
     return this.inbox.iterator(() => this.close());
   }
 
+  /** Records go to the receiver in runs; handshake frames, and anything before READY, to onFrame. */
   private onData(chunk: Buffer): void {
     if (this.ended) return;
     let bodies: Uint8Array[];
@@ -301,10 +209,11 @@ export class Session extends EventEmitter {
     }
     let k = 0;
     while (k < bodies.length && !this.ended) {
-      if (this.chain !== null && isRecordBody(bodies[k]!)) {
+      const receiver = this.receiver;
+      if (receiver !== null && isRecordBody(bodies[k]!)) {
         let j = k + 1;
         while (j < bodies.length && isRecordBody(bodies[j]!)) j++;
-        this.onRecords(bodies.slice(k, j));
+        receiver.onRecords(bodies.slice(k, j));
         k = j;
         continue;
       }
@@ -318,93 +227,6 @@ export class Session extends EventEmitter {
     }
   }
 
-  /** The records of one read, opened with one native call per shared buffer. */
-  private onRecords(bodies: Uint8Array[]): void {
-    this.lastActivity = Date.now();
-    this.apply(this.chain!.receiveMany(bodies, this.lastActivity));
-  }
-
-  /** Delivers what the record layer produced, writes its replies, and ends on its error. */
-  private apply(r: ReceiveResult): void {
-    const from = this.chain!.session.remote.entityId;
-    for (let i = 0; i < r.dropped; i++) this.emit('dropped', new PeerError(ErrorCode.REPLAY_DETECTED, 'replayed record dropped'));
-    for (const reply of r.replies) this.stream.write(reply);
-    for (const e of r.events) {
-      switch (e.kind) {
-        case 'message':
-          if (this.limited(e.chunked ? 'chunk' : rateClassOf(e.type), e.seq)) break;
-          this.deliver(this.message(from, e.type, e.seq, e.payload.length, false, e.payload));
-          break;
-        case 'stream-start': {
-          if (this.limited('chunk', e.seq, e.messageId)) {
-            this.chain!.refuseIncoming(e.messageId);
-            break;
-          }
-          const s = new IncomingStream(this.opts.maxBufferedChunks ?? 16, () => this.stream.pause(), () => this.stream.resume());
-          this.incoming.set(e.messageId, s);
-          this.deliver(this.message(from, e.type, e.seq, e.total, true, new Uint8Array(0), s));
-          break;
-        }
-        case 'stream-data':
-          this.incoming.get(e.messageId)?.push(e.data, e.last);
-          if (e.last) this.incoming.delete(e.messageId);
-          break;
-        case 'chunk-error':
-          this.failIncoming(e.error.details?.messageId as number | undefined, e.error);
-          this.emit('chunkError', e.error);
-          break;
-        case 'error': {
-          const err = new PeerError(e.error.code as ErrorCode, `peer reported: ${e.error.reason}`, { remote: true, ...e.error });
-          if (e.fatal) {
-            this.finish(err);
-          } else {
-            if (e.error.messageId !== undefined) this.refused.set(e.error.messageId, err);
-            if (e.error.code === ErrorCode.RATE_LIMITED && e.error.rateClass !== undefined) {
-              this.backoff.set(e.error.rateClass, Date.now() + (e.error.retryAfter ?? 0));
-            }
-            this.emit('rejected', err);
-          }
-          break;
-        }
-        case 'close':
-          // The peer is done: end our side too, so neither end holds the connection open.
-          this.finish();
-          this.endStream();
-          break;
-      }
-    }
-    if (r.error) return this.fail(r.error, false); // its sealed error record is among the replies
-    // Re-arm when a reassembly deadline appeared or moved; idleness is re-checked when the timer fires.
-    if (this.chain !== null && this.chain.deadline !== this.armedReassembly) this.armTimer();
-  }
-
-  /**
-   * Charges a received message to its class; over the limit it is dropped, counted, and the
-   * sender told (RATE_LIMITED with the retry-after) — the session goes on.
-   */
-  private limited(cls: RateClass, seq: number, messageId?: number): boolean {
-    const chain = this.chain!;
-    const retryAfter = this.opts.rateLimit?.(chain.session.remote, cls, Date.now()) ?? 0;
-    if (retryAfter === 0) return false;
-    const notice = chain.notify({ code: ErrorCode.RATE_LIMITED, reason: `${cls} rate limit`, seq, messageId, retryAfter, rateClass: cls });
-    if (notice) this.stream.write(notice);
-    this.emit('rateLimited', cls);
-    return true;
-  }
-
-  private message(from: string, type: number, seq: number, size: number, streamed: boolean, payload: Uint8Array, stream?: IncomingStream): Message {
-    return {
-      from, type: messageTypeName(type) ?? type, payload, seq, session: this, version: '1.1', encrypted: true, size, streamed,
-      stream: () => stream ?? single(payload),
-    };
-  }
-
-  private failIncoming(messageId: number | undefined, err: PeerError): void {
-    if (messageId === undefined) return;
-    this.incoming.get(messageId)?.fail(err);
-    this.incoming.delete(messageId);
-  }
-
   /** A handshake frame, or anything before READY. */
   private onFrame(body: Uint8Array): void {
     const now = Date.now();
@@ -413,9 +235,13 @@ export class Session extends EventEmitter {
     }
     const type = body.length > 1 ? body[1]! : -1;
     if (isHandshakeFrame(type)) {
-      if (this.chain) return this.onRenewalFrame(body, type, now);
+      if (this.renewal) {
+        if (this.renewal.onFrame(body, type, now)) this.emit('renewed');
+        this.armTimer();
+        return;
+      }
       if (this.admission && this.handshake.state === SessionState.Initial && !this.admit(body, type, now)) return;
-      this.writeFrames(this.handshake.receive(body, now));
+      writeFrames(this.stream, this.handshake.receive(body, now));
       this.armTimer();
       if (this.handshake.state === SessionState.Ready) this.onReady(now);
       return;
@@ -438,46 +264,25 @@ export class Session extends EventEmitter {
     const cookie = this.echoedCookie;
     this.echoedCookie = null;
     if (this.admission!.admit(cookie, now) === 'accept') return true;
-    this.writeFrames([encodeCookie(FrameType.CookieReply, this.admission!.cookie(now))]);
+    writeFrames(this.stream, [encodeCookie(FrameType.CookieReply, this.admission!.cookie(now))]);
     return false;
   }
 
   private onReady(now: number): void {
-    this.chain = new SessionChain(this.secureSession(this.handshake.result!, now));
+    const chain = new SessionChain(this.secureSession(this.handshake.result!, now));
+    const fail = (err: PeerError, notify: boolean): void => this.fail(err, notify);
+    this.chain = chain;
+    this.sender = new Sender(this.stream, chain, this.opts, this.timer, fail);
+    this.receiver = new Receiver(this, this.stream, chain, this.opts, this.inbox, this.sender, this.timer, {
+      fail,
+      finish: (err) => this.finish(err),
+      endStream: () => this.endStream(),
+      armTimer: () => this.armTimer(),
+    });
+    this.renewal = new Renewal(this.stream, chain, this.role, this.handshakeOptions, this.opts, (result, at) => this.secureSession(result, at));
     this.armTimer();
     this.settleReady();
     this.emit('ready');
-  }
-
-  /**
-   * A handshake frame on a READY session: a renewal. The responder answers a handshake_init
-   * with a fresh handshake that must authenticate the same remote key; either side switches
-   * to the new keys when its handshake is READY (SessionChain keeps the old keys receiving).
-   */
-  private onRenewalFrame(body: Uint8Array, type: number, now: number): void {
-    if (this.renewal === null || isTerminal(this.renewal.state)) {
-      if (type !== FrameType.HandshakeInit || this.role !== 'responder') {
-        throw new PeerError(ErrorCode.INVALID_STATE, 'handshake message on an established session');
-      }
-      this.renewal = Handshake.respond(this.renewalOptions(), now);
-    }
-    this.writeFrames(this.renewal.receive(body, now));
-    if (this.renewal.state === SessionState.Ready) this.completeRenewal(now);
-    this.armTimer();
-  }
-
-  private startRenewal(now: number): void {
-    const started = Handshake.initiate(this.renewalOptions(), now);
-    this.renewal = started.handshake;
-    this.writeFrames(started.send);
-  }
-
-  private completeRenewal(now: number): void {
-    const result = this.renewal!.result!;
-    this.renewal = null;
-    const tail = this.chain!.install(this.secureSession(result, now), now);
-    if (tail) this.stream.write(tail);
-    this.emit('renewed');
   }
 
   private secureSession(result: HandshakeResult, now: number): SecureSession {
@@ -485,99 +290,17 @@ export class Session extends EventEmitter {
     return new SecureSession(result, now, { ...this.opts, reassembly: { ...this.opts.reassembly, ...(budget ? { budget } : {}) } });
   }
 
-  /** The renewal must authenticate exactly the key this session already trusts. */
-  private renewalOptions(): HandshakeOptions {
-    const current = this.chain!.session.remote;
-    return {
-      ...this.handshakeOptions,
-      verifyRemote: (remote) => {
-        if (remote.entityId !== current.entityId || !Buffer.from(remote.publicKey).equals(current.publicKey)) {
-          throw new PeerError(ErrorCode.INVALID_SIGNATURE, 'a renewal must authenticate the same remote identity');
-        }
-      },
-    };
-  }
-
-  private idleAt(): number {
-    const idle = this.admission?.idleTimeoutMs ?? 0;
-    return idle > 0 ? this.lastActivity + idle : Infinity;
-  }
-
-  /** When the initiator starts a renewal: a tenth of the TTL (at most 60 s) before it ends. */
-  private renewAt(): number | null {
-    if (this.role !== 'initiator' || this.renewal !== null) return null;
-    const session = this.chain!.session;
-    const ttl = this.opts.ttlMs ?? DEFAULT_SESSION_TTL_MS;
-    const before = this.opts.renewBeforeMs ?? Math.min(60_000, ttl / 10);
-    return before > 0 ? session.expiresAt - before : null;
-  }
-
-  private deliver(m: Message): void {
-    this.emit('message', m);
-    this.inbox.push(m);
-  }
-
-  private drained(): Promise<void> {
-    this.drain ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        this.stream.off('drain', done);
-        this.stream.off('close', done);
-        this.drain = null;
-        resolve();
-      };
-      this.stream.on('drain', done);
-      this.stream.on('close', done);
-    });
-    return this.drain;
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  /** Seals and writes what is queued, a slice at a time, until the socket asks to drain. */
-  private flush(): void {
-    this.flushScheduled = false;
-    const chain = this.chain;
-    if (!chain || chain.state !== SessionState.Ready || this.stream.destroyed) return;
-    try {
-      while (chain.pendingBytes > 0 && !this.stream.writableNeedDrain) {
-        const out = chain.flush(Date.now(), FLUSH_SLICE_BYTES);
-        if (out) this.stream.write(out);
-      }
-    } catch (err) {
-      return this.fail(err as PeerError, true);
-    }
-    if (chain.pendingBytes > 0) void this.drained().then(() => this.scheduleFlush());
-  }
-
-  private writeFrames(bodies: Uint8Array[]): void {
-    for (const body of bodies) {
-      const frame = Buffer.allocUnsafe(4 + body.length);
-      frame.writeUInt32BE(body.length, 0);
-      frame.set(body, 4);
-      this.stream.write(frame);
-    }
-  }
-
   /** The handshake deadline; once READY the earliest of TTL, renewal, its deadline and reassembly timeouts. */
   private nextDeadline(): number | null {
     return this.chain
-      ? Math.min(this.chain.session.expiresAt, this.renewAt() ?? Infinity, this.renewal?.deadline ?? Infinity, this.chain.deadline ?? Infinity, this.idleAt())
+      ? Math.min(this.chain.session.expiresAt, this.renewal!.deadline, this.chain.deadline ?? Infinity, this.timer.idleAt())
       : this.handshake.deadline;
   }
 
   /** One timer per session, set for nextDeadline(). */
   private armTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
     const deadline = this.nextDeadline();
-    this.armedReassembly = this.chain?.deadline ?? null;
-    if (deadline === null || this.ended) return;
-    this.timer = setTimeout(() => this.onDeadline(), Math.max(0, Math.min(deadline - Date.now(), 2 ** 31 - 1)));
-    this.timer.unref();
+    this.timer.arm(this.ended ? null : deadline, this.chain?.deadline ?? null);
   }
 
   private onDeadline(): void {
@@ -585,15 +308,14 @@ export class Session extends EventEmitter {
     try {
       if (this.chain) {
         if (now >= this.chain.session.expiresAt) throw new PeerError(ErrorCode.SESSION_EXPIRED, 'session TTL exceeded');
-        if (now >= this.idleAt()) {
+        if (now >= this.timer.idleAt()) {
           this.admission!.onIdleClose();
           void this.close();
           return;
         }
-        this.renewal?.poll(now);
-        this.apply(this.chain.poll(now));
-        const renewAt = this.renewAt();
-        if (renewAt !== null && now >= renewAt) this.startRenewal(now);
+        this.renewal!.poll(now);
+        this.receiver!.apply(this.chain.poll(now));
+        this.renewal!.startIfDue(now);
       } else {
         this.handshake.poll(now);
       }
@@ -607,16 +329,10 @@ export class Session extends EventEmitter {
   private fail(err: PeerError, notify: boolean): void {
     if (this.ended) return;
     if (notify && !this.stream.destroyed) {
-      const frame = this.chain && this.chain.state === SessionState.Ready
+      const out = this.chain && this.chain.state === SessionState.Ready
         ? this.chain.error(err.code, err.message)
-        : (() => {
-            const body = Handshake.errorFrame(err);
-            const f = Buffer.allocUnsafe(4 + body.length);
-            f.writeUInt32BE(body.length, 0);
-            f.set(body, 4);
-            return f;
-          })();
-      if (frame.length > 0) this.stream.write(frame);
+        : frame(Handshake.errorFrame(err));
+      if (out.length > 0) this.stream.write(out);
     }
     this.finish(err);
     this.endStream();
@@ -638,15 +354,13 @@ export class Session extends EventEmitter {
   private finish(err?: PeerError): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer.stop();
     this.handshake.destroy();
     this.renewal?.destroy();
     this.chain?.destroy();
     this.settleReady(err ?? new PeerError(ErrorCode.INVALID_STATE, 'session closed before READY'));
     this.inbox.end();
-    const ended = err ?? new PeerError(ErrorCode.INVALID_STATE, 'session closed during a streamed message');
-    for (const s of this.incoming.values()) s.fail(ended);
-    this.incoming.clear();
+    this.receiver?.abandon(err ?? new PeerError(ErrorCode.INVALID_STATE, 'session closed during a streamed message'));
     if (err && this.listenerCount('error') > 0) this.emit('error', err);
     this.emit('close', err);
   }

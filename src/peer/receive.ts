@@ -1,0 +1,142 @@
+/**
+ * The receiving side of a READY session: opens records, charges each message to its rate class,
+ * delivers whole messages and the chunks of streamed ones, and acts on what the peer reports.
+ */
+import type { Duplex } from 'node:stream';
+import { ErrorCode, PeerError } from '../errors.js';
+import type { RateClass } from '../ratelimit/index.js';
+import type { ReceiveResult, SessionChain } from '../session/index.js';
+import { messageTypeName, rateClassOf } from '../wire/index.js';
+import type { Inbox } from './inbox.js';
+import { IncomingStream } from './incoming-stream.js';
+import { once as single, type Message } from './message.js';
+import type { Sender } from './send.js';
+import type { Session, SessionIoOptions } from './session.js';
+import type { SessionTimer } from './timers.js';
+
+/** What the receive side asks of its session. */
+export interface ReceiveHooks {
+  /** Ends the session on an error, telling the peer when `notify`. */
+  fail(err: PeerError, notify: boolean): void;
+  /** Marks the session over (an error when the peer's was fatal). */
+  finish(err?: PeerError): void;
+  /** Half-closes the connection. */
+  endStream(): void;
+  /** Sets the session's timer for its next deadline. */
+  armTimer(): void;
+}
+
+export class Receiver {
+  /** Streamed messages being received, by message id. */
+  private readonly incoming = new Map<number, IncomingStream>();
+
+  constructor(
+    private readonly session: Session,
+    private readonly stream: Duplex,
+    private readonly chain: SessionChain,
+    private readonly opts: SessionIoOptions,
+    private readonly inbox: Inbox<Message>,
+    private readonly sender: Sender,
+    private readonly timer: SessionTimer,
+    private readonly hooks: ReceiveHooks,
+  ) {}
+
+  /** The records of one read, opened with one native call per shared buffer. */
+  onRecords(bodies: Uint8Array[]): void {
+    const now = Date.now();
+    this.timer.lastActivity = now;
+    this.apply(this.chain.receiveMany(bodies, now));
+  }
+
+  /** Delivers what the record layer produced, writes its replies, and ends on its error. */
+  apply(r: ReceiveResult): void {
+    const from = this.chain.session.remote.entityId;
+    for (let i = 0; i < r.dropped; i++) this.session.emit('dropped', new PeerError(ErrorCode.REPLAY_DETECTED, 'replayed record dropped'));
+    for (const reply of r.replies) this.stream.write(reply);
+    for (const e of r.events) {
+      switch (e.kind) {
+        case 'message':
+          if (this.limited(e.chunked ? 'chunk' : rateClassOf(e.type), e.seq)) break;
+          this.deliver(this.message(from, e.type, e.seq, e.payload.length, false, e.payload));
+          break;
+        case 'stream-start': {
+          if (this.limited('chunk', e.seq, e.messageId)) {
+            this.chain.refuseIncoming(e.messageId);
+            break;
+          }
+          const s = new IncomingStream(this.opts.maxBufferedChunks ?? 16, () => this.stream.pause(), () => this.stream.resume());
+          this.incoming.set(e.messageId, s);
+          this.deliver(this.message(from, e.type, e.seq, e.total, true, new Uint8Array(0), s));
+          break;
+        }
+        case 'stream-data':
+          this.incoming.get(e.messageId)?.push(e.data, e.last);
+          if (e.last) this.incoming.delete(e.messageId);
+          break;
+        case 'chunk-error':
+          this.failIncoming(e.error.details?.messageId as number | undefined, e.error);
+          this.session.emit('chunkError', e.error);
+          break;
+        case 'error': {
+          const err = new PeerError(e.error.code as ErrorCode, `peer reported: ${e.error.reason}`, { remote: true, ...e.error });
+          if (e.fatal) {
+            this.hooks.finish(err);
+          } else {
+            if (e.error.messageId !== undefined) this.sender.refuse(e.error.messageId, err);
+            if (e.error.code === ErrorCode.RATE_LIMITED && e.error.rateClass !== undefined) {
+              this.sender.backOff(e.error.rateClass, Date.now() + (e.error.retryAfter ?? 0));
+            }
+            this.session.emit('rejected', err);
+          }
+          break;
+        }
+        case 'close':
+          // The peer is done: end our side too, so neither end holds the connection open.
+          this.hooks.finish();
+          this.hooks.endStream();
+          break;
+      }
+    }
+    if (r.error) return this.hooks.fail(r.error, false); // its sealed error record is among the replies
+    // Re-arm when a reassembly deadline appeared or moved; idleness is re-checked when the timer fires.
+    if (this.chain.deadline !== this.timer.armedReassembly) this.hooks.armTimer();
+  }
+
+  /** The session is over: streamed messages still arriving end with `err`. */
+  abandon(err: PeerError): void {
+    for (const s of this.incoming.values()) s.fail(err);
+    this.incoming.clear();
+  }
+
+  /**
+   * Charges a received message to its class; over the limit it is dropped, counted, and the
+   * sender told (RATE_LIMITED with the retry-after) — the session goes on.
+   */
+  private limited(cls: RateClass, seq: number, messageId?: number): boolean {
+    const chain = this.chain;
+    const retryAfter = this.opts.rateLimit?.(chain.session.remote, cls, Date.now()) ?? 0;
+    if (retryAfter === 0) return false;
+    const notice = chain.notify({ code: ErrorCode.RATE_LIMITED, reason: `${cls} rate limit`, seq, messageId, retryAfter, rateClass: cls });
+    if (notice) this.stream.write(notice);
+    this.session.emit('rateLimited', cls);
+    return true;
+  }
+
+  private message(from: string, type: number, seq: number, size: number, streamed: boolean, payload: Uint8Array, stream?: IncomingStream): Message {
+    return {
+      from, type: messageTypeName(type) ?? type, payload, seq, session: this.session, version: '1.1', encrypted: true, size, streamed,
+      stream: () => stream ?? single(payload),
+    };
+  }
+
+  private failIncoming(messageId: number | undefined, err: PeerError): void {
+    if (messageId === undefined) return;
+    this.incoming.get(messageId)?.fail(err);
+    this.incoming.delete(messageId);
+  }
+
+  private deliver(m: Message): void {
+    this.session.emit('message', m);
+    this.inbox.push(m);
+  }
+}
