@@ -120,6 +120,21 @@ describe('large-buffer pool', () => {
     }
     if (pooled) expect(bufferPoolStats().hits - hitsBefore).toBe(3);
   });
+
+  it.skipIf(!pooled)('a buffer that held an abandoned message is reused and still delivers exactly the bytes sent', async () => {
+    await resetPool();
+    const r = new Reassembler({ maxMessageSize: 64 * MiB, timeoutMs: 10 });
+    const [sent0, got0] = deliverOnce(r, 0, POOLED_BUFFER_MIN_BYTES + 4000);
+    expect(got0).toBe(sent0);
+    expect(await collectUntil(() => bufferPoolStats().kept === 1)).toBe(true);
+    const hits = bufferPoolStats().hits;
+    abandonHalfway(r, 1, POOLED_BUFFER_MIN_BYTES + 3000);
+    expect(bufferPoolStats().hits).toBe(hits + 1);
+    expect(await collectUntil(() => bufferPoolStats().kept === 1)).toBe(true);
+    const [sent2, got2] = deliverOnce(r, 2, POOLED_BUFFER_MIN_BYTES + 2000);
+    expect(bufferPoolStats().hits).toBe(hits + 2);
+    expect(got2).toBe(sent2);
+  });
 });
 
 /** One message of random bytes fed last chunk first; returns the SHA-256 of what was sent and of what was delivered. */
@@ -138,4 +153,17 @@ function deliverOnce(r: Reassembler, messageId: number, total: number): [string,
   expect(delivered!.buffer.byteLength).toBe(total + CHUNK_PREFIX_BYTES);
   const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
   return [digest(payload), digest(delivered!)];
+}
+
+/** Every other chunk of a message of random bytes, then its timeout: the message is abandoned. */
+function abandonHalfway(r: Reassembler, messageId: number, total: number): void {
+  const payload = randomBytes(total);
+  const plan = planChunks(total, 64 * 1024);
+  for (let i = 1; i < plan.count; i += 2) {
+    const fields = { messageId, index: i, count: plan.count, totalLength: total };
+    const target = r.prepare(fields, chunkLength(plan, i), 0, messageId)!;
+    target.into!.set(payload.subarray(chunkOffset(plan, i), chunkOffset(plan, i) + chunkLength(plan, i)));
+    r.commit(fields, target, target.into!);
+  }
+  expect(r.expire(10).map((e) => e.code)).toEqual(['CHUNK_ERROR']);
 }
