@@ -7,7 +7,7 @@
 import { ErrorCode, PeerError } from '../errors.js';
 import { encodeAddress, normalizeAddress } from './address.js';
 import { resolveConfig, type DhtConfig } from './config.js';
-import { MinHeap, type Timed } from './heap.js';
+import { MinHeap, type Timed } from '../util/min-heap.js';
 import { idsEqual, nodeIdOf } from './id.js';
 import { decodeMessage, encodeFind, encodeSimple, encodeStore, FLAG_READ_ONLY, FLAG_WANT_TOKEN, isRequest, MSG, type Message } from './messages.js';
 import { Operations, type Run } from './operations.js';

@@ -6,6 +6,7 @@
  * be killed and revived, or churn continuously (exponential up and down times).
  */
 import { ErrorCode, PeerError } from '../errors.js';
+import { MinHeap } from '../util/min-heap.js';
 
 const UDP_MAX_PAYLOAD = 65_507;
 
@@ -81,7 +82,7 @@ export class MemoryNetwork {
   now: number;
   private readonly endpoints: Endpoint[] = [];
   private readonly byAddress = new Map<string, Endpoint>();
-  private readonly queue: Event[] = [];
+  private readonly queue = new MinHeap<Event>();
   private rng: number;
   private readonly minLatency: number;
   private readonly latencySpan: number;
@@ -114,7 +115,7 @@ export class MemoryNetwork {
   }
 
   get pending(): number {
-    return this.queue.length;
+    return this.queue.size;
   }
 
   /** A new endpoint with address 10.a.b.c:4000 (its index in the low 24 bits). */
@@ -156,17 +157,17 @@ export class MemoryNetwork {
       return;
     }
     const delay = this.latency(from, dst) + (this.jitter > 0 ? this.random() * this.jitter : 0);
-    this.push(new Event(this.now + delay, dst.index, from.address, data, null));
+    this.queue.push(new Event(this.now + delay, dst.index, from.address, data, null));
   }
 
   /** Calls endpoint `index`'s onTimer at `at`. */
   timer(index: number, at: number): void {
-    this.push(new Event(Math.max(at, this.now), index, null, null, null));
+    this.queue.push(new Event(Math.max(at, this.now), index, null, null, null));
   }
 
   /** Runs `fn` at virtual time `at`. */
   schedule(at: number, fn: () => void): void {
-    this.push(new Event(Math.max(at, this.now), -1, null, null, fn));
+    this.queue.push(new Event(Math.max(at, this.now), -1, null, null, fn));
   }
 
   kill(address: string): void {
@@ -201,7 +202,7 @@ export class MemoryNetwork {
 
   /** Processes one event; false when none is left. */
   step(): boolean {
-    const ev = this.pop();
+    const ev = this.queue.pop();
     if (!ev) return false;
     this.now = Math.max(this.now, ev.at);
     if (ev.fn) {
@@ -224,49 +225,16 @@ export class MemoryNetwork {
 
   /** Processes every event up to `until` (inclusive), then sets the clock to `until`. */
   run(until: number): void {
-    while (this.queue.length > 0 && this.queue[0]!.at <= until) this.step();
+    while (this.queue.size > 0 && this.queue.peek()!.at <= until) this.step();
     this.now = Math.max(this.now, until);
   }
 
   /** Processes events until `done()` holds (checked after each), nothing is left, or `until`. */
   runUntil(done: () => boolean, until = Infinity): boolean {
     while (!done()) {
-      if (this.queue.length === 0 || this.queue[0]!.at > until) return false;
+      if (this.queue.size === 0 || this.queue.peek()!.at > until) return false;
       this.step();
     }
     return true;
-  }
-
-  // Binary min-heap on `at`; equal times keep no particular order.
-  private push(ev: Event): void {
-    const a = this.queue;
-    let i = a.length;
-    a.push(ev);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]!.at <= ev.at) break;
-      a[i] = a[p]!;
-      i = p;
-    }
-    a[i] = ev;
-  }
-
-  private pop(): Event | undefined {
-    const a = this.queue;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length === 0 || !last) return top;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= a.length) break;
-      const r = l + 1;
-      const c = r < a.length && a[r]!.at < a[l]!.at ? r : l;
-      if (a[c]!.at >= last.at) break;
-      a[i] = a[c]!;
-      i = c;
-    }
-    a[i] = last;
-    return top;
   }
 }

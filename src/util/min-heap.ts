@@ -1,4 +1,7 @@
-/** A binary min-heap on `at` (deadlines). Entries are removed lazily by their owners' flags. */
+/**
+ * A binary min-heap on `at` (deadlines, event times); equal times come out in no particular
+ * order. Used by the DHT core's timers and the in-memory network's event queue.
+ */
 export interface Timed {
   at: number;
 }
