@@ -43,15 +43,16 @@ function transfer(server, session, payload, count) {
 }
 
 /**
- * Runs tasks in interleaved rounds (A B C, A B C, …), each warmed up once by hand and each
- * round in its own Bench, so drift in a shared machine's load falls on every task alike.
- * Returns, per task, the mean latency (ms) of each round.
+ * Runs tasks in interleaved rounds (A B C, A B C, …), each round of a task in its own Bench,
+ * so drift in a shared machine's load falls on every task alike. Each task is warmed up once
+ * by hand just before its first round (so a task that changes the machine, like starting the
+ * flooder, only does so in turn). Returns, per task, the mean latency (ms) of each round.
  */
 async function interleaved(tasks, rounds, iterations) {
-  for (const [, fn] of tasks) await fn();
   const means = tasks.map(() => []);
   for (let r = 0; r < rounds; r++) {
     for (const [k, [name, fn]] of tasks.entries()) {
+      if (r === 0) await fn();
       const bench = new Bench({ time: 0, iterations, warmup: false });
       bench.add(name, fn);
       await bench.run();
@@ -61,19 +62,6 @@ async function interleaved(tasks, rounds, iterations) {
     }
   }
   return means;
-}
-
-/** Runs async tasks one after the other, each warmed up once by hand and then in its own Bench. */
-async function measure(tasks, iterations) {
-  const results = [];
-  for (const [name, fn] of tasks) {
-    await fn();
-    const bench = new Bench({ time: 0, iterations, warmup: false });
-    bench.add(name, fn);
-    await bench.run();
-    results.push(bench.tasks[0]);
-  }
-  return results;
 }
 
 /** Streams `payload` (as 1 MiB pieces) and resolves when the receiver has read every byte. */
@@ -148,13 +136,13 @@ async function runFlood() {
   server.trust.pin('client', client.identity.publicKey);
   const rounds = [];
   let flooder = null;
-  await measure([
+  await interleaved([
     ['no flood', async () => rounds.push(['quiet', await throughput(server, session, 1000)])],
     ['under flood', async () => {
       flooder ??= fork(new URL('./flood-source.js', import.meta.url), [String(port)], { stdio: 'inherit' });
       rounds.push(['flood', await throughput(server, session, 1000)]);
     }],
-  ], 4);
+  ], 1, 4);
   flooder?.kill();
   const stats = server.stats().listener;
   await close();

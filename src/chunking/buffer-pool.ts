@@ -26,15 +26,12 @@ export interface BufferPoolStats {
 }
 
 let trimTimer: NodeJS.Timeout | null = null;
-let idleMs = DEFAULT_POOL_IDLE_MS;
 
-function scheduleTrim(ms: number): void {
-  trimTimer = setTimeout(() => {
-    const wait = native!.poolTrim();
-    if (wait > 0) scheduleTrim(wait);
-    else trimTimer = null;
-  }, ms);
-  trimTimer.unref();
+/** Empties the pool once it is idle; until then looks again when the native side says it will be. */
+function watchIdle(): void {
+  if (trimTimer !== null) clearTimeout(trimTimer);
+  const wait = native!.poolTrim();
+  trimTimer = wait > 0 ? setTimeout(watchIdle, wait).unref() : null;
 }
 
 /** A buffer of exactly `bytes` for one message's reassembly; its contents are undefined. */
@@ -42,7 +39,7 @@ export function allocReassemblyBuffer(bytes: number): Buffer {
   if (native !== null && bytes >= POOLED_BUFFER_MIN_BYTES && bytes <= 0xffffffff) {
     const pooled = native.poolAlloc(bytes);
     if (pooled !== undefined) {
-      if (trimTimer === null) scheduleTrim(idleMs);
+      if (trimTimer === null) watchIdle();
       return pooled;
     }
   }
@@ -62,12 +59,9 @@ export function configureBufferPool(opts: { buffers?: number; idleMs?: number })
   if (!Number.isInteger(idle) || idle < 0 || idle > 2 ** 31 - 1) {
     throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'idleMs must be an integer in [0, 2^31 - 1]');
   }
-  idleMs = idle;
   if (native === null) return;
   native.poolConfigure(buffers, idle);
-  // The idle deadline may have moved: look again now.
-  if (trimTimer !== null) clearTimeout(trimTimer);
-  scheduleTrim(0);
+  watchIdle(); // the idle deadline may have moved
 }
 
 export function bufferPoolStats(): BufferPoolStats {

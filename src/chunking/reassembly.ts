@@ -56,6 +56,16 @@ export interface ChunkTarget {
   duplicate: boolean;
 }
 
+/** Where chunk `index`'s plaintext starts in its message's buffer (chunk 0 leads with the type byte). */
+function regionStart(plan: ChunkPlan, index: number): number {
+  return index === 0 ? 0 : CHUNK_PREFIX_BYTES + chunkOffset(plan, index);
+}
+
+/** Where chunk `index`'s plaintext ends in its message's buffer. */
+function regionEnd(plan: ChunkPlan, index: number): number {
+  return CHUNK_PREFIX_BYTES + chunkOffset(plan, index) + chunkLength(plan, index);
+}
+
 function chunkError(messageId: number, reason: string): PeerError {
   return new PeerError(ErrorCode.CHUNK_ERROR, reason, { messageId });
 }
@@ -118,17 +128,16 @@ export class Reassembler {
     if (c.count !== a.plan.count || c.totalLength !== a.plan.total) {
       throw this.abort(c.messageId, `chunk ${c.index}: count or total length differs from the message's`);
     }
-    const expected = chunkLength(a.plan, c.index) + (c.index === 0 ? CHUNK_PREFIX_BYTES : 0);
+    const at = regionStart(a.plan, c.index);
+    const expected = regionEnd(a.plan, c.index) - at;
     if (plainLength !== expected) throw this.abort(c.messageId, `chunk ${c.index} has ${plainLength} bytes, expected ${expected}`);
     a.deadline = now + this.timeoutMs;
     if (a.buffer === null) {
       if (c.index !== a.nextIndex) throw this.abort(c.messageId, `streamed chunk ${c.index} out of order (expected ${a.nextIndex})`);
       return { into: null, duplicate: false };
     }
-    const at = c.index === 0 ? 0 : CHUNK_PREFIX_BYTES + chunkOffset(a.plan, c.index);
-    const region = a.buffer.subarray(at, at + plainLength);
     if (a.arrived![c.index]) return { into: Buffer.allocUnsafe(plainLength), duplicate: true };
-    return { into: region, duplicate: false };
+    return { into: a.buffer.subarray(at, at + plainLength), duplicate: false };
   }
 
   /**
@@ -138,7 +147,7 @@ export class Reassembler {
   commit(c: ChunkFields, target: ChunkTarget, plain: Uint8Array): ChunkEvent[] {
     const a = this.active.get(c.messageId)!;
     if (a.buffer === null) return this.commitStream(c, a, plain);
-    const at = c.index === 0 ? 0 : CHUNK_PREFIX_BYTES + chunkOffset(a.plan, c.index);
+    const at = regionStart(a.plan, c.index);
     if (target.duplicate) {
       if (!a.buffer.subarray(at, at + plain.length).equals(plain)) throw this.abort(c.messageId, `chunk ${c.index} arrived twice with different content`);
       return [];
@@ -242,9 +251,7 @@ export class Reassembler {
     const buffer = a.buffer!;
     const arrived = a.arrived!;
     for (let i = 0; i < arrived.length; i++) {
-      if (arrived[i] === 0) continue;
-      const at = i === 0 ? 0 : CHUNK_PREFIX_BYTES + chunkOffset(a.plan, i);
-      buffer.fill(0, at, CHUNK_PREFIX_BYTES + chunkOffset(a.plan, i) + chunkLength(a.plan, i));
+      if (arrived[i] !== 0) buffer.fill(0, regionStart(a.plan, i), regionEnd(a.plan, i));
     }
   }
 }
