@@ -65,19 +65,22 @@ function refOpen(key, nonce, aad, sealed) {
 
 const sealedRef = (key, r) => Buffer.concat(refSeal(key, r.nonce, r.aad, r.data));
 
+/** What every case here declares: its id, where and how it is shown, and its rate's unit. */
+function described(id, group, title, records, size) {
+  return { id, group, title, records, bytes: size, unit: size >= 16 * KiB ? 'MB' : 'ops' };
+}
+
+/** An AES case's floor, whether the gate checks it, and whether --quick runs it. */
+function tiers(id, op) {
+  return { floor: FLOORS[id], gated: GATED.has(id.slice(op.length + 1)), quick: QUICK.has(id) };
+}
+
 function singleCase(op, size) {
   const key = crypto.randomBytes(32);
   const id = `${op}/single/${sizeLabel(size).replace(' ', '')}`;
   return {
-    id,
-    group: `AES-256-GCM ${op}, one message per call`,
-    title: `${op} ${sizeLabel(size)}`,
-    records: 1,
-    bytes: size,
-    unit: size >= 16 * KiB ? 'MB' : 'ops',
-    floor: FLOORS[id],
-    gated: GATED.has(id.slice(op.length + 1)),
-    quick: QUICK.has(id),
+    ...described(id, `AES-256-GCM ${op}, one message per call`, `${op} ${sizeLabel(size)}`, 1, size),
+    ...tiers(id, op),
     make() {
       const aead = createAead(key);
       assert.equal(aead.implementation === 'native' || aead.implementation === 'node:crypto', true);
@@ -104,15 +107,8 @@ function batchCase(op, size) {
   const n = batchRecords(size);
   const id = `${op}/batch/${sizeLabel(size).replace(' ', '')}`;
   return {
-    id,
-    group: `AES-256-GCM ${op}Batch, rates per record`,
-    title: `${op}Batch ${sizeLabel(size)} ×${n}`,
-    records: n,
-    bytes: size,
-    unit: size >= 16 * KiB ? 'MB' : 'ops',
-    floor: FLOORS[id],
-    gated: GATED.has(id.slice(op.length + 1)),
-    quick: QUICK.has(id),
+    ...described(id, `AES-256-GCM ${op}Batch, rates per record`, `${op}Batch ${sizeLabel(size)} ×${n}`, n, size),
+    ...tiers(id, op),
     make() {
       const aead = createAead(key);
       const records = makeRecords(n, size);
@@ -138,12 +134,8 @@ function batchCase(op, size) {
 function chachaCase(op, size) {
   const key = crypto.randomBytes(32);
   return {
-    id: `chacha-${op}/single/${sizeLabel(size).replace(' ', '')}`,
-    group: 'ChaCha20-Poly1305 (libsodium), one message per call, vs node:crypto AES-256-GCM',
-    title: `chacha20-poly1305 ${op} ${sizeLabel(size)}`,
-    records: 1,
-    bytes: size,
-    unit: size >= 16 * KiB ? 'MB' : 'ops',
+    ...described(`chacha-${op}/single/${sizeLabel(size).replace(' ', '')}`,
+      'ChaCha20-Poly1305 (libsodium), one message per call, vs node:crypto AES-256-GCM', `chacha20-poly1305 ${op} ${sizeLabel(size)}`, 1, size),
     make() {
       const aead = createAead(key, 'chacha20-poly1305');
       const [r] = makeRecords(1, size);
@@ -167,12 +159,8 @@ function chachaCase(op, size) {
 function intoCase(op, size) {
   const key = crypto.randomBytes(32);
   return {
-    id: `${op}Into/single/${sizeLabel(size).replace(' ', '')}`,
-    group: 'AES-256-GCM sealInto/openInto a reused buffer (no allocation), one message per call',
-    title: `${op}Into ${sizeLabel(size)}`,
-    records: 1,
-    bytes: size,
-    unit: size >= 16 * KiB ? 'MB' : 'ops',
+    ...described(`${op}Into/single/${sizeLabel(size).replace(' ', '')}`,
+      'AES-256-GCM sealInto/openInto a reused buffer (no allocation), one message per call', `${op}Into ${sizeLabel(size)}`, 1, size),
     make() {
       const aead = createAead(key);
       const [r] = makeRecords(1, size);
