@@ -84,20 +84,13 @@ export function encodeAddress(address: string): Uint8Array {
 
 function parseAddress(address: string): Uint8Array {
   if (typeof address !== 'string' || address.length > 64) bad(address, 'must be "ip:port" or "[ipv6]:port"');
-  if (address.startsWith('[')) {
-    const close = address.indexOf(']:');
-    if (close < 0) bad(address, 'IPv6 must be written "[addr]:port"');
-    const ip = parseV6(address.slice(1, close));
-    if (!ip) bad(address, 'not an IPv6 address');
-    const port = parsePort(address.slice(close + 2), address);
-    return Uint8Array.of(6, ...ip, port >> 8, port & 0xff);
-  }
-  const colon = address.lastIndexOf(':');
-  if (colon < 0) bad(address, 'missing ":port"');
-  const ip = parseV4(address.slice(0, colon));
-  if (!ip) bad(address, 'not an IPv4 address (host names must be resolved first)');
-  const port = parsePort(address.slice(colon + 1), address);
-  return Uint8Array.of(4, ...ip, port >> 8, port & 0xff);
+  const v6 = address.startsWith('[');
+  const colon = v6 ? address.indexOf(']:') : address.lastIndexOf(':');
+  if (colon < 0) bad(address, v6 ? 'IPv6 must be written "[addr]:port"' : 'missing ":port"');
+  const ip = v6 ? parseV6(address.slice(1, colon)) : parseV4(address.slice(0, colon));
+  if (!ip) bad(address, v6 ? 'not an IPv6 address' : 'not an IPv4 address (host names must be resolved first)');
+  const port = parsePort(address.slice(colon + (v6 ? 2 : 1)), address);
+  return Uint8Array.of(v6 ? 6 : 4, ...ip, port >> 8, port & 0xff);
 }
 
 /** Wire bytes at `at` → string; the length is fixed by the family byte. */

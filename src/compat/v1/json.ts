@@ -182,14 +182,8 @@ class Parser {
   }
 
   private object(): JsonObject {
-    this.enter();
     const out: JsonObject = new Map();
-    if (this.s.charCodeAt(this.pos) === 0x7d) {
-      this.pos++;
-      this.depth--;
-      return out;
-    }
-    for (;;) {
+    this.container(0x7d, "expected ',' or '}'", () => {
       if (this.s.charCodeAt(this.pos) !== 0x22) this.fail('expected a string key');
       const key = this.string();
       if (out.has(key)) this.fail('duplicate key');
@@ -198,34 +192,32 @@ class Parser {
       this.pos++;
       this.ws();
       out.set(key, this.value());
-      this.ws();
-      const c = this.s.charCodeAt(this.pos++);
-      if (c === 0x7d) break;
-      if (c !== 0x2c) this.fail("expected ',' or '}'");
-      this.ws();
-    }
-    this.depth--;
+    });
     return out;
   }
 
   private array(): JsonValue[] {
-    this.enter();
     const out: JsonValue[] = [];
-    if (this.s.charCodeAt(this.pos) === 0x5d) {
+    this.container(0x5d, "expected ',' or ']'", () => out.push(this.value()));
+    return out;
+  }
+
+  /** An object's or array's members between its brackets: `member()` for each, ',' between. */
+  private container(close: number, expected: string, member: () => void): void {
+    this.enter();
+    if (this.s.charCodeAt(this.pos) === close) {
       this.pos++;
-      this.depth--;
-      return out;
-    }
-    for (;;) {
-      out.push(this.value());
-      this.ws();
-      const c = this.s.charCodeAt(this.pos++);
-      if (c === 0x5d) break;
-      if (c !== 0x2c) this.fail("expected ',' or ']'");
-      this.ws();
+    } else {
+      for (;;) {
+        member();
+        this.ws();
+        const c = this.s.charCodeAt(this.pos++);
+        if (c === close) break;
+        if (c !== 0x2c) this.fail(expected);
+        this.ws();
+      }
     }
     this.depth--;
-    return out;
   }
 
   private number(): JsonNumber {
