@@ -7,10 +7,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Reassembler, planChunks, chunkLength, chunkOffset, CHUNK_PREFIX_BYTES } from '../../src/chunking/index.js';
+import { Reassembler, planChunks, CHUNK_PREFIX_BYTES } from '../../src/chunking/index.js';
 import { allocReassemblyBuffer, bufferPoolStats, configureBufferPool, POOLED_BUFFER_MIN_BYTES } from '../../src/chunking/buffer-pool.js';
 import { engine } from '../../src/index.js';
 import { expectPeerError } from '../helpers/errors.js';
+import { feed, plainOf } from '../helpers/chunks.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -143,12 +144,8 @@ function deliverOnce(r: Reassembler, messageId: number, total: number): [string,
   const plan = planChunks(total, 64 * 1024);
   let delivered: Buffer | null = null;
   for (let i = plan.count - 1; i >= 0; i--) {
-    const fields = { messageId, index: i, count: plan.count, totalLength: total };
-    const part = payload.subarray(chunkOffset(plan, i), chunkOffset(plan, i) + chunkLength(plan, i));
-    const plain = i === 0 ? Buffer.concat([Buffer.of(0x04), part]) : part;
-    const target = r.prepare(fields, plain.length, 0, messageId)!;
-    target.into!.set(plain);
-    for (const e of r.commit(fields, target, target.into!)) if (e.kind === 'message') delivered = e.payload;
+    const events = feed(r, { messageId, index: i, count: plan.count, totalLength: total }, plainOf(payload, plan.size, i), 0)!;
+    for (const e of events) if (e.kind === 'message') delivered = e.payload;
   }
   expect(delivered!.buffer.byteLength).toBe(total + CHUNK_PREFIX_BYTES);
   const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -160,10 +157,7 @@ function abandonHalfway(r: Reassembler, messageId: number, total: number): void 
   const payload = randomBytes(total);
   const plan = planChunks(total, 64 * 1024);
   for (let i = 1; i < plan.count; i += 2) {
-    const fields = { messageId, index: i, count: plan.count, totalLength: total };
-    const target = r.prepare(fields, chunkLength(plan, i), 0, messageId)!;
-    target.into!.set(payload.subarray(chunkOffset(plan, i), chunkOffset(plan, i) + chunkLength(plan, i)));
-    r.commit(fields, target, target.into!);
+    feed(r, { messageId, index: i, count: plan.count, totalLength: total }, plainOf(payload, plan.size, i), 0);
   }
   expect(r.expire(10).map((e) => e.code)).toEqual(['CHUNK_ERROR']);
 }

@@ -1,23 +1,14 @@
 /** Reassembler: every cause of CHUNK_ERROR, memory bounds, buffered and streamed delivery. */
 import { describe, expect, it } from 'vitest';
-import { MemoryBudget, Reassembler, planChunks, chunkLength, CHUNK_PREFIX_BYTES, type ChunkTarget } from '../../src/chunking/index.js';
+import { MemoryBudget, Reassembler, planChunks, chunkLength, CHUNK_PREFIX_BYTES } from '../../src/chunking/index.js';
 import { PeerError } from '../../src/index.js';
+import { feed as feedAt, plainOf, type Fields } from '../helpers/chunks.js';
 
 const T = 1000;
 
-/** Chunk i's plaintext for a message: chunk 0 starts with the type byte. */
-function plainOf(payload: Buffer, size: number, index: number, type = 0x04): Buffer {
-  const part = payload.subarray(index * size, Math.min(payload.length, (index + 1) * size));
-  return index === 0 ? Buffer.concat([Buffer.of(type), part]) : Buffer.from(part);
-}
-
-/** Feeds one chunk as the session does: prepare, "decrypt" into the target, commit. */
-function feed(r: Reassembler, fields: { messageId: number; index: number; count: number; totalLength: number }, plain: Buffer, now = T) {
-  const target = r.prepare(fields, plain.length, now, 0);
-  if (target === null) return null;
-  const into = target.into ?? Buffer.from(plain);
-  into.set(plain);
-  return r.commit(fields, target as ChunkTarget, into.subarray(0, plain.length));
+/** Feeds one chunk at time T (see helpers/chunks.ts). */
+function feed(r: Reassembler, fields: Fields, plain: Buffer, now = T) {
+  return feedAt(r, fields, plain, now);
 }
 
 function chunkErr(fn: () => unknown): PeerError {
