@@ -4,6 +4,7 @@
  */
 import { ErrorCode, PeerError } from '../errors.js';
 import type { ByteReader } from '../wire/reader.js';
+import { parseV4, parseV6 } from '../util/ip.js';
 
 export const ADDRESS_V4_BYTES = 7;
 export const ADDRESS_V6_BYTES = 19;
@@ -18,50 +19,6 @@ function parsePort(s: string, address: string): number {
   const port = Number(s);
   if (port < 1 || port > 65535) bad(address, 'port must be 1..65535');
   return port;
-}
-
-function parseV4(s: string): number[] | null {
-  const parts = s.split('.');
-  if (parts.length !== 4) return null;
-  const out: number[] = [];
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) return null;
-    out.push(Number(p));
-  }
-  return out;
-}
-
-function parseV6(s: string): number[] | null {
-  if (s.length > 45 || s.includes('%')) return null;
-  const halves = s.split('::');
-  if (halves.length > 2) return null;
-  const groups = (h: string): number[] | null => {
-    if (h === '') return [];
-    const out: number[] = [];
-    const parts = h.split(':');
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]!;
-      if (i === parts.length - 1 && p.includes('.')) {
-        const v4 = parseV4(p);
-        if (!v4) return null;
-        out.push(v4[0]! * 256 + v4[1]!, v4[2]! * 256 + v4[3]!);
-      } else if (/^[0-9a-fA-F]{1,4}$/.test(p)) {
-        out.push(parseInt(p, 16));
-      } else {
-        return null;
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  if (!head || !tail) return null;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
-  const all = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
-  const bytes: number[] = [];
-  for (const g of all) bytes.push(g >> 8, g & 0xff);
-  return bytes;
 }
 
 /**
