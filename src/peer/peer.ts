@@ -74,6 +74,11 @@ export interface PeerStats {
   recordsDropped: number;
   /** Chunked messages refused or abandoned (CHUNK_ERROR), in either direction. */
   chunkErrors: number;
+  /**
+   * Exceptions caught by a session's backstop (socket and timer handlers, session.ts): each
+   * ended only its session. Also emitted as 'internalError' (err, session).
+   */
+  internalErrors: number;
   /** Publications of our DHT record that reached no node (e.g. the first node of a network). */
   dhtPublishFailures: number;
   /** What the listener refused before any crypto (listener-guard.ts). */
@@ -110,7 +115,7 @@ export class Peer extends EventEmitter {
   private readonly budgets = new Map<string, { budget: MemoryBudget; sessions: number }>();
   private closed = false;
   private readonly counters: Omit<PeerStats, 'listener' | 'rateLimited' | 'handshakeRateLimited' | 'reassembly'> = {
-    sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0, chunkErrors: 0, dhtPublishFailures: 0,
+    sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0, chunkErrors: 0, internalErrors: 0, dhtPublishFailures: 0,
   };
 
   private constructor(private readonly opts: PeerOptions) {
@@ -380,6 +385,10 @@ export class Peer extends EventEmitter {
       this.emit('message', m);
     });
     session.on('dropped', () => this.counters.recordsDropped++);
+    session.on('internalError', (err: unknown) => {
+      this.counters.internalErrors++;
+      if (this.listenerCount('internalError') > 0) this.emit('internalError', err, session);
+    });
     session.on('chunkError', (err: PeerError) => {
       this.counters.chunkErrors++;
       if (this.listenerCount('chunkError') > 0) this.emit('chunkError', err, session);

@@ -18,6 +18,7 @@ import type { RateClass } from '../ratelimit/index.js';
 import { SecureSession, SessionChain, type SessionOptions } from '../session/index.js';
 import type { MemoryBudget } from '../chunking/index.js';
 import { Deframer, FrameType, type MessageType } from '../wire/index.js';
+import { guarded } from './backstop.js';
 import { Inbox } from './inbox.js';
 import { isHandshakeFrame, isRecordBody, typeId, type Message } from './message.js';
 import { Receiver } from './receive.js';
@@ -89,7 +90,9 @@ export class Session extends EventEmitter {
     this.inbox = new Inbox(stream, opts.maxBufferedMessages ?? 1024);
     this.role = role;
     this.deframer = new Deframer({ maxFrameBytes: opts.maxFrameBytes });
-    this.timer = new SessionTimer(admission?.idleTimeoutMs ?? 0, () => this.onDeadline());
+    // Every way into this session from the event loop goes through the backstop.
+    const guard = <A extends unknown[]>(handler: (...args: A) => void): ((...args: A) => void) => guarded(handler, (err) => this.onInternalError(err));
+    this.timer = new SessionTimer(admission?.idleTimeoutMs ?? 0, guard(() => this.onDeadline()));
     this.ready = new Promise<void>((resolve, reject) => {
       this.settleReady = (err) => (err ? reject(err) : resolve());
     });
@@ -103,10 +106,10 @@ export class Session extends EventEmitter {
       this.handshake = Handshake.respond(handshakeOptions, now);
     }
     this.armTimer();
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('end', () => this.onStreamEnd());
-    stream.on('error', (err) => this.fail(new PeerError(ErrorCode.SESSION_NOT_FOUND, `connection error: ${err.message}`), false));
-    stream.on('close', () => this.onStreamEnd());
+    stream.on('data', guard((chunk: Buffer) => this.onData(chunk)));
+    stream.on('end', guard(() => this.onStreamEnd(true)));
+    stream.on('error', guard((err: Error) => this.fail(new PeerError(ErrorCode.SESSION_NOT_FOUND, `connection error: ${err.message}`), false)));
+    stream.on('close', guard(() => this.onStreamEnd(false)));
   }
 
   /** The spec's state: one of the nine (plus CLOSED). */
@@ -220,8 +223,8 @@ export class Session extends EventEmitter {
       try {
         this.onFrame(bodies[k]!);
       } catch (err) {
-        const e = err instanceof PeerError ? err : new PeerError(ErrorCode.INVALID_STATE, String(err));
-        return this.fail(e, e.details?.remote !== true);
+        if (!(err instanceof PeerError)) throw err; // not a refusal: the backstop's
+        return this.fail(err, err.details?.remote !== true);
       }
       k++;
     }
@@ -310,7 +313,7 @@ export class Session extends EventEmitter {
         if (now >= this.chain.session.expiresAt) throw new PeerError(ErrorCode.SESSION_EXPIRED, 'session TTL exceeded');
         if (now >= this.timer.idleAt()) {
           this.admission!.onIdleClose();
-          void this.close();
+          this.close().catch((err: unknown) => this.onInternalError(err));
           return;
         }
         this.renewal!.poll(now);
@@ -338,6 +341,24 @@ export class Session extends EventEmitter {
     this.endStream();
   }
 
+  /**
+   * The backstop: something threw out of a socket or timer handler. The session ends (a
+   * PeerError with its code, anything else as INVALID_STATE "internal error", whose cause is
+   * never sent) and 'internalError' is emitted so the Peer counts it.
+   */
+  private onInternalError(err: unknown): void {
+    try {
+      this.emit('internalError', err);
+    } catch {
+      // A throwing listener of the report itself changes nothing: the session still ends.
+    }
+    try {
+      this.fail(err instanceof PeerError ? err : new PeerError(ErrorCode.INVALID_STATE, 'internal error', { cause: err }), true);
+    } catch {
+      this.stream.destroy(); // 'close' then finishes the session if fail() could not
+    }
+  }
+
   /** Half-closes the connection, and destroys it if the peer does not close its side soon. */
   private endStream(): void {
     if (this.stream.destroyed) return;
@@ -345,7 +366,18 @@ export class Session extends EventEmitter {
     setTimeout(() => this.stream.destroy(), 1000).unref();
   }
 
-  private onStreamEnd(): void {
+  /**
+   * The peer ended its side (`eof`) or the connection closed. A frame cut short by the end is
+   * MALFORMED_FRAME (PROTOCOL.md §1), reported to the peer while our side can still write.
+   */
+  private onStreamEnd(eof: boolean): void {
+    if (!this.ended && eof) {
+      try {
+        this.deframer.end();
+      } catch (err) {
+        return this.fail(err as PeerError, true); // which ends our side after the report
+      }
+    }
     if (!this.ended) this.finish(this.chain ? undefined : new PeerError(ErrorCode.SESSION_NOT_FOUND, 'connection closed during the handshake'));
     if (!this.stream.destroyed) this.stream.destroy();
   }

@@ -273,7 +273,15 @@ export class SecureSession {
       return 1;
     }
     const opened = this.openGroup(group);
-    for (let k = 0; k < opened && this._state === SessionState.Ready; k++) this.accept(group[k]!, result);
+    for (let k = 0; k < opened && this._state === SessionState.Ready; k++) {
+      try {
+        this.accept(group[k]!, result);
+      } catch (err) {
+        // A plaintext that disagrees with its (authenticated) header: this session ends, nothing else.
+        if (!(err instanceof PeerError)) throw err;
+        this.fail(result, err);
+      }
+    }
     if (opened < group.length) this.fail(result, new PeerError(ErrorCode.DECRYPTION_FAILED, `record ${group[opened]!.firstSeq}: authentication tag did not verify`));
     return group.length;
   }
@@ -318,7 +326,10 @@ export class SecureSession {
     this.rx.records++;
   }
 
-  /** Commits one verified record and turns it into events. */
+  /**
+   * Commits one verified record and turns it into events. A plaintext that does not match its
+   * header throws MALFORMED_FRAME before any of the record's events exist.
+   */
   private accept(r: InRecord, result: ReceiveResult): void {
     this.commitRecord(r);
     const plain = r.body.subarray(r.headerLength, r.body.length - AEAD_TAG_BYTES);
@@ -327,9 +338,11 @@ export class SecureSession {
         for (const m of readRun(plain, r.count)) result.events.push({ kind: 'message', seq: this.received++, type: m.type, payload: m.payload });
         return;
       case FrameType.KeyUpdate:
+        expectEmpty(plain, 'key_update');
         this.rx.update();
         return;
       case FrameType.Close:
+        expectEmpty(plain, 'close');
         this.end(SessionState.Closed);
         result.events.push({ kind: 'close' });
         return;
@@ -459,4 +472,9 @@ export class SecureSession {
     }
     this._state = state;
   }
+}
+
+/** key_update and close records carry nothing (PROTOCOL.md §6). */
+function expectEmpty(plain: Uint8Array, what: string): void {
+  if (plain.length !== 0) throw new PeerError(ErrorCode.MALFORMED_FRAME, `${what} record with ${plain.length} bytes of plaintext`);
 }

@@ -66,9 +66,16 @@ export class RawClient {
     }
   }
 
-  /** Runs the initiator side to READY; returns the sealed session. */
-  async handshake(opts: Partial<HandshakeOptions> = {}): Promise<SecureSession> {
-    const { handshake, send } = Handshake.initiate({ identity: Identity.generate(), entityId: 'raw', ...opts }, Date.now());
+  /** A client over a socket accepted by a test's own server (a hand-driven responder). */
+  static wrap(socket: net.Socket): RawClient {
+    return new RawClient(socket);
+  }
+
+  /** Runs the initiator (or responder) side to READY; returns the sealed session. */
+  async handshake(opts: Partial<HandshakeOptions> = {}, role: 'initiator' | 'responder' = 'initiator'): Promise<SecureSession> {
+    const options = { identity: Identity.generate(), entityId: 'raw', ...opts };
+    const now = Date.now();
+    const { handshake, send } = role === 'initiator' ? Handshake.initiate(options, now) : { handshake: Handshake.respond(options, now), send: [] };
     for (const m of send) this.send(m);
     while (handshake.state !== 'READY') {
       const f = await this.next();

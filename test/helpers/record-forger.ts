@@ -5,6 +5,16 @@
  */
 import { createAead, wire } from '../../src/index.js';
 
+/** Header fields a forged record may carry (each defaults to what an honest sender writes). */
+export interface ForgedFields {
+  flags?: number;
+  reserved?: number;
+  sessionId?: Uint8Array;
+  firstSeq?: number;
+  count?: number;
+  chunk?: wire.ChunkFields;
+}
+
 export class RecordForger {
   private seq = 0;
   private readonly aead;
@@ -21,23 +31,31 @@ export class RecordForger {
     return n;
   }
 
-  private record(type: wire.RecordType, plain: Uint8Array, chunk?: wire.ChunkFields): Buffer {
+  /**
+   * Seals `plain` under one record header whose every field may be forged: type, flags,
+   * reserved byte, session id, first sequence number (default: the next), count (default 1),
+   * chunk fields. The next record's default sequence number follows this one's.
+   */
+  record(type: wire.RecordType, plain: Uint8Array, fields: ForgedFields = {}): Buffer {
     // Written by hand (PROTOCOL.md §2): the library's encoder refuses the bad fields we forge.
-    const header = Buffer.alloc(wire.recordHeaderLength(type));
+    const chunk = fields.chunk;
+    const seq = fields.firstSeq ?? this.seq;
+    const header = Buffer.alloc(wire.recordHeaderLength(chunk ? wire.FrameType.Chunk : type));
     header[0] = 0x11;
     header[1] = type;
-    header[2] = chunk ? 0x01 : 0;
-    this.keys.sessionId.copy(header, 4);
-    header.writeBigUInt64BE(BigInt(this.seq), 12);
-    header.writeUInt32BE(1, 20);
+    header[2] = fields.flags ?? (chunk ? 0x01 : 0);
+    header[3] = fields.reserved ?? 0;
+    Buffer.from(fields.sessionId ?? this.keys.sessionId).copy(header, 4);
+    header.writeBigUInt64BE(BigInt(seq), 12);
+    header.writeUInt32BE(fields.count ?? 1, 20);
     if (chunk) {
       header.writeBigUInt64BE(BigInt(chunk.messageId), 24);
       header.writeUInt32BE(chunk.index, 32);
       header.writeUInt32BE(chunk.count, 36);
       header.writeBigUInt64BE(BigInt(chunk.totalLength), 40);
     }
-    const sealed = this.aead.seal(this.nonce(this.seq), header, plain);
-    this.seq++;
+    const sealed = this.aead.seal(this.nonce(seq), header, plain);
+    this.seq = seq + Math.max(1, fields.count ?? 1);
     return wire.encodeFrame(Buffer.concat([header, sealed]));
   }
 
@@ -52,6 +70,6 @@ export class RecordForger {
 
   /** A chunk record whose plaintext is exactly `plain` (chunk 0 must start with the type byte). */
   chunk(fields: wire.ChunkFields, plain: Uint8Array): Buffer {
-    return this.record(wire.FrameType.Chunk, plain, fields);
+    return this.record(wire.FrameType.Chunk, plain, { chunk: fields });
   }
 }
