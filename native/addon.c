@@ -1,6 +1,7 @@
 /* N-API surface of the native hot path. Every function trusts nothing it is given: the
  * TypeScript layer validates sizes first, and these checks are the second line. */
 #include <node_api.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,15 @@ typedef struct {
     }                                                        \
   } while (0)
 
-#define FAIL(msg)                                            \
-  do {                                                       \
-    napi_throw_range_error(env, "ERR_PEERCOMM_NATIVE", msg); \
-    return NULL;                                             \
+/* What a handle argument that is not a live context of ours fails with: a TypeError. */
+static const char NOT_A_HANDLE[] = "not a live AEAD handle (destroyed, or not made by aeadCreate)";
+
+#define FAIL(msg)                                                                          \
+  do {                                                                                     \
+    const char *m_ = (msg);                                                                \
+    if (m_ == NOT_A_HANDLE) napi_throw_type_error(env, "ERR_PEERCOMM_NATIVE", m_);         \
+    else napi_throw_range_error(env, "ERR_PEERCOMM_NATIVE", m_);                           \
+    return NULL;                                                                           \
   } while (0)
 
 typedef struct {
@@ -42,10 +48,24 @@ static int get_bytes(napi_env env, napi_value v, bytes *out) {
   return 1;
 }
 
-static pc_aead *get_aead(napi_env env, napi_value v) {
+/* Every handle aeadCreate makes carries this tag, and only a tagged external is read as a box:
+ * any other external (another addon's, pointing at anything) is refused, never dereferenced. */
+static const napi_type_tag aead_tag = {0x8f1c2e5ad4b34c71ULL, 0xa96e0f27b5d84e13ULL};
+
+static aead_box *get_box(napi_env env, napi_value v) {
+  napi_valuetype type;
+  bool ours = false;
   aead_box *box = NULL;
-  if (napi_get_value_external(env, v, (void **)&box) != napi_ok || box == NULL) return NULL;
-  return box->aead;
+  if (napi_typeof(env, v, &type) != napi_ok || type != napi_external ||
+      napi_check_object_type_tag(env, v, &aead_tag, &ours) != napi_ok || !ours ||
+      napi_get_value_external(env, v, (void **)&box) != napi_ok)
+    return NULL;
+  return box;
+}
+
+static pc_aead *get_aead(napi_env env, napi_value v) {
+  aead_box *box = get_box(env, v);
+  return box == NULL ? NULL : box->aead;
 }
 
 static void finalize_box(napi_env env, void *data, void *hint) {
@@ -75,6 +95,8 @@ static napi_value aead_create(napi_env env, napi_callback_info info) {
     finalize_box(env, box, NULL);
     FAIL("cannot create handle");
   }
+  /* (the finalizer owns the box from here on) */
+  if (napi_type_tag_object(env, handle, &aead_tag) != napi_ok) FAIL("cannot tag handle");
   return handle;
 }
 
@@ -82,10 +104,9 @@ static napi_value aead_create(napi_env env, napi_callback_info info) {
 static napi_value aead_destroy(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  aead_box *box = NULL;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&box) != napi_ok || box == NULL)
-    FAIL("not an AEAD handle");
+  aead_box *box = argc < 1 ? NULL : get_box(env, argv[0]);
+  if (box == NULL) FAIL(NOT_A_HANDLE);
   pc_aead_free(box->aead);
   box->aead = NULL;
   return NULL;
@@ -98,7 +119,7 @@ static napi_value aead_seal(napi_env env, napi_callback_info info) {
   bytes nonce, aad, pt, out;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   pc_aead *a = argc == 5 ? get_aead(env, argv[0]) : NULL;
-  if (a == NULL) FAIL("destroyed or invalid AEAD handle");
+  if (a == NULL) FAIL(NOT_A_HANDLE);
   if (!get_bytes(env, argv[1], &nonce) || !get_bytes(env, argv[2], &aad) ||
       !get_bytes(env, argv[3], &pt) || !get_bytes(env, argv[4], &out))
     FAIL("arguments must be Uint8Arrays");
@@ -116,7 +137,7 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
   bytes nonce, aad, sealed, out;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   pc_aead *a = argc == 5 ? get_aead(env, argv[0]) : NULL;
-  if (a == NULL) FAIL("destroyed or invalid AEAD handle");
+  if (a == NULL) FAIL(NOT_A_HANDLE);
   if (!get_bytes(env, argv[1], &nonce) || !get_bytes(env, argv[2], &aad) ||
       !get_bytes(env, argv[3], &sealed) || !get_bytes(env, argv[4], &out))
     FAIL("arguments must be Uint8Arrays");
@@ -129,64 +150,106 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* Length tables are copied into native memory once, and only the copy is checked and used: a
+ * table in a SharedArrayBuffer that a Worker rewrites (or one lying inside the output buffer)
+ * could otherwise change between the check and the use and send a write out of bounds.
+ * Tables of up to PC_TABLE_STACK entries are copied to the stack (the session's usual case). */
+#define PC_TABLE_STACK 256
+
+typedef struct {
+  uint32_t *v;
+  uint32_t stack[PC_TABLE_STACK];
+} table;
+
+static void init_table(table *t) { t->v = t->stack; }
+
+/* Copies src (a whole number of u32) into t; returns 0 when out of memory. */
+static int copy_table(table *t, const bytes *src) {
+  t->v = src->len <= sizeof(t->stack) ? t->stack : malloc(src->len);
+  if (t->v == NULL) return 0;
+  if (src->len > 0) memcpy(t->v, src->data, src->len);
+  return 1;
+}
+
+static void free_table(table *t) {
+  if (t->v != t->stack) free(t->v);
+  t->v = t->stack;
+}
+
+/* nonces must hold exactly 12 bytes per record (division: no overflow in n × 12). */
+static int nonces_fit(const bytes *nonces, size_t n) {
+  return nonces->len % PC_AEAD_NONCE_BYTES == 0 && nonces->len / PC_AEAD_NONCE_BYTES == n &&
+         n <= UINT32_MAX;
+}
+
 /* A batch: n records laid out back to back. nonces holds n × 12 bytes; aads and inputs are
  * concatenations whose per-record lengths are in the Uint32Arrays aadLens and inLens. */
 typedef struct {
   pc_aead *a;
-  bytes nonces, aads, aad_lens, in, in_lens, out;
+  bytes nonces, aads, in, out;
+  table al, il; /* copies of aadLens and inLens */
   size_t n;
 } batch;
 
+/* Fills b (its tables must be released with free_batch whatever this returns). Every running
+ * total stays within its buffer, so no sum can overflow. */
 static const char *parse_batch(napi_env env, napi_callback_info info, batch *b, int sealing) {
   size_t argc = 7;
   napi_value argv[7];
+  bytes aad_lens, in_lens;
+  init_table(&b->al);
+  init_table(&b->il);
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 7)
     return "batch takes 7 arguments";
   b->a = get_aead(env, argv[0]);
-  if (b->a == NULL) return "destroyed or invalid AEAD handle";
+  if (b->a == NULL) return NOT_A_HANDLE;
   if (!get_bytes(env, argv[1], &b->nonces) || !get_bytes(env, argv[2], &b->aads) ||
-      !get_bytes(env, argv[3], &b->aad_lens) || !get_bytes(env, argv[4], &b->in) ||
-      !get_bytes(env, argv[5], &b->in_lens) || !get_bytes(env, argv[6], &b->out))
+      !get_bytes(env, argv[3], &aad_lens) || !get_bytes(env, argv[4], &b->in) ||
+      !get_bytes(env, argv[5], &in_lens) || !get_bytes(env, argv[6], &b->out))
     return "arguments must be typed arrays";
-  if (b->in_lens.len % 4 != 0 || b->aad_lens.len != b->in_lens.len ||
-      ((uintptr_t)b->in_lens.data | (uintptr_t)b->aad_lens.data) % 4 != 0)
+  if (in_lens.len % 4 != 0 || aad_lens.len != in_lens.len)
     return "length tables must be Uint32Arrays of one size";
-  b->n = b->in_lens.len / 4;
-  if (b->nonces.len != b->n * PC_AEAD_NONCE_BYTES) return "nonces must be 12 bytes per record";
-  const uint32_t *al = (const uint32_t *)b->aad_lens.data;
-  const uint32_t *il = (const uint32_t *)b->in_lens.data;
-  uint64_t aad_total = 0, in_total = 0, out_total = 0;
+  b->n = in_lens.len / 4;
+  if (!nonces_fit(&b->nonces, b->n)) return "nonces must be 12 bytes per record";
+  if (!copy_table(&b->al, &aad_lens) || !copy_table(&b->il, &in_lens)) return "out of memory";
+  size_t aad_total = 0, in_total = 0, out_total = 0;
   for (size_t i = 0; i < b->n; i++) {
-    aad_total += al[i];
-    in_total += il[i];
-    if (sealing) {
-      out_total += (uint64_t)il[i] + PC_AEAD_TAG_BYTES;
-    } else {
-      if (il[i] < PC_AEAD_TAG_BYTES) return "sealed record shorter than the tag";
-      out_total += il[i] - PC_AEAD_TAG_BYTES;
-    }
+    size_t al = b->al.v[i], il = b->il.v[i];
+    if (!sealing && il < PC_AEAD_TAG_BYTES) return "sealed record shorter than the tag";
+    size_t ol = sealing ? il + PC_AEAD_TAG_BYTES : il - PC_AEAD_TAG_BYTES;
+    if (al > b->aads.len - aad_total || il > b->in.len - in_total)
+      return "length table exceeds its data";
+    if (ol > b->out.len - out_total) return "output too small";
+    aad_total += al;
+    in_total += il;
+    out_total += ol;
   }
-  if (aad_total > b->aads.len || in_total > b->in.len) return "length table exceeds its data";
-  if (out_total > b->out.len) return "output too small";
   return NULL;
+}
+
+static void free_batch(batch *b) {
+  free_table(&b->al);
+  free_table(&b->il);
 }
 
 /* sealBatch(handle, nonces, aads, aadLens, plaintexts, ptLens, out) */
 static napi_value aead_seal_batch(napi_env env, napi_callback_info info) {
   batch b;
   const char *err = parse_batch(env, info, &b, 1);
-  if (err != NULL) FAIL(err);
-  const uint32_t *al = (const uint32_t *)b.aad_lens.data;
-  const uint32_t *il = (const uint32_t *)b.in_lens.data;
-  const uint8_t *aad = b.aads.data, *in = b.in.data;
-  uint8_t *out = b.out.data;
-  for (size_t i = 0; i < b.n; i++) {
-    if (!pc_aead_seal(b.a, b.nonces.data + i * PC_AEAD_NONCE_BYTES, aad, al[i], in, il[i], out))
-      FAIL("seal failed");
-    aad += al[i];
-    in += il[i];
-    out += il[i] + PC_AEAD_TAG_BYTES;
+  if (err == NULL) {
+    const uint8_t *aad = b.aads.data, *in = b.in.data;
+    uint8_t *out = b.out.data;
+    for (size_t i = 0; err == NULL && i < b.n; i++) {
+      size_t al = b.al.v[i], il = b.il.v[i];
+      if (!pc_aead_seal(b.a, b.nonces.data + i * PC_AEAD_NONCE_BYTES, aad, al, in, il, out))
+        err = "seal failed";
+      aad += al;
+      in += il;
+      out += il + PC_AEAD_TAG_BYTES;
+    }
   }
+  free_batch(&b);
+  if (err != NULL) FAIL(err);
   return NULL;
 }
 
@@ -196,20 +259,21 @@ static napi_value aead_open_batch(napi_env env, napi_callback_info info) {
   batch b;
   napi_value result;
   const char *err = parse_batch(env, info, &b, 0);
-  if (err != NULL) FAIL(err);
-  const uint32_t *al = (const uint32_t *)b.aad_lens.data;
-  const uint32_t *il = (const uint32_t *)b.in_lens.data;
-  const uint8_t *aad = b.aads.data, *in = b.in.data;
-  uint8_t *out = b.out.data;
-  size_t i;
-  for (i = 0; i < b.n; i++) {
-    size_t len = il[i] - PC_AEAD_TAG_BYTES;
-    if (!pc_aead_open(b.a, b.nonces.data + i * PC_AEAD_NONCE_BYTES, aad, al[i], in, len, out))
-      break;
-    aad += al[i];
-    in += il[i];
-    out += len;
+  size_t i = 0;
+  if (err == NULL) {
+    const uint8_t *aad = b.aads.data, *in = b.in.data;
+    uint8_t *out = b.out.data;
+    for (; i < b.n; i++) {
+      size_t al = b.al.v[i], len = b.il.v[i] - PC_AEAD_TAG_BYTES;
+      if (!pc_aead_open(b.a, b.nonces.data + i * PC_AEAD_NONCE_BYTES, aad, al, in, len, out))
+        break;
+      aad += al;
+      in += len + PC_AEAD_TAG_BYTES;
+      out += len;
+    }
   }
+  free_batch(&b);
+  if (err != NULL) FAIL(err);
   CHECK(napi_create_uint32(env, (uint32_t)i, &result));
   return result;
 }
@@ -220,25 +284,29 @@ static napi_value aead_open_batch(napi_env env, napi_callback_info info) {
  * buffer, so one crossing covers them all with three arguments besides the handle. */
 typedef struct {
   pc_aead *a;
-  bytes nonces, buf, table;
+  bytes nonces, buf;
+  table t; /* a copy of the region table */
   size_t n;
 } regions;
 
+/* Fills r (its table must be released with free_table whatever this returns). */
 static const char *parse_regions(napi_env env, napi_callback_info info, regions *r) {
   size_t argc = 4;
   napi_value argv[4];
+  bytes tbl;
+  init_table(&r->t);
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4)
     return "region batch takes 4 arguments";
   r->a = get_aead(env, argv[0]);
-  if (r->a == NULL) return "destroyed or invalid AEAD handle";
+  if (r->a == NULL) return NOT_A_HANDLE;
   if (!get_bytes(env, argv[1], &r->nonces) || !get_bytes(env, argv[2], &r->buf) ||
-      !get_bytes(env, argv[3], &r->table))
+      !get_bytes(env, argv[3], &tbl))
     return "arguments must be typed arrays";
-  if (r->table.len % 16 != 0 || (uintptr_t)r->table.data % 4 != 0)
-    return "region table must be a Uint32Array of 4 entries per record";
-  r->n = r->table.len / 16;
-  if (r->nonces.len != r->n * PC_AEAD_NONCE_BYTES) return "nonces must be 12 bytes per record";
-  const uint32_t *t = (const uint32_t *)r->table.data;
+  if (tbl.len % 16 != 0) return "region table must be a Uint32Array of 4 entries per record";
+  r->n = tbl.len / 16;
+  if (!nonces_fit(&r->nonces, r->n)) return "nonces must be 12 bytes per record";
+  if (!copy_table(&r->t, &tbl)) return "out of memory";
+  const uint32_t *t = r->t.v;
   for (size_t i = 0; i < r->n; i++) {
     uint64_t aad_end = (uint64_t)t[4 * i] + t[4 * i + 1];
     uint64_t data_end = (uint64_t)t[4 * i + 2] + t[4 * i + 3] + PC_AEAD_TAG_BYTES;
@@ -251,14 +319,15 @@ static const char *parse_regions(napi_env env, napi_callback_info info, regions 
 static napi_value aead_seal_regions(napi_env env, napi_callback_info info) {
   regions r;
   const char *err = parse_regions(env, info, &r);
-  if (err != NULL) FAIL(err);
-  const uint32_t *t = (const uint32_t *)r.table.data;
-  for (size_t i = 0; i < r.n; i++) {
+  const uint32_t *t = r.t.v;
+  for (size_t i = 0; err == NULL && i < r.n; i++) {
     uint8_t *data = r.buf.data + t[4 * i + 2];
     if (!pc_aead_seal(r.a, r.nonces.data + i * PC_AEAD_NONCE_BYTES, r.buf.data + t[4 * i],
                       t[4 * i + 1], data, t[4 * i + 3], data))
-      FAIL("seal failed");
+      err = "seal failed";
   }
+  free_table(&r.t);
+  if (err != NULL) FAIL(err);
   return NULL;
 }
 
@@ -268,15 +337,16 @@ static napi_value aead_open_regions(napi_env env, napi_callback_info info) {
   regions r;
   napi_value result;
   const char *err = parse_regions(env, info, &r);
-  if (err != NULL) FAIL(err);
-  const uint32_t *t = (const uint32_t *)r.table.data;
-  size_t i;
-  for (i = 0; i < r.n; i++) {
+  const uint32_t *t = r.t.v;
+  size_t i = 0;
+  for (; err == NULL && i < r.n; i++) {
     uint8_t *data = r.buf.data + t[4 * i + 2];
     if (!pc_aead_open(r.a, r.nonces.data + i * PC_AEAD_NONCE_BYTES, r.buf.data + t[4 * i],
                       t[4 * i + 1], data, t[4 * i + 3], data))
       break;
   }
+  free_table(&r.t);
+  if (err != NULL) FAIL(err);
   CHECK(napi_create_uint32(env, (uint32_t)i, &result));
   return result;
 }
