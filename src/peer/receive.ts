@@ -5,11 +5,12 @@
 import type { Duplex } from 'node:stream';
 import { ErrorCode, PeerError } from '../errors.js';
 import type { RateClass } from '../ratelimit/index.js';
-import type { ReceiveResult, SessionChain } from '../session/index.js';
+import { MESSAGE_HEADER_BYTES, runPayloadLength, type ReceiveResult, type SessionChain } from '../session/index.js';
 import { messageTypeName, rateClassOf } from '../wire/index.js';
 import type { Inbox } from './inbox.js';
 import { IncomingStream } from './incoming-stream.js';
 import { once as single, type Message } from './message.js';
+import { OverLimitMeter } from './over-limit.js';
 import type { Sender } from './send.js';
 import type { Session, SessionIoOptions } from './session.js';
 import type { SessionTimer } from './timers.js';
@@ -29,6 +30,11 @@ export interface ReceiveHooks {
 export class Receiver {
   /** Streamed messages being received, by message id. */
   private readonly incoming = new Map<number, IncomingStream>();
+  /** Until when each class's last RATE_LIMITED notice holds: one notice per (class, retry-after window). */
+  private readonly noticeUntil = new Map<RateClass, number>();
+  private readonly overLimit: OverLimitMeter | null;
+  /** Set when this side ended the session mid-batch: the rest of the batch is not acted on. */
+  private stopped = false;
 
   constructor(
     private readonly session: Session,
@@ -39,7 +45,9 @@ export class Receiver {
     private readonly sender: Sender,
     private readonly timer: SessionTimer,
     private readonly hooks: ReceiveHooks,
-  ) {}
+  ) {
+    this.overLimit = opts.overLimit === false ? null : new OverLimitMeter(opts.overLimit);
+  }
 
   /** The records of one read, opened with one native call per shared buffer. */
   onRecords(bodies: Uint8Array[]): void {
@@ -54,10 +62,14 @@ export class Receiver {
     for (let i = 0; i < r.dropped; i++) this.session.emit('dropped', new PeerError(ErrorCode.REPLAY_DETECTED, 'replayed record dropped'));
     for (const reply of r.replies) this.stream.write(reply);
     for (const e of r.events) {
+      if (this.stopped) return;
       switch (e.kind) {
         case 'message':
           if (this.limited(e.chunked ? 'chunk' : rateClassOf(e.type), e.seq)) break;
           this.deliver(this.message(from, e.type, e.seq, e.payload.length, false, e.payload));
+          break;
+        case 'run':
+          this.deliverRun(from, e.plain, e.seq, e.count);
           break;
         case 'stream-start': {
           if (this.limited('chunk', e.seq, e.messageId)) {
@@ -97,9 +109,22 @@ export class Receiver {
           break;
       }
     }
+    if (this.stopped) return;
     if (r.error) return this.hooks.fail(r.error, false); // its sealed error record is among the replies
     // Re-arm when a reassembly deadline appeared or moved; idleness is re-checked when the timer fires.
     if (this.chain.deadline !== this.timer.armedReassembly) this.hooks.armTimer();
+  }
+
+  /** A checked run's messages, each charged to its class first: a refused one is never materialised. */
+  private deliverRun(from: string, plain: Uint8Array, seq: number, count: number): void {
+    for (let i = 0, at = 0; i < count && !this.stopped; i++) {
+      const type = plain[at]!;
+      const start = at + MESSAGE_HEADER_BYTES;
+      at = start + runPayloadLength(plain, at);
+      if (this.limited(rateClassOf(type), seq + i)) continue;
+      const payload = plain.subarray(start, at);
+      this.deliver(this.message(from, type, seq + i, payload.length, false, payload));
+    }
   }
 
   /** The session is over: streamed messages still arriving end with `err`. */
@@ -109,16 +134,30 @@ export class Receiver {
   }
 
   /**
-   * Charges a received message to its class; over the limit it is dropped, counted, and the
-   * sender told (RATE_LIMITED with the retry-after) — the session goes on.
+   * Charges a received message to its class; over the limit it is dropped and counted, and the
+   * session goes on. The sender is told (RATE_LIMITED with the retry-after) once per class and
+   * retry-after window, and never while our socket needs draining: what a peer can make us
+   * write stays bounded however much it sends. A peer that stays far over (over-limit.ts) is
+   * disconnected with RATE_LIMITED.
    */
   private limited(cls: RateClass, seq: number, messageId?: number): boolean {
     const chain = this.chain;
-    const retryAfter = this.opts.rateLimit?.(chain.session.remote, cls, Date.now()) ?? 0;
-    if (retryAfter === 0) return false;
+    const now = Date.now();
+    const retryAfter = this.opts.rateLimit?.(chain.session.remote, cls, now) ?? 0;
+    if (retryAfter === 0) {
+      this.overLimit?.accept(now);
+      return false;
+    }
+    this.session.emit('rateLimited', cls);
+    if (this.overLimit?.refuse(now)) {
+      this.stopped = true;
+      this.hooks.fail(new PeerError(ErrorCode.RATE_LIMITED, 'far over the rate limit for too long', { rateClass: cls }), true);
+      return true;
+    }
+    if (now < (this.noticeUntil.get(cls) ?? 0) || this.stream.writableNeedDrain) return true;
     const notice = chain.notify({ code: ErrorCode.RATE_LIMITED, reason: `${cls} rate limit`, seq, messageId, retryAfter, rateClass: cls });
     if (notice) this.stream.write(notice);
-    this.session.emit('rateLimited', cls);
+    this.noticeUntil.set(cls, now + retryAfter);
     return true;
   }
 

@@ -20,6 +20,7 @@ import type { MemoryBudget } from '../chunking/index.js';
 import { Deframer, FrameType, type MessageType } from '../wire/index.js';
 import { guarded } from './backstop.js';
 import { Inbox } from './inbox.js';
+import type { OverLimitOptions } from './over-limit.js';
 import { isHandshakeFrame, isRecordBody, typeId, type Message } from './message.js';
 import { Receiver } from './receive.js';
 import { Renewal } from './renewal.js';
@@ -42,6 +43,12 @@ export interface SessionIoOptions extends SessionOptions {
   renewBeforeMs?: number;
   /** Chunks of a streamed message waiting for a slow reader before the socket is paused (default 16). */
   maxBufferedChunks?: number;
+  /**
+   * A peer whose refused (rate-limited) messages outnumber its accepted ones `factor` to 1
+   * (at least 1) in each of `seconds` consecutive seconds is disconnected with RATE_LIMITED
+   * (default { factor: 10, seconds: 3 }; false: never). See src/peer/over-limit.ts.
+   */
+  overLimit?: OverLimitOptions | false;
   /** The reassembly memory budget of the remote peer, shared by its sessions (Peer provides it). */
   reassemblyBudget?: (remote: RemoteIdentity) => MemoryBudget;
   /**
@@ -338,6 +345,9 @@ export class Session extends EventEmitter {
       if (out.length > 0) this.stream.write(out);
     }
     this.finish(err);
+    // Nothing more the peer sends will be read: stop taking it off the socket (its writes
+    // stall, ours still go out) instead of reading and dropping until the connection closes.
+    this.stream.pause();
     this.endStream();
   }
 

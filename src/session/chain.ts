@@ -179,7 +179,7 @@ export class SessionChain {
       const target = old ? this.previous! : this.current;
       const base = old ? this.previousBase : this.receiveBase;
       const r = target.receiveMany(bodies.slice(i, j), now);
-      for (const e of r.events) out.events.push(e.kind === 'message' || e.kind === 'stream-start' ? { ...e, seq: base + e.seq } : e);
+      for (const e of r.events) out.events.push(e.kind === 'message' || e.kind === 'run' || e.kind === 'stream-start' ? { ...e, seq: base + e.seq } : e);
       out.dropped += r.dropped;
       out.replies.push(...r.replies);
       if (r.error) out.error = old ? new PeerError(r.error.code, `previous session: ${r.error.message}`) : r.error;

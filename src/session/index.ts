@@ -5,3 +5,4 @@ export {
 export { ReplayWindow, DEFAULT_REPLAY_WINDOW, type ReplayVerdict } from './replay-window.js';
 export { SessionChain } from './chain.js';
 export { type ReceiveResult } from './session.js';
+export { MESSAGE_HEADER_BYTES, runPayloadLength } from './run.js';

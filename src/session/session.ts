@@ -21,7 +21,7 @@ import { FrameType, decodeRecordHeader, type ChunkFields, type RecordType } from
 import { Direction, NONCE_BYTES, RegionScratch } from './direction.js';
 import { Outbox } from './outbox.js';
 import { ReplayWindow } from './replay-window.js';
-import { decodeErrorPayload, encodeErrorPayload, readRun, type ErrorPayload } from './run.js';
+import { checkRun, decodeErrorPayload, encodeErrorPayload, readRun, type ErrorPayload } from './run.js';
 import { KEY_UPDATE, sealSegment, type OutRecord } from './seal.js';
 
 export const DEFAULT_SESSION_TTL_MS = 3_600_000;
@@ -43,6 +43,12 @@ export interface SessionOptions {
 
 export type SessionEvent =
   | { kind: 'message'; seq: number; type: number; payload: Uint8Array; chunked?: true }
+  /**
+   * A data record's `count` messages, checked but not split (run.ts): message i is numbered
+   * seq + i. The receiver materialises only the messages it accepts, so a refused one costs
+   * no allocation.
+   */
+  | { kind: 'run'; seq: number; count: number; plain: Uint8Array }
   | { kind: 'stream-start'; seq: number; messageId: number; type: number; total: number }
   | { kind: 'stream-data'; messageId: number; data: Uint8Array; last: boolean }
   /** A chunked message this side refused or abandoned (also sent to the peer). */
@@ -212,12 +218,16 @@ export class SecureSession {
     return result;
   }
 
-  /** Opens one frame body; throws its PeerError. (Tests and simple callers; see receiveMany.) */
+  /**
+   * Opens one frame body; throws its PeerError. Runs come split into 'message' events.
+   * (Tests and simple callers; see receiveMany.)
+   */
   receive(body: Uint8Array, now: number): SessionEvent[] {
     const r = this.receiveMany([body], now);
     if (r.error) throw r.error;
     if (r.dropped > 0) throw new PeerError(ErrorCode.REPLAY_DETECTED, 'record is a replay');
-    return r.events;
+    return r.events.flatMap((e) => e.kind !== 'run' ? [e]
+      : readRun(e.plain, e.count).map((m, i): SessionEvent => ({ kind: 'message', seq: e.seq + i, type: m.type, payload: m.payload })));
   }
 
   /**
@@ -335,7 +345,9 @@ export class SecureSession {
     const plain = r.body.subarray(r.headerLength, r.body.length - AEAD_TAG_BYTES);
     switch (r.type) {
       case FrameType.Data:
-        for (const m of readRun(plain, r.count)) result.events.push({ kind: 'message', seq: this.received++, type: m.type, payload: m.payload });
+        checkRun(plain, r.count);
+        result.events.push({ kind: 'run', seq: this.received, count: r.count, plain });
+        this.received += r.count;
         return;
       case FrameType.KeyUpdate:
         expectEmpty(plain, 'key_update');
@@ -348,7 +360,8 @@ export class SecureSession {
         return;
       default: {
         const error = decodeErrorPayload(plain);
-        const fatal = !NON_FATAL_CODES.has(error.code);
+        // RATE_LIMITED naming no message is a disconnection (a peer far over its limit).
+        const fatal = !NON_FATAL_CODES.has(error.code) || (error.code === ErrorCode.RATE_LIMITED && error.seq === undefined);
         if (fatal) this.end(SessionState.Error);
         else if (error.code === ErrorCode.CHUNK_ERROR && error.messageId !== undefined) {
           if (error.abandoned) {
