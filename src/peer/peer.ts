@@ -22,7 +22,8 @@ import { RateLimiter, type PeerLimits, type RateClass, type RateLimiterOptions }
 import { ErrorCode, PeerError } from '../errors.js';
 import { InitReplayGuard, type HandshakeOptions, type RemoteIdentity } from '../handshake/index.js';
 import { connectTcp, listenTcp, parseAddress, type TcpAddress } from '../transport/index.js';
-import { ListenerGuard, type ListenerLimits, type ListenerStats } from './listener-guard.js';
+import { ListenerGuard, type AddressLimits, type ListenerLimits, type ListenerStats } from './listener-guard.js';
+import { acceptConnection } from './listener.js';
 import { Session, type AdmissionHooks, type Message, type SessionIoOptions } from './session.js';
 import { TrustStore, type PublicKeyInput } from './trust.js';
 
@@ -41,8 +42,13 @@ export interface PeerOptions {
   maxReassemblyBytesPerPeer?: number;
   /** Reassembly memory of all peers in this process together (default 512 MiB; the first Peer sets it). */
   maxReassemblyBytesPerProcess?: number;
-  /** Listener defences: connections per address, half-open cap, cookie threshold, idle timeout. */
+  /** Listener defences: connections and handshakes per address, half-open cap, cookie threshold, deadlines. */
   listener?: ListenerLimits;
+  /**
+   * How per-address limits (listener, v1.0 endpoint) group addresses: by prefix (default IPv4
+   * /32, IPv6 /64), and the prefixes exempt from them (a load balancer, a private network).
+   */
+  addressLimits?: AddressLimits;
   /** DHT nodes ("host:port", UDP) to join through; giving this (or `dht`) starts the DHT node. */
   bootstrap?: string[];
   /** Capabilities to publish in this peer's DHT record (found with `peer.discover`). */
@@ -132,7 +138,7 @@ export class Peer extends EventEmitter {
     // A key pinned (or unpinned) later moves a peer already tracked to its new level at once.
     this.unwatchTrust = this.trust.watch((fingerprint) => this.limiter.refreshLevel(fingerprint, Date.now()));
     this.addressLimiter = new RateLimiter({ classes: opts.rateLimits?.classes });
-    this.guard = new ListenerGuard(opts.listener ?? {}, this.addressLimiter, Date.now());
+    this.guard = new ListenerGuard(opts.listener ?? {}, this.addressLimiter, Date.now(), opts.addressLimits);
   }
 
   static async create(opts: PeerOptions = {}): Promise<Peer> {
@@ -334,27 +340,11 @@ export class Peer extends EventEmitter {
   private accept(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    const address = socket.remoteAddress ?? 'unknown';
-    if (this.closed || !this.guard.connect(address)) {
+    if (this.closed) {
       socket.destroy();
       return;
     }
-    const guard = this.guard;
-    let ready = false;
-    socket.once('close', () => guard.disconnect(address, ready));
-    const admission: AdmissionHooks = {
-      admit: (cookie, now) => guard.admit(address, cookie, now),
-      cookie: (now) => guard.cookie(address, now),
-      idleTimeoutMs: guard.limits.idleTimeoutMs,
-      onIdleClose: () => guard.idleClosed(),
-    };
-    this.attach(socket, 'responder', admission).then(
-      () => {
-        ready = true;
-        guard.established();
-      },
-      () => undefined, // failures are counted and emitted as 'sessionError'
-    );
+    acceptConnection(socket, this.guard, (admission) => this.attach(socket, 'responder', admission));
   }
 
   private async attach(stream: Duplex, role: 'initiator' | 'responder', admission: AdmissionHooks | null = null): Promise<Session> {

@@ -17,7 +17,7 @@ import type { Admission } from './listener-guard.js';
 import type { RateClass } from '../ratelimit/index.js';
 import { SecureSession, SessionChain, type SessionOptions } from '../session/index.js';
 import type { MemoryBudget } from '../chunking/index.js';
-import { Deframer, FrameType, type MessageType } from '../wire/index.js';
+import { DEFAULT_MAX_FRAME_BYTES, Deframer, FrameType, type MessageType } from '../wire/index.js';
 import { guarded } from './backstop.js';
 import { Inbox } from './inbox.js';
 import type { OverLimitOptions } from './over-limit.js';
@@ -65,6 +65,10 @@ export interface AdmissionHooks {
   /** Idle READY sessions are closed after this (0: never). */
   idleTimeoutMs: number;
   onIdleClose(): void;
+  /** Largest frame body before READY (a handshake message is at most 581 bytes). */
+  maxHandshakeFrameBytes: number;
+  /** Gives the listener a way to end this session with an error frame (eviction, init deadline). */
+  bind(fail: (err: PeerError) => void): void;
 }
 
 
@@ -96,7 +100,9 @@ export class Session extends EventEmitter {
     super();
     this.inbox = new Inbox(stream, opts.maxBufferedMessages ?? 1024);
     this.role = role;
-    this.deframer = new Deframer({ maxFrameBytes: opts.maxFrameBytes });
+    // A listener holds a half-open connection to small frames: no 128 KiB partial frame before READY.
+    const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.deframer = new Deframer({ maxFrameBytes: admission ? Math.min(admission.maxHandshakeFrameBytes, maxFrameBytes) : maxFrameBytes });
     // Every way into this session from the event loop goes through the backstop.
     const guard = <A extends unknown[]>(handler: (...args: A) => void): ((...args: A) => void) => guarded(handler, (err) => this.onInternalError(err));
     this.timer = new SessionTimer(admission?.idleTimeoutMs ?? 0, guard(() => this.onDeadline()));
@@ -117,6 +123,7 @@ export class Session extends EventEmitter {
     stream.on('end', guard(() => this.onStreamEnd(true)));
     stream.on('error', guard((err: Error) => this.fail(new PeerError(ErrorCode.SESSION_NOT_FOUND, `connection error: ${err.message}`), false)));
     stream.on('close', guard(() => this.onStreamEnd(false)));
+    admission?.bind((err) => this.fail(err, true));
   }
 
   /** The spec's state: one of the nine (plus CLOSED). */
@@ -280,6 +287,7 @@ export class Session extends EventEmitter {
 
   private onReady(now: number): void {
     const chain = new SessionChain(this.secureSession(this.handshake.result!, now));
+    this.deframer.setMaxFrameBytes(this.opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     const fail = (err: PeerError, notify: boolean): void => this.fail(err, notify);
     this.chain = chain;
     this.sender = new Sender(this.stream, chain, this.opts, this.timer, fail);

@@ -15,7 +15,7 @@ export interface DeframerOptions {
 }
 
 export class Deframer {
-  readonly maxFrameBytes: number;
+  private limit = DEFAULT_MAX_FRAME_BYTES;
   /** Partial length prefix when a chunk ended inside it. */
   private readonly prefix = new Uint8Array(LENGTH_PREFIX_BYTES);
   private prefixFilled = 0;
@@ -25,11 +25,19 @@ export class Deframer {
   private failure: PeerError | null = null;
 
   constructor(options: DeframerOptions = {}) {
-    const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.setMaxFrameBytes(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+  }
+
+  /** Changes the limit for frames not yet begun (a listener raises it once the handshake is READY). */
+  setMaxFrameBytes(max: number): void {
     if (!Number.isInteger(max) || max < 1 || max > ABSOLUTE_MAX_FRAME_BYTES) {
       throw new PeerError(ErrorCode.INVALID_ARGUMENT, `maxFrameBytes must be 1 to ${ABSOLUTE_MAX_FRAME_BYTES}`);
     }
-    this.maxFrameBytes = max;
+    this.limit = max;
+  }
+
+  get maxFrameBytes(): number {
+    return this.limit;
   }
 
   /** Memory held for an incomplete frame: its allocated body plus any partial prefix. */
