@@ -52,6 +52,7 @@ export function onlyPeerError<T>(f: () => T): T | PeerError {
     out = f();
   } catch (err) {
     assertPeerError(err);
+    tally(err.code);
     out = err;
   }
   const ms = performance.now() - t0;
@@ -64,6 +65,12 @@ export function onlyPeerError<T>(f: () => T): T | PeerError {
  * (seed, path, shrunk counterexample) on the first input it rejects. `minRuns` guards against a
  * fuzzer that silently ran (almost) nothing.
  */
+/** Outcomes seen by the current target (printed with PEERCOMM_FUZZ_VERBOSE): shows what the inputs reached. */
+const outcomes = new Map<string, number>();
+export function tally(outcome: string): void {
+  outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+}
+
 export function fuzz<T>(name: string, arb: fc.Arbitrary<T>, property: (input: T) => void, opts: { ms?: number; minRuns?: number } = {}): void {
   const details = fc.check(fc.property(arb, (input) => {
     property(input);
@@ -72,7 +79,11 @@ export function fuzz<T>(name: string, arb: fc.Arbitrary<T>, property: (input: T)
     const cause = details.errorInstance instanceof Error ? details.errorInstance.stack : String(details.errorInstance);
     throw new Error(`${name}: ${fc.defaultReportMessage(details)}\n${cause}\n(run seed ${FUZZ_SEED})`);
   }
-  if (process.env.PEERCOMM_FUZZ_VERBOSE) console.log(`${name}: ${details.numRuns} inputs`);
+  if (process.env.PEERCOMM_FUZZ_VERBOSE) {
+    const seen = [...outcomes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
+    console.log(`${name}: ${details.numRuns} inputs${seen ? `; ${seen}` : ''}`);
+  }
+  outcomes.clear();
   expect(details.numRuns, `${name}: runs in ${opts.ms ?? FUZZ_MS} ms`).toBeGreaterThanOrEqual(opts.minRuns ?? 50);
 }
 
@@ -117,7 +128,7 @@ export function mutate(input: Uint8Array, m: Mutation, corpus: readonly Uint8Arr
   const at = len === 0 ? 0 : m.at % (len + 1);
   switch (m.op) {
     case 'flip':
-      if (len > 0) b[at % len] ^= 1 << m.bit;
+      if (len > 0) b[at % len] = b[at % len]! ^ (1 << m.bit);
       return b;
     case 'set':
       if (len > 0) b[at % len] = m.value;

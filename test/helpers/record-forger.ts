@@ -3,7 +3,8 @@
  * send well-authenticated but ill-formed chunk sequences. Sequence numbers count from 0, so use
  * it instead of (not alongside) the client's SecureSession.
  */
-import { createAead, wire } from '../../src/index.js';
+import { wire } from '../../src/index.js';
+import { Direction, NONCE_BYTES } from '../../src/session/direction.js';
 
 /** Header fields a forged record may carry (each defaults to what an honest sender writes). */
 export interface ForgedFields {
@@ -17,24 +18,24 @@ export interface ForgedFields {
 
 export class RecordForger {
   private seq = 0;
-  private readonly aead;
+  /** The sending key and IV (copies: a key update wipes them), as the receiver derives them. */
+  private readonly tx: Direction;
 
   constructor(private readonly keys: { sendKey: Buffer; sendIv: Buffer; sessionId: Buffer }) {
-    this.aead = createAead(keys.sendKey);
+    this.tx = new Direction(Buffer.from(keys.sendKey), Buffer.from(keys.sendIv), 'aes-256-gcm');
   }
 
   private nonce(seq: number): Buffer {
-    const n = Buffer.from(this.keys.sendIv);
-    const s = Buffer.alloc(12);
-    s.writeBigUInt64BE(BigInt(seq), 4);
-    for (let i = 0; i < 12; i++) n[i]! ^= s[i]!;
+    const n = Buffer.alloc(NONCE_BYTES);
+    this.tx.writeNonce(seq, n, 0);
     return n;
   }
 
   /**
    * Seals `plain` under one record header whose every field may be forged: type, flags,
    * reserved byte, session id, first sequence number (default: the next), count (default 1),
-   * chunk fields. The next record's default sequence number follows this one's.
+   * chunk fields. The next record's default sequence number follows this one's; after a
+   * key_update record the next ones are sealed under the updated key (PROTOCOL.md §6).
    */
   record(type: wire.RecordType, plain: Uint8Array, fields: ForgedFields = {}): Buffer {
     // Written by hand (PROTOCOL.md §2): the library's encoder refuses the bad fields we forge.
@@ -54,7 +55,8 @@ export class RecordForger {
       header.writeUInt32BE(chunk.count, 36);
       header.writeBigUInt64BE(BigInt(chunk.totalLength), 40);
     }
-    const sealed = this.aead.seal(this.nonce(seq), header, plain);
+    const sealed = this.tx.aead.seal(this.nonce(seq), header, plain);
+    if (type === wire.FrameType.KeyUpdate) this.tx.update();
     this.seq = seq + Math.max(1, fields.count ?? 1);
     return wire.encodeFrame(Buffer.concat([header, sealed]));
   }
