@@ -5,10 +5,16 @@ import { Peer } from '../../dist/index.js';
 
 const peer = await Peer.create(JSON.parse(process.argv[2] ?? '{}'));
 // An application bug a peer can trigger: a message handler that throws on one payload.
-const { throwOnPayload } = JSON.parse(process.argv[3] ?? '{}');
+const { throwOnPayload, echo } = JSON.parse(process.argv[3] ?? '{}');
 if (throwOnPayload !== undefined) {
   peer.on('message', (m) => {
     if (Buffer.from(m.payload).toString() === throwOnPayload) throw new Error('application handler failed');
+  });
+}
+// A server that answers: every whole message goes back to its sender on the same session.
+if (echo) {
+  peer.on('message', (m) => {
+    if (!m.streamed) m.session.send(m.payload, { type: m.type }).catch(() => undefined);
   });
 }
 const sessions = [];
@@ -16,8 +22,10 @@ peer.on('sessionError', (err) => process.send({ event: 'sessionError', code: err
 
 const commands = {
   listen: async () => ({ port: (await peer.listen({ host: '127.0.0.1' })).port }),
-  connect: async ({ port }) => {
+  // keep: false for the many short sessions of a fuzzer (not held here, not addressable by send).
+  connect: async ({ port, keep = true }) => {
     const s = await peer.connect(`127.0.0.1:${port}`);
+    if (!keep) return { session: null };
     sessions.push(s);
     s.on('close', (err) => process.send({ event: 'close', code: err?.code ?? null }));
     return { session: sessions.length - 1 };

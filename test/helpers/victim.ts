@@ -45,11 +45,12 @@ export class Victim {
 
   /**
    * Starts a victim Peer with these options (JSON-serialisable: no identity objects); with
-   * `throwOnPayload`, its application message handler throws on a message with that payload.
+   * `throwOnPayload`, its application message handler throws on a message with that payload;
+   * with `echo`, it sends every whole message back to its sender.
    */
   static async start(
     options: Omit<PeerOptions, 'identity' | 'trust'> & { trust?: [string, string][] } = {},
-    app: { throwOnPayload?: string } = {},
+    app: { throwOnPayload?: string; echo?: boolean } = {},
     execArgv: string[] = [],
   ): Promise<Victim> {
     const child = fork(SCRIPT, [JSON.stringify(options), JSON.stringify(app)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv });
@@ -70,9 +71,9 @@ export class Victim {
     return ((await this.call('listen')) as { port: number }).port;
   }
 
-  /** Connects to 127.0.0.1:port; rejects with the handshake's code. */
-  connect(port: number): Promise<unknown> {
-    return this.call('connect', { port });
+  /** Connects to 127.0.0.1:port; rejects with the handshake's code. `keep: false` drops the session once READY. */
+  connect(port: number, keep = true): Promise<unknown> {
+    return this.call('connect', { port, keep });
   }
 
   /** Sends one message on its latest session (or `session`). */

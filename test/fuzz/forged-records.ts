@@ -1,0 +1,110 @@
+/**
+ * Sealed records an authenticated attacker sends: honest most of the time (so later records are
+ * reached), with plaintexts mutated (data runs, error payloads, chunk bodies, key_update and
+ * close bodies) and header fields forged now and then (count, sequence number, flags, reserved
+ * byte, chunk fields). Shared by the in-process fuzzer (records.test.ts) and the one over TCP
+ * against a child process (authenticated.test.ts).
+ */
+import fc from 'fast-check';
+import { wire } from '../../src/index.js';
+import { encodeErrorPayload } from '../../src/session/run.js';
+import { runOf } from '../helpers/authenticated-peer.js';
+import type { ForgedFields, RecordForger } from '../helpers/record-forger.js';
+import { hostile } from './harness.js';
+
+const { FrameType } = wire;
+
+const RUNS = [
+  runOf([{ type: 4, payload: Buffer.from('hello') }]),
+  runOf([{ type: 1, payload: Buffer.alloc(0) }, { type: 0x0c, payload: Buffer.alloc(40, 7) }]),
+  runOf(Array.from({ length: 8 }, (_, i) => ({ type: 0x80 + i, payload: Buffer.alloc(i, i) }))),
+];
+const ERRORS = [
+  encodeErrorPayload({ code: 'RATE_LIMITED', reason: 'task rate limit', seq: 1, retryAfter: 1500, rateClass: 'task' }),
+  encodeErrorPayload({ code: 'CHUNK_ERROR', reason: 'abandoned', messageId: 1, abandoned: true }),
+  encodeErrorPayload({ code: 'CHUNK_ERROR', reason: 'refused', messageId: 0 }),
+  encodeErrorPayload({ code: 'SEQUENCE_ERROR', reason: 'fatal' }),
+];
+
+const u32Edge = fc.constantFrom(0, 1, 2, 0x7fffffff, 0x80000000, 0xffffffff);
+const u53Edge = fc.constantFrom(0, 1, 2 ** 32, 2 ** 52, 2 ** 53 - 1, 2 ** 53, 2 ** 60);
+
+/** Chunk fields: mostly a small plausible message (ids 0–3, ≤ 5 chunks), sometimes edge values. */
+const chunkFields = fc.record({
+  messageId: fc.oneof({ weight: 5, arbitrary: fc.nat({ max: 3 }) }, { weight: 1, arbitrary: u53Edge }),
+  index: fc.oneof({ weight: 5, arbitrary: fc.nat({ max: 5 }) }, { weight: 1, arbitrary: u32Edge }),
+  count: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 5 }) }, { weight: 1, arbitrary: u32Edge }),
+  totalLength: fc.oneof(
+    { weight: 10, arbitrary: fc.integer({ min: 0, max: 600 }) },
+    { weight: 2, arbitrary: u53Edge },
+    // Sizes a receiver may buffer whole: what chunk 0 of them makes it reserve or allocate.
+    { weight: 1, arbitrary: fc.constantFrom(1 << 20, 16 << 20, (64 << 20) - 1, 64 << 20) },
+  ),
+});
+
+/** The plaintext an honest sender would put in that chunk (type byte first in chunk 0), if small. */
+function honestChunk(c: wire.ChunkFields, type: number): Buffer {
+  const size = Math.ceil(c.totalLength / Math.max(1, c.count));
+  const length = Math.min(size, c.totalLength - c.index * size);
+  const n = Math.max(0, Math.min(length, 4096)) + (c.index === 0 ? 1 : 0);
+  const b = Buffer.alloc(n, 0x5a);
+  if (c.index === 0 && n > 0) b[0] = type;
+  return b;
+}
+
+export interface ForgedRecord {
+  type: wire.RecordType;
+  plain: Uint8Array;
+  fields: ForgedFields;
+  /** Sequence number off by this much from the next expected one (null: honest). */
+  seqDelta: number | null;
+}
+
+/** Half the time the honest plaintext (so later records are reached), else a hostile one. */
+const honestOr = (corpus: Uint8Array[]): fc.Arbitrary<Uint8Array> => fc.oneof(fc.constantFrom(...corpus), hostile(corpus, 64));
+const plainFor = (type: wire.RecordType): fc.Arbitrary<Uint8Array> =>
+  type === FrameType.Data ? honestOr(RUNS)
+    : type === FrameType.Error ? honestOr(ERRORS)
+      : fc.oneof({ weight: 4, arbitrary: fc.constant(new Uint8Array(0)) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 8 }) });
+
+/** `arb` once in `n` times, else null (the honest value). */
+const rarely = <T>(arb: fc.Arbitrary<T>, n: number): fc.Arbitrary<T | null> =>
+  fc.oneof({ weight: n - 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arb });
+
+/** Header fields left honest most of the time, each forged now and then. */
+const forgedFields = fc.record({
+  count: rarely(fc.oneof(fc.integer({ min: 0, max: 9 }), u32Edge), 6),
+  seqDelta: rarely(fc.oneof(fc.integer({ min: -2, max: 2 }), fc.constant(2 ** 31)), 12),
+  flags: rarely(fc.nat({ max: 255 }), 20),
+  reserved: rarely(fc.nat({ max: 255 }), 30),
+});
+
+export const forgedRecord: fc.Arbitrary<ForgedRecord> = fc.oneof(
+  // Data, error, close, key_update: mutated plaintexts, sometimes forged headers.
+  fc.constantFrom(FrameType.Data, FrameType.Data, FrameType.Error, FrameType.Close, FrameType.KeyUpdate)
+    .chain((type) => fc.record({ type: fc.constant(type), plain: plainFor(type), f: forgedFields })),
+  // Chunks: plausible fields and the plaintext they call for, or a mutation of it.
+  fc.record({ c: chunkFields, mutate: rarely(fc.uint8Array({ maxLength: 12 }), 4), f: forgedFields })
+    .map(({ c, mutate, f }) => {
+      const plain = honestChunk(c, 4);
+      return { type: FrameType.Chunk as wire.RecordType, plain: mutate ? Buffer.concat([plain.subarray(0, mutate.length), mutate]) : plain, f: { ...f, chunk: c } };
+    }),
+).map(({ type, plain, f }) => {
+  const fields: ForgedFields = {};
+  if (f.count !== null) fields.count = f.count;
+  if (f.flags !== null) fields.flags = f.flags;
+  if (f.reserved !== null) fields.reserved = f.reserved;
+  if ('chunk' in f) fields.chunk = (f as { chunk: wire.ChunkFields }).chunk;
+  return { type, plain, fields, seqDelta: f.seqDelta };
+});
+
+
+/** Seals `records` in order with `forger`, each at the next sequence number plus its seqDelta. */
+export function sealRecords(forger: RecordForger, records: readonly ForgedRecord[]): Buffer[] {
+  let next = 0;
+  return records.map((r) => {
+    const firstSeq = Math.max(0, next + (r.seqDelta ?? 0));
+    next = firstSeq + Math.max(1, r.fields.count ?? 1);
+    return forger.record(r.type, r.plain, { ...r.fields, firstSeq });
+  });
+}
