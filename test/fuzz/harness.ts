@@ -5,7 +5,7 @@
  * Reproducing: every run prints its seed; `PEERCOMM_FUZZ_SEED=<seed> npx vitest run test/fuzz`
  * replays the same inputs (each target derives its own stream from the seed and its name), and
  * a failure report also gives fast-check's `path` to jump to the failing case. `PEERCOMM_FUZZ_MS`
- * sets the time per target (default 2000 ms); `PEERCOMM_FUZZ_VERBOSE=1` prints how many inputs each ran.
+ * sets the time per target (default 1500 ms); `PEERCOMM_FUZZ_VERBOSE=1` prints how many inputs each ran.
  */
 import fc from 'fast-check';
 import { expect } from 'vitest';
@@ -20,7 +20,7 @@ function seedFromEnv(): number {
 }
 
 export const FUZZ_SEED = seedFromEnv();
-export const FUZZ_MS = Number(process.env.PEERCOMM_FUZZ_MS ?? 2000);
+export const FUZZ_MS = Number(process.env.PEERCOMM_FUZZ_MS ?? 1500);
 /**
  * One input taking this long is a hang, not slowness: the largest input is a few KiB, which any
  * decoder here handles in well under a millisecond.
