@@ -32,6 +32,16 @@ const ATTACKERS = 3;
  * of a few KiB per session over thousands of sessions, or unbounded buffering, exceeds it.
  */
 const RSS_GROWTH_LIMIT = 96 * 1024 * 1024;
+/**
+ * Growth of what the victim really retains (heap and array buffers after full collections)
+ * between before and after the attacks. Per-peer state that outlives a session (rate-limiter
+ * buckets, replay-guard nonces) is well under 1 KiB per attacker identity.
+ */
+const RETAINED_GROWTH_LIMIT = 24 * 1024 * 1024;
+const retainedBytes = async (v: Victim): Promise<number> => {
+  const r = await v.retained();
+  return r.heapUsed + r.arrayBuffers;
+};
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -147,13 +157,15 @@ async function settled(victim: Victim, sessions: number): Promise<Awaited<Return
   }
 }
 
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+
 /** Generous limits for the fuzzers' many handshakes from 127.0.0.1 (the handshake limit is tested elsewhere). */
 const MANY_HANDSHAKES = { rateLimits: { classes: { handshake: { perMinute: 1_000_000, burst: 1_000_000 } } } };
 
 describe.skipIf(process.env.PEERCOMM_NO_NATIVE === '1')('fuzz: an authenticated peer with mutated sealed records (child-process victim)', () => {
   it('a listener survives, serves a pinned honest peer throughout, and stays within its memory', async () => {
     const honestId = Identity.generate();
-    const victim = await Victim.start({ entityId: 'victim', trust: [['honest', honestId.publicKey.toString('hex')]], ...MANY_HANDSHAKES }, { echo: true });
+    const victim = await Victim.start({ entityId: 'victim', trust: [['honest', honestId.publicKey.toString('hex')]], ...MANY_HANDSHAKES }, { echo: true }, ['--expose-gc']);
     cleanup.push(() => victim.kill());
     const port = await victim.listen();
 
@@ -172,6 +184,7 @@ describe.skipIf(process.env.PEERCOMM_NO_NATIVE === '1')('fuzz: an authenticated 
       }
     })();
     await new Promise((r) => setTimeout(r, 500));
+    const retainedBefore = await retainedBytes(victim);
     const baseline = (await victim.stats()).rss;
     const rss = watchRss(victim);
 
@@ -188,22 +201,24 @@ describe.skipIf(process.env.PEERCOMM_NO_NATIVE === '1')('fuzz: an authenticated 
     expect(attacks - handshakesFailed).toBeGreaterThan(50);
 
     const { stats } = await settled(victim, 1);
+    const retainedGrowth = (await retainedBytes(victim)) - retainedBefore;
     expect(victim.alive).toBe(true);
     expect(stats.internalErrors).toBe(0);
     expect(stats.sessions).toBe(1);
     expect(stats.reassembly.bytesInUse).toBe(0);
     expect(maxRss - baseline).toBeLessThan(RSS_GROWTH_LIMIT);
+    expect(retainedGrowth).toBeLessThan(RETAINED_GROWTH_LIMIT);
     if (process.env.PEERCOMM_FUZZ_VERBOSE) {
-      console.log(`listener: ${attacks} attacks (${handshakesFailed} handshakes failed), ${sent} honest messages echoed, RSS ${(baseline / 2 ** 20).toFixed(0)} -> max ${(maxRss / 2 ** 20).toFixed(0)} MiB`, stats.sessionErrors);
+      console.log(`listener: ${attacks} attacks (${handshakesFailed} handshakes failed), ${sent} honest messages echoed, RSS ${mib(baseline)} -> max ${mib(maxRss)} MiB, retained +${mib(retainedGrowth)} MiB`, stats.sessionErrors);
     }
   }, NET_MS + 60_000);
 
   it('a client connecting to a malicious listener again and again survives and stays within its memory', async () => {
-    const victim = await Victim.start({ entityId: 'client' }, { echo: true });
+    const victim = await Victim.start({ entityId: 'client' }, { echo: true }, ['--expose-gc']);
     cleanup.push(() => victim.kill());
     const listener = await AuthenticatedPeer.listen();
     cleanup.push(() => listener.close());
-    await victim.stats();
+    const retainedBefore = await retainedBytes(victim);
     const baseline = (await victim.stats()).rss;
     const rss = watchRss(victim);
     let connected = 0;
@@ -216,13 +231,15 @@ describe.skipIf(process.env.PEERCOMM_NO_NATIVE === '1')('fuzz: an authenticated 
     const { attacks } = await fuzzFor('malicious listener', Math.round(NET_MS * 0.4), victim, open);
     const maxRss = await rss.stop();
     const { stats } = await settled(victim, 0);
+    const retainedGrowth = (await retainedBytes(victim)) - retainedBefore;
     expect(victim.alive).toBe(true);
     expect(connected).toBeGreaterThan(20);
     expect(stats.internalErrors).toBe(0);
     expect(stats.reassembly.bytesInUse).toBe(0);
     expect(maxRss - baseline).toBeLessThan(RSS_GROWTH_LIMIT);
+    expect(retainedGrowth).toBeLessThan(RETAINED_GROWTH_LIMIT);
     if (process.env.PEERCOMM_FUZZ_VERBOSE) {
-      console.log(`client: ${attacks} attacks, ${connected} sessions, RSS ${(baseline / 2 ** 20).toFixed(0)} -> max ${(maxRss / 2 ** 20).toFixed(0)} MiB`, stats.sessionErrors);
+      console.log(`client: ${attacks} attacks, ${connected} sessions, RSS ${mib(baseline)} -> max ${mib(maxRss)} MiB, retained +${mib(retainedGrowth)} MiB`, stats.sessionErrors);
     }
   }, NET_MS + 60_000);
 });

@@ -32,6 +32,15 @@ const commands = {
   },
   send: async ({ session, payload, type }) => ({ seq: await sessions[session ?? sessions.length - 1].send(payload, { type }) }),
   stats: async () => ({ stats: peer.stats(), rss: process.memoryUsage().rss }),
+  // Memory after a full collection (the child must run with --expose-gc): what is really retained.
+  retained: async () => {
+    for (let i = 0; i < 3; i++) {
+      globalThis.gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    const m = process.memoryUsage();
+    return { heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss };
+  },
 };
 
 process.on('message', async ({ id, cmd, args }) => {

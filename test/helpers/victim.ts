@@ -85,6 +85,11 @@ export class Victim {
     return (await this.call('stats')) as { stats: PeerStats; rss: number };
   }
 
+  /** Memory after full garbage collections (start the victim with execArgv ['--expose-gc']). */
+  async retained(): Promise<{ heapUsed: number; external: number; arrayBuffers: number; rss: number }> {
+    return (await this.call('retained')) as { heapUsed: number; external: number; arrayBuffers: number; rss: number };
+  }
+
   /** Waits until an event matching `pred` arrives, or the child exits; true if it arrived. */
   async waitFor(pred: (e: VictimEvent) => boolean, timeoutMs = 10_000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
