@@ -15,7 +15,9 @@
  */
 import { ErrorCode, PeerError } from '../errors.js';
 import { CookieJar } from '../handshake/index.js';
-import { PrefixSet, addressPrefix, type PrefixBits } from '../util/ip.js';
+import { AddressKeys, type AddressLimits } from '../util/ip.js';
+
+export type { AddressLimits } from '../util/ip.js';
 
 /** Largest handshake body (handshake_error: 2 + 1 + 64 + 2 + 512 = 581 bytes; handshake_init ≤ 364), with room. */
 export const DEFAULT_MAX_HANDSHAKE_FRAME_BYTES = 1024;
@@ -35,14 +37,6 @@ export interface ListenerLimits {
   maxHandshakeFrameBytes?: number;
   /** A READY session with no record either way for this long is closed (default 10 min; 0: never). */
   idleTimeoutMs?: number;
-}
-
-/** How per-address limits group addresses (listener and v1.0 endpoint). */
-export interface AddressLimits {
-  /** Prefix lengths a limit counts by (default IPv4 /32, IPv6 /64). */
-  prefixBits?: PrefixBits;
-  /** Address prefixes ("10.0.0.0/8", "fd00::/8", "192.0.2.7") exempt from per-address limits. */
-  exempt?: readonly string[];
 }
 
 /** Takes one token of a class for a key; 0 when allowed, else the ms until it would be. */
@@ -85,8 +79,7 @@ interface PrefixEntry {
 
 export class ListenerGuard {
   readonly limits: Required<ListenerLimits>;
-  private readonly prefixBits: PrefixBits | undefined;
-  private readonly exempt: PrefixSet;
+  private readonly keys: AddressKeys;
   private readonly prefixes = new Map<string, PrefixEntry>();
   private halfOpen = 0;
   private arrivals = 0;
@@ -105,18 +98,12 @@ export class ListenerGuard {
       maxHandshakeFrameBytes: limits.maxHandshakeFrameBytes ?? DEFAULT_MAX_HANDSHAKE_FRAME_BYTES,
       idleTimeoutMs: limits.idleTimeoutMs ?? 600_000,
     };
-    this.prefixBits = address.prefixBits;
-    this.exempt = new PrefixSet(address.exempt ?? []);
+    this.keys = new AddressKeys(address);
     this.cookies = new CookieJar(now);
   }
 
   stats(): ListenerStats {
     return { ...this.counters, halfOpen: this.halfOpen };
-  }
-
-  /** The key per-address limits count `address` by; null when it is exempt. */
-  keyOf(address: string): string | null {
-    return this.exempt.has(address) ? null : addressPrefix(address, this.prefixBits);
   }
 
   /**
@@ -125,7 +112,7 @@ export class ListenerGuard {
    * connection (its ticket's close()) to make room.
    */
   connect(address: string, close: (err: PeerError) => void): Ticket | PeerError {
-    const key = this.keyOf(address);
+    const key = this.keys.keyOf(address);
     const entry = key === null ? undefined : this.prefixes.get(key);
     if (entry !== undefined && entry.open >= this.limits.maxConnectionsPerAddress) {
       this.counters.connectionsRefused++;

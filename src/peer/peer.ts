@@ -45,8 +45,9 @@ export interface PeerOptions {
   /** Listener defences: connections and handshakes per address, half-open cap, cookie threshold, deadlines. */
   listener?: ListenerLimits;
   /**
-   * How per-address limits (listener, v1.0 endpoint) group addresses: by prefix (default IPv4
-   * /32, IPv6 /64), and the prefixes exempt from them (a load balancer, a private network).
+   * How per-address limits (listener, v1.0 endpoint unless `v1.addressLimits`) group addresses:
+   * by prefix (default IPv4 /32, IPv6 /64), and the prefixes exempt from them (a load balancer,
+   * a private network).
    */
   addressLimits?: AddressLimits;
   /** DHT nodes ("host:port", UDP) to join through; giving this (or `dht`) starts the DHT node. */
@@ -254,7 +255,7 @@ export class Peer extends EventEmitter {
     if (!this.opts.allowV1) throw new PeerError(ErrorCode.INVALID_STATE, 'v1.0 is off: create the Peer with allowV1: true to speak v1.0 (signed, not encrypted)');
     if (this.closed) throw new PeerError(ErrorCode.INVALID_STATE, 'peer is closed');
     if (this.v1 === null) {
-      this.v1 = new V1Endpoint({ ...this.opts.v1, identity: this.identity, entityId: this.entityId, trust: this.trust });
+      this.v1 = new V1Endpoint({ addressLimits: this.opts.addressLimits, ...this.opts.v1, identity: this.identity, entityId: this.entityId, trust: this.trust });
       this.v1.on('message', (m: V1Message) => {
         this.counters.messagesReceived++;
         this.emit('message', m);

@@ -132,3 +132,26 @@ export class PrefixSet {
     return false;
   }
 }
+
+/** How per-address limits group addresses, and which are exempt (listener, v1.0 endpoint). */
+export interface AddressLimits {
+  /** Prefix lengths a limit counts by (default IPv4 /32, IPv6 /64). */
+  prefixBits?: PrefixBits;
+  /** Address prefixes ("10.0.0.0/8", "fd00::/8", "192.0.2.7") exempt from per-address limits: a load balancer, a private network. */
+  exempt?: readonly string[];
+}
+
+/** The key each per-address limit counts an address by: its prefix, or null when it is exempt. */
+export class AddressKeys {
+  private readonly bits: PrefixBits;
+  private readonly exempt: PrefixSet;
+
+  constructor(limits: AddressLimits = {}) {
+    this.bits = { ...DEFAULT_PREFIX_BITS, ...limits.prefixBits };
+    this.exempt = new PrefixSet(limits.exempt ?? []);
+  }
+
+  keyOf(ip: string): string | null {
+    return this.exempt.has(ip) ? null : addressPrefix(ip, this.bits);
+  }
+}

@@ -35,6 +35,9 @@ describe('v1.0 handshake', () => {
     expect(ack.payload).toMatchObject({ session_id: init.sessionId, public_key: b.publicKey.toString('hex'), selected_version: '1.0', confirm: true });
     // challenge_response: bob's signature over the challenge's hex string
     expect(Identity.isValidSignature(b.publicKey, Buffer.from(init.payload.challenge as string), Buffer.from(ack.payload.challenge_response as string, 'base64'))).toBe(true);
+    // Until the endpoint has checked the key and sent the ack, no confirm completes it.
+    expect(B.pendingKey('alice', init.sessionId)).toBeUndefined();
+    B.acknowledge(init.sessionId);
     expect(B.pendingKey('alice', init.sessionId)).toEqual(a.publicKey);
 
     const { session: sa, payload: confirm } = A.receiveAck('bob', b.publicKey, wire(ack.payload), T + 20);
@@ -95,7 +98,10 @@ describe('v1.0 handshake', () => {
       B.receiveHandshake('alice', a.publicKey, wire(p), T);
       expectPeerError(() => B.receiveHandshake('mallory', a.publicKey, wire(p), T), ErrorCode.HANDSHAKE_IN_PROGRESS);
     });
-    it('confirm: wrong session, confirm false, timestamp more than 60 s off', () => {
+    it('confirm: not acknowledged, wrong session, confirm false, timestamp more than 60 s off', () => {
+      const c0 = { session_id: init.sessionId, confirm: true, timestamp: formatTimestamp(T) };
+      expectPeerError(() => B.receiveConfirm('alice', a.publicKey, wire(c0), T), ErrorCode.SESSION_NOT_FOUND);
+      B.acknowledge(init.sessionId);
       const ack = B.pendingKey('alice', init.sessionId);
       expect(ack).toEqual(a.publicKey);
       const c = { session_id: init.sessionId, confirm: true, timestamp: formatTimestamp(T) };
@@ -141,6 +147,7 @@ describe('v1.0 handshake', () => {
       const other = Identity.generate();
       const init = new V1Handshakes(other).start('me', T);
       R.receiveHandshake(peer, other.publicKey, wire(init.payload), T);
+      R.acknowledge(init.sessionId);
       R.receiveConfirm(peer, other.publicKey, wire({ session_id: init.sessionId, confirm: true, timestamp: formatTimestamp(T) }), T);
     }
     expect(R.sessionCount).toBe(2);
@@ -155,6 +162,18 @@ describe('v1.0 handshake', () => {
     B.receiveHandshake('alice', a.publicKey, wire(first.payload), T);
     B.receiveHandshake('alice', a.publicKey, wire(second.payload), T);
     expect(B.pendingCount).toBe(1);
+    B.acknowledge(first.sessionId);
     expect(B.pendingKey('alice', first.sessionId)).toBeUndefined();
+  });
+
+  it('a handshake under the same id but another key cannot cancel the half-open one', () => {
+    const { a, A, B } = pair();
+    const first = A.start('bob', T);
+    B.receiveHandshake('alice', a.publicKey, wire(first.payload), T);
+    const mallory = Identity.generate();
+    const forged = new V1Handshakes(mallory).start('bob', T);
+    expectPeerError(() => B.receiveHandshake('alice', mallory.publicKey, wire(forged.payload), T), ErrorCode.HANDSHAKE_IN_PROGRESS);
+    B.acknowledge(first.sessionId);
+    expect(B.pendingKey('alice', first.sessionId)).toEqual(a.publicKey);
   });
 });

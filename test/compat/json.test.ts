@@ -68,6 +68,15 @@ describe('limits', () => {
     expectPeerError(() => parseJson('{"a":'.repeat(100_000)), ErrorCode.MALFORMED_FRAME);
     expectPeerError(() => parseJson('[[[', { maxDepth: 2 }), ErrorCode.MALFORMED_FRAME);
   });
+  it('members: 10,000 over the whole document parse, one more does not (the parse stops there)', () => {
+    const arr = (k: number): string => `[${new Array(k).fill('0').join(',')}]`;
+    expect((parseJson(arr(10_000)) as unknown[]).length).toBe(10_000);
+    const e = expectPeerError(() => parseJson(arr(10_001)), ErrorCode.MALFORMED_FRAME);
+    expect(e.message).toMatch(/members/);
+    expectPeerError(() => parseJson(`{"a":${arr(2)},"b":{"c":1}}`, { maxMembers: 4 }), ErrorCode.MALFORMED_FRAME);
+    expect(() => parseJson(`{"a":${arr(2)},"b":{"c":1}}`, { maxMembers: 5 })).not.toThrow();
+    expectPeerError(() => parseJson(arr(500_000)), ErrorCode.MALFORMED_FRAME);
+  });
   it('size, in UTF-8 bytes, for strings and bytes', () => {
     const s = `"${'é'.repeat(600)}"`; // 1202 bytes, 602 UTF-16 units
     expectPeerError(() => parseJson(s, { maxBytes: 1000 }), ErrorCode.MALFORMED_FRAME);

@@ -45,6 +45,19 @@ describe('ReplayGuard', () => {
     g.check('a', n(9), T + 300_000, T + 300_000); // after expiry there is room
     expect(g.size).toBe(1);
   });
+  it('a sender past its quota is refused alone; a full shared cache never refuses a pinned sender', () => {
+    const g = new ReplayGuard({ maxNonces: 4, maxNoncesPerSender: 3 });
+    for (let i = 0; i < 3; i++) g.check('flooder', n(i), T, T);
+    expectPeerError(() => g.check('flooder', n(9), T, T), ErrorCode.RATE_LIMITED);
+    g.check('other', n(0), T, T); // the shared cache (4) is now full
+    expectPeerError(() => g.check('third', n(0), T, T), ErrorCode.RATE_LIMITED);
+    for (let i = 0; i < 3; i++) g.check('pinned', n(i), T, T, true); // pinned: only its own quota
+    expectPeerError(() => g.check('pinned', n(0), T, T, true), ErrorCode.REPLAY_DETECTED);
+    expect(g.size).toBe(7);
+    g.prune(T + 300_000);
+    expect(g.size).toBe(0);
+    g.check('flooder', n(0), T + 300_000, T + 300_000); // quotas freed with their entries
+  });
   it('never holds more than maxNonces, and never accepts a nonce twice within the window', () => {
     fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 30_000 })), { maxLength: 300 }), (ops) => {
       const g = new ReplayGuard({ maxNonces: 8 });

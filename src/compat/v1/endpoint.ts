@@ -5,54 +5,33 @@
  * handshake_confirm) are new POSTs to the peer's own `/message`, through V1Client, so the
  * endpoint needs each peer's base URL (`peers`, addPeer(), or handshake(id, url)).
  *
- * Hostile input: bodies ≤ maxBodyBytes (and ≤ maxBufferedBytes for all bodies at once),
- * nesting ≤ maxDepth, header and request timeouts against slow senders, a per-address rate
- * limit (by msg_type class) before any signature check, and every failure answered, never
- * thrown: the process does not crash and memory stays bounded.
+ * Hostile input: bodies ≤ maxBodyBytes (and ≤ maxBufferedBytes for all bodies at once, of
+ * which one address prefix holds at most its share), nesting ≤ maxDepth, members ≤
+ * maxMembers, connections per address prefix, header and request timeouts and a minimum
+ * upload rate against slow senders, a per-address rate limit asked before a body is read and
+ * charged (by msg_type class) before any signature check, and every failure answered, never
+ * thrown: the process does not crash and memory stays bounded. Per-address limits count an
+ * address prefix (util/ip.ts: IPv4 /32, IPv6 /64; `addressLimits` sets the bits and exempt prefixes).
  *
  * Events: 'message' (V1Message), 'session' (V1Session), 'rejected' (V1Rejection),
  * 'sendFailed' ({ peerId, msgType, error }).
  */
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Identity } from '../../crypto/index.js';
+import type { AddressInfo, Socket } from 'node:net';
+import { constantTimeEqual, type Identity } from '../../crypto/index.js';
 import { ErrorCode, PeerError } from '../../errors.js';
-import { RateLimiter, type RateClass } from '../../ratelimit/index.js';
-import { MESSAGE_TYPES, isMessageType } from '../../wire/index.js';
+import { RateLimiter } from '../../ratelimit/index.js';
+import { AddressKeys, type AddressLimits } from '../../util/ip.js';
 import { V1Client, type V1ClientOptions, type V1Response } from './client.js';
 import { sign } from './envelope.js';
 import { HANDSHAKE_TYPES, V1Handshakes, type HandshakeType, type V1HandshakeOptions, type V1Session } from './handshake.js';
 import { BodyBudget, answerClientError, errorBody, readBody, sendJson } from './http.js';
-import { JSON_MAX_BYTES, JSON_MAX_DEPTH, type JsonInput } from './json.js';
+import type { JsonInput } from './json.js';
+import { DEFAULT_ENDPOINT_LIMITS, REFUSALS, rateClassOfV1, type V1EndpointLimits } from './limits.js';
+import { ConnectionShares } from './shares.js';
 import { V1Receiver, type KeyDirectory, type V1Message, type V1Outcome, type V1Reply } from './receiver.js';
 import { ReplayGuard, type ReplayGuardOptions } from './replay.js';
-
-export interface V1EndpointLimits {
-  /** One body (default 1 MiB). */
-  maxBodyBytes: number;
-  /** JSON nesting (default 100). */
-  maxDepth: number;
-  /** All bodies held at once (default 16 MiB); past it, 503 `busy` (v1.0 clients retry). */
-  maxBufferedBytes: number;
-  /** Time to receive the request headers (default 10 s). */
-  headersTimeoutMs: number;
-  /** Time to receive the whole request (default 30 s). */
-  requestTimeoutMs: number;
-  /** Idle keep-alive connections are closed after this (default 5 s). */
-  keepAliveTimeoutMs: number;
-  maxConnections: number;
-}
-
-export const DEFAULT_ENDPOINT_LIMITS: Readonly<V1EndpointLimits> = {
-  maxBodyBytes: JSON_MAX_BYTES,
-  maxDepth: JSON_MAX_DEPTH,
-  maxBufferedBytes: 16 * JSON_MAX_BYTES,
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 5_000,
-  maxConnections: 1024,
-};
 
 export interface V1EndpointOptions {
   identity: Identity;
@@ -67,8 +46,10 @@ export interface V1EndpointOptions {
   limits?: Partial<V1EndpointLimits>;
   replay?: ReplayGuardOptions;
   handshake?: Omit<V1HandshakeOptions, 'capabilities'>;
-  /** Per source address and msg_type class (spec defaults); false: none. */
+  /** Per source address prefix and msg_type class (spec defaults); false: none. */
   rateLimiter?: RateLimiter | false;
+  /** How per-address limits group addresses (prefix bits) and which are exempt. */
+  addressLimits?: AddressLimits;
   client?: V1Client | V1ClientOptions;
   /** How long handshake() waits for the handshake_ack (default 30 s). */
   handshakeTimeoutMs?: number;
@@ -103,13 +84,7 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-/** The rate class a v1.0 msg_type counts against (handshakes by themselves, unknown types as task). */
-export function rateClassOfV1(msgType: string): RateClass {
-  if ((HANDSHAKE_TYPES as readonly string[]).includes(msgType)) return 'handshake';
-  if (msgType === 'chunk') return 'chunk';
-  if (msgType === 'error') return 'heartbeat';
-  return isMessageType(msgType) ? MESSAGE_TYPES[msgType].rateClass : 'task';
-}
+export { DEFAULT_ENDPOINT_LIMITS, rateClassOfV1, type V1EndpointLimits } from './limits.js';
 
 export class V1Endpoint extends EventEmitter {
   readonly entityId: string;
@@ -121,6 +96,8 @@ export class V1Endpoint extends EventEmitter {
   private readonly client: V1Client;
   private readonly limiter: RateLimiter | undefined;
   private readonly budget: BodyBudget;
+  private readonly keys: AddressKeys;
+  private readonly connections: ConnectionShares;
   private readonly peers = new Map<string, string>();
   private readonly waiters = new Map<string, Waiter>();
   private readonly seqs = new WeakMap<V1Session, number>();
@@ -140,11 +117,13 @@ export class V1Endpoint extends EventEmitter {
     this.replay = new ReplayGuard(options.replay);
     this.receiver = new V1Receiver({
       trust: options.trust, handshakes: this.handshakes, replay: this.replay,
-      limits: { maxBytes: this.limits.maxBodyBytes, maxDepth: this.limits.maxDepth },
+      limits: { maxBytes: this.limits.maxBodyBytes, maxDepth: this.limits.maxDepth, maxMembers: this.limits.maxMembers },
     });
     this.client = options.client instanceof V1Client ? options.client : new V1Client(options.client);
     this.limiter = options.rateLimiter === false ? undefined : options.rateLimiter ?? new RateLimiter();
-    this.budget = new BodyBudget(this.limits.maxBufferedBytes);
+    this.budget = new BodyBudget(this.limits.maxBufferedBytes, this.limits.maxBufferedBytesPerAddress);
+    this.keys = new AddressKeys(options.addressLimits);
+    this.connections = new ConnectionShares(this.limits.maxConnectionsPerAddress);
     for (const [id, url] of options.peers ?? []) this.addPeer(id, url);
   }
 
@@ -175,6 +154,7 @@ export class V1Endpoint extends EventEmitter {
       maxHeaderSize: 16 * 1024,
     });
     server.maxConnections = l.maxConnections;
+    server.on('connection', (socket: Socket) => this.connections.admit(socket, this.keys.keyOf(socket.remoteAddress ?? 'unknown')));
     server.on('request', (req, res) => void this.handle(req, res));
     // Expect: 100-continue: refuse an oversized body before the client sends it.
     server.on('checkContinue', (req, res) => {
@@ -285,6 +265,7 @@ export class V1Endpoint extends EventEmitter {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const address = req.socket.remoteAddress ?? 'unknown';
+    if (this.connections.refused(req.socket)) return void req.resume(); // answered when it connected
     try {
       const path = (req.url ?? '/').split('?')[0];
       const get = req.method === 'GET' || req.method === 'HEAD';
@@ -309,9 +290,18 @@ export class V1Endpoint extends EventEmitter {
   }
 
   private async onMessage(req: http.IncomingMessage, res: http.ServerResponse, address: string): Promise<void> {
+    const key = this.keys.keyOf(address);
+    const limitKey = key === null || this.limiter === undefined ? undefined : `v1:${key}`;
+    // Asked before the body is read: an address whose requests keep being refused sends no more bodies.
+    if (limitKey !== undefined && this.limiter!.tokens(`${REFUSALS}${limitKey}`, 'task', this.now()) < 1) {
+      return this.refuse(res, new PeerError(ErrorCode.RATE_LIMITED, 'rate limited'), address, true);
+    }
     let body;
     try {
-      body = await readBody(req, this.limits.maxBodyBytes, this.budget);
+      body = await readBody(req, {
+        maxBytes: this.limits.maxBodyBytes, budget: this.budget, key,
+        minBytesPerSecond: this.limits.minUploadBytesPerSecond, graceMs: this.limits.uploadGraceMs,
+      });
     } catch (err) {
       return this.refuse(res, err as PeerError, address, true); // the rest of the body is unread: close
     }
@@ -322,18 +312,18 @@ export class V1Endpoint extends EventEmitter {
       outcome = this.receiver.receive(body.bytes, now, {
         admit: (env) => {
           admitted = true;
-          this.limiter?.check(`v1:${address}`, rateClassOfV1(env.msgType), now);
+          if (limitKey !== undefined) this.limiter!.check(limitKey, rateClassOfV1(env.msgType), now);
         },
         canReply: (peerId) => this.peers.has(peerId),
       });
     } catch (err) {
       // Bodies that fail before admission count too, so junk is rate limited like the rest.
-      const limited = !admitted && this.limiter !== undefined && this.limiter.take(`v1:${address}`, 'task', now) !== 0;
+      const limited = !admitted && limitKey !== undefined && this.limiter!.take(limitKey, 'task', now) !== 0;
       const failed = err instanceof PeerError && err.details?.authenticated === true ? err.details.sessionId : undefined;
       if (typeof failed === 'string') this.settle(failed, err); // our handshake() learns at once
       return this.refuse(res, limited ? new PeerError(ErrorCode.RATE_LIMITED, 'rate limited') : err as PeerError, address, false);
     } finally {
-      this.budget.release(body.reserved);
+      this.budget.release(body.reserved, key);
     }
     this.counters.received++;
     sendJson(res, 200, { status: 'received', nonce: outcome.kind === 'message' ? outcome.message.envelope.nonce : outcome.envelope.nonce });
@@ -346,7 +336,7 @@ export class V1Endpoint extends EventEmitter {
         this.emit('message', outcome.message satisfies V1Message);
         return;
       case 'handshake':
-        this.reply(outcome.reply).catch(() => undefined); // reported by 'sendFailed'; the half-open entry expires
+        this.answerHandshake(outcome.reply, outcome.publicKey).catch(() => undefined); // reported by 'sendFailed'
         return;
       case 'handshake_ack': {
         const session = outcome.session;
@@ -362,6 +352,28 @@ export class V1Endpoint extends EventEmitter {
       case 'handshake_confirm':
         this.emit('session', outcome.session);
     }
+  }
+
+  /**
+   * Acks a v1.0 handshake. An unpinned sender's key must first be the one its configured URL
+   * serves on GET /public-key: the ack goes to that URL, and someone who only claims the id
+   * (and never sees the ack) must not get a session under it. Only then may a confirm complete it.
+   */
+  private async answerHandshake(r: V1Reply, key: Buffer): Promise<void> {
+    try {
+      if (this.options.trust.pinned(r.to) === undefined) {
+        const served = await this.client.publicKey(this.peers.get(r.to)!);
+        if (!constantTimeEqual(served.publicKey, key)) {
+          throw new PeerError(ErrorCode.INVALID_SIGNATURE, `${r.to}'s handshake is signed by a key other than the one its URL serves`);
+        }
+      }
+    } catch (error) {
+      this.handshakes.cancel(r.sessionId);
+      this.emit('sendFailed', { peerId: r.to, msgType: r.msgType, error });
+      throw error;
+    }
+    this.handshakes.acknowledge(r.sessionId);
+    await this.reply(r);
   }
 
   private async reply(r: V1Reply): Promise<void> {
@@ -387,12 +399,16 @@ export class V1Endpoint extends EventEmitter {
 
   private refuse(res: http.ServerResponse, err: unknown, remoteAddress = 'unknown', close: boolean): void {
     const pe = err instanceof PeerError ? err : new PeerError(ErrorCode.MALFORMED_FRAME, String(err));
-    // Memory pressure is 503 (v1.0 clients retry it); everything else is v1.0's 400.
+    // Memory pressure is 503 (v1.0 clients retry it), a stalled upload 408; everything else is v1.0's 400.
     const busy = pe.details?.busy === true;
-    const status = busy ? 503 : 400;
+    const timeout = pe.details?.timeout === true;
+    const status = busy ? 503 : timeout ? 408 : 400;
     this.counters.rejected[pe.code] = (this.counters.rejected[pe.code] ?? 0) + 1;
     if (busy) res.setHeader('retry-after', '1');
-    sendJson(res, status, busy ? { detail: 'busy', error_code: pe.code } : errorBody(pe.code), close);
+    // Every refusal but "busy" (ours) costs the address a token of its refusal bucket (task-class limits).
+    const key = busy || this.limiter === undefined ? null : this.keys.keyOf(remoteAddress);
+    if (key !== null) this.limiter!.take(`${REFUSALS}v1:${key}`, 'task', this.now());
+    sendJson(res, status, busy ? { detail: 'busy', error_code: pe.code } : timeout ? { detail: 'request_timeout', error_code: pe.code } : errorBody(pe.code), close);
     if (this.listenerCount('rejected') > 0) this.emit('rejected', { status, code: pe.code, message: pe.message, remoteAddress } satisfies V1Rejection);
   }
 }

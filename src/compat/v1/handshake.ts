@@ -69,6 +69,8 @@ interface Pending {
   capabilities: string[];
   version: V1Version;
   expiresAt: number;
+  /** Responder: our ack went out (after the endpoint checked the key); only then may a confirm complete it. */
+  acked: boolean;
 }
 
 const malformed = (m: string): PeerError => new PeerError(ErrorCode.MALFORMED_FRAME, `v1.0 handshake: ${m}`);
@@ -135,7 +137,7 @@ export class V1Handshakes {
   start(peerId: string, now: number): { sessionId: string; payload: Record<string, JsonInput> } {
     const id = randomUUID();
     const challenge = randomBytes(CHALLENGE_BYTES).toString('hex');
-    this.addPending({ id, peerId, role: 'initiator', challenge, publicKey: undefined, capabilities: [], version: '1.0', expiresAt: now + this.handshakeTtlMs }, now);
+    this.addPending({ id, peerId, role: 'initiator', challenge, publicKey: undefined, capabilities: [], version: '1.0', expiresAt: now + this.handshakeTtlMs, acked: false }, now);
     return {
       sessionId: id,
       payload: {
@@ -158,9 +160,15 @@ export class V1Handshakes {
     if (version === undefined) throw new PeerError(ErrorCode.INVALID_VERSION, 'v1.0 handshake offers neither "1.0" nor "0.3"');
     const capabilities = stringList(payload, 'capabilities');
     if (this.pending.has(id) || this.sessions.has(id)) throw new PeerError(ErrorCode.HANDSHAKE_IN_PROGRESS, `v1.0 session ${id} is already in use`);
-    // One half-open responder handshake per peer: a new one (a restarted peer) replaces it.
-    for (const p of this.pending.values()) if (p.peerId === peerId && p.role === 'responder') this.pending.delete(p.id);
-    this.addPending({ id, peerId, role: 'responder', challenge, publicKey: Buffer.from(key), capabilities, version, expiresAt: now + this.handshakeTtlMs }, now);
+    // One half-open responder handshake per peer. A new one under the same key (a restarted
+    // peer) replaces it; one under another key cannot cancel it (it would let a newcomer who
+    // claims the id knock out the real peer's handshake).
+    for (const p of this.pending.values()) {
+      if (p.peerId !== peerId || p.role !== 'responder') continue;
+      if (!constantTimeEqual(p.publicKey!, key)) throw new PeerError(ErrorCode.HANDSHAKE_IN_PROGRESS, `a v1.0 handshake with ${peerId} under another key is in progress`);
+      this.pending.delete(p.id);
+    }
+    this.addPending({ id, peerId, role: 'responder', challenge, publicKey: Buffer.from(key), capabilities, version, expiresAt: now + this.handshakeTtlMs, acked: false }, now);
     return {
       sessionId: id,
       payload: {
@@ -193,6 +201,7 @@ export class V1Handshakes {
   /** Responder, step 3 received (envelope verified with `key`): the session. */
   receiveConfirm(peerId: string, key: Uint8Array, payload: JsonObject, now: number): V1Session {
     const p = this.takePending(sessionIdOf(payload), peerId, 'responder', now);
+    if (!p.acked) throw new PeerError(ErrorCode.SESSION_NOT_FOUND, `v1.0 handshake ${p.id} with ${peerId} was not acknowledged`);
     sameKey(p.publicKey!, key);
     if (payload.get('confirm') !== true) throw malformed('handshake_confirm must carry confirm: true');
     const ts = payload.get('timestamp');
@@ -205,10 +214,16 @@ export class V1Handshakes {
     return this.establish(p, p.publicKey!, p.version, now);
   }
 
-  /** The key of the responder-side half-open handshake `sessionId` with `peerId` (to verify its confirm). */
+  /** The key of the acknowledged responder-side half-open handshake `sessionId` with `peerId` (to verify its confirm). */
   pendingKey(peerId: string, sessionId: string): Buffer | undefined {
     const p = this.pending.get(sessionId);
-    return p !== undefined && p.peerId === peerId && p.role === 'responder' ? p.publicKey : undefined;
+    return p !== undefined && p.peerId === peerId && p.role === 'responder' && p.acked ? p.publicKey : undefined;
+  }
+
+  /** Responder: the ack to `sessionId` is going out; its handshake_confirm may complete it. */
+  acknowledge(sessionId: string): void {
+    const p = this.pending.get(sessionId);
+    if (p !== undefined && p.role === 'responder') p.acked = true;
   }
 
   /** True while we wait for `peerId`'s handshake_ack to `sessionId`. */

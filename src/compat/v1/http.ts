@@ -7,25 +7,34 @@ import type { Socket } from 'node:net';
 import { ErrorCode, PeerError } from '../../errors.js';
 
 /**
- * Bytes of request bodies held at once, across all requests. Each body is also bounded by
- * the per-body limit; the budget bounds the sum (a body held while being parsed counts).
+ * Bytes of request bodies held at once, across all requests, and per address prefix (a key;
+ * null for an exempt address): one address cannot hold more than its share, so stalled
+ * uploads from one place cannot fill the budget for everyone. Each body is also bounded by
+ * the per-body limit; a body held while being parsed counts.
  */
 export class BodyBudget {
   used = 0;
   peak = 0;
+  private readonly perKey = new Map<string, number>();
 
-  constructor(readonly limit: number) {}
+  constructor(readonly limit: number, readonly perKeyLimit = limit) {}
 
-  /** Reserves n bytes, or returns false if that would exceed the limit. */
-  take(n: number): boolean {
-    if (this.used + n > this.limit) return false;
+  /** Reserves n bytes for `key`, or returns false if that would exceed the limit or the key's share. */
+  take(n: number, key: string | null): boolean {
+    const mine = key === null ? 0 : this.perKey.get(key) ?? 0;
+    if (this.used + n > this.limit || (key !== null && mine + n > this.perKeyLimit)) return false;
     this.used += n;
+    if (key !== null) this.perKey.set(key, mine + n);
     if (this.used > this.peak) this.peak = this.used;
     return true;
   }
 
-  release(n: number): void {
+  release(n: number, key: string | null): void {
     this.used -= n;
+    if (key === null || n === 0) return;
+    const left = this.perKey.get(key)! - n;
+    if (left <= 0) this.perKey.delete(key);
+    else this.perKey.set(key, left);
   }
 }
 
@@ -35,13 +44,29 @@ export interface Body {
   reserved: number;
 }
 
+/** How a body must arrive: its size limit, the shared budget and whose share it counts in, and a minimum rate. */
+export interface BodyRules {
+  maxBytes: number;
+  budget: BodyBudget;
+  key: string | null;
+  /** After `graceMs`, at least this many bytes a second on average, or the upload is dropped (0: no minimum). */
+  minBytesPerSecond: number;
+  graceMs: number;
+}
+
+/** How often a body's progress is checked against the minimum rate. */
+const RATE_CHECK_MS = 500;
+
 /**
- * Reads a request body of at most `maxBytes`: FRAME_TOO_LARGE as soon as the declared or
- * received length exceeds it, RATE_LIMITED with details.busy when the shared budget is exhausted. Stops reading
- * at the first error (the caller answers and closes the connection). Rejects with
- * MALFORMED_FRAME if the client goes away mid-body.
+ * Reads a request body: FRAME_TOO_LARGE as soon as the declared or received length exceeds
+ * the limit, RATE_LIMITED with details.busy when the budget or the address's share is
+ * exhausted, SESSION_EXPIRED with details.timeout when it arrives slower than the minimum rate
+ * (a stalled upload holds its share until dropped). Stops reading at the first error (the
+ * caller answers and closes the connection). Rejects with MALFORMED_FRAME if the client goes
+ * away mid-body.
  */
-export function readBody(req: IncomingMessage, maxBytes: number, budget: BodyBudget): Promise<Body> {
+export function readBody(req: IncomingMessage, rules: BodyRules): Promise<Body> {
+  const { maxBytes, budget, key } = rules;
   return new Promise((resolve, reject) => {
     const declared = req.headers['content-length'];
     if (declared !== undefined && !(Number(declared) <= maxBytes)) {
@@ -51,13 +76,20 @@ export function readBody(req: IncomingMessage, maxBytes: number, budget: BodyBud
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const started = Date.now();
+    const slow = rules.minBytesPerSecond > 0 ? setInterval(() => {
+      const due = (Date.now() - started - rules.graceMs) * rules.minBytesPerSecond / 1000;
+      if (size < due) fail(new PeerError(ErrorCode.SESSION_EXPIRED, `upload slower than ${rules.minBytesPerSecond} bytes/s`, { timeout: true }));
+    }, RATE_CHECK_MS) : undefined;
+    slow?.unref();
     const fail = (err: PeerError): void => {
       if (done) return;
       done = true;
+      clearInterval(slow);
       req.off('data', onData);
       req.off('end', onEnd);
       req.pause();
-      budget.release(size);
+      budget.release(size, key);
       reject(err);
     };
     const onData = (chunk: Buffer): void => {
@@ -65,7 +97,7 @@ export function readBody(req: IncomingMessage, maxBytes: number, budget: BodyBud
         fail(new PeerError(ErrorCode.FRAME_TOO_LARGE, `body exceeds ${maxBytes} bytes`, { limit: maxBytes }));
         return;
       }
-      if (!budget.take(chunk.length)) {
+      if (!budget.take(chunk.length, key)) {
         fail(new PeerError(ErrorCode.RATE_LIMITED, 'too many bodies in flight', { retryAfter: 1000, busy: true }));
         return;
       }
@@ -74,6 +106,7 @@ export function readBody(req: IncomingMessage, maxBytes: number, budget: BodyBud
     };
     const onEnd = (): void => {
       done = true;
+      clearInterval(slow);
       req.off('close', onClose);
       resolve({ bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), reserved: size });
     };
@@ -134,6 +167,12 @@ export function errorBody(code: ErrorCode): { detail: string; error_code: ErrorC
 
 const REASONS: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
+/** A whole HTTP/1.1 answer with a JSON body, written straight to a socket (no response object). */
+function rawAnswer(status: number, body: unknown): string {
+  const text = JSON.stringify(body);
+  return `HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`;
+}
+
 /** Answers a request the HTTP parser refused (malformed, too slow, headers too large) and closes. */
 export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
   if (!socket.writable || socket.destroyed) {
@@ -141,6 +180,18 @@ export function answerClientError(err: Error & { code?: string }, socket: Socket
     return;
   }
   const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-  const text = JSON.stringify({ detail: status === 408 ? 'request_timeout' : 'bad_request' });
-  socket.end(`HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${text.length}\r\nConnection: close\r\n\r\n${text}`, () => socket.destroy());
+  socket.end(rawAnswer(status, { detail: status === 408 ? 'request_timeout' : 'bad_request' }), () => socket.destroy());
+}
+
+/**
+ * Refuses a connection as soon as it is accepted: the 400 v1.0 peers read as "rate_limited",
+ * then closed once the client closes its side or after LINGER_MS (not at once: a reset could
+ * destroy the answer before the client reads it).
+ */
+export function refuseConnection(socket: Socket, code: ErrorCode): void {
+  socket.end(rawAnswer(400, errorBody(code)));
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('end', () => socket.destroy());
+  socket.once('close', () => clearTimeout(timer));
 }

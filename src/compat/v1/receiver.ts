@@ -57,7 +57,7 @@ export interface V1Reply {
 
 export type V1Outcome =
   | { kind: 'message'; message: V1Message }
-  | { kind: 'handshake'; envelope: V1Envelope; reply: V1Reply }
+  | { kind: 'handshake'; envelope: V1Envelope; reply: V1Reply; publicKey: Buffer }
   | { kind: 'handshake_ack'; envelope: V1Envelope; session: V1Session; reply: V1Reply }
   | { kind: 'handshake_confirm'; envelope: V1Envelope; session: V1Session };
 
@@ -84,17 +84,18 @@ export class V1Receiver {
     hooks.admit?.(env);
     replay.checkTime(env.timestampMs, now); // cheap: stale messages cost no signature check
     handshakes.expire(now);
+    const from = env.senderId;
+    // Refused before any signature work or nonce stored: a handshake we could not answer.
+    if (env.msgType === 'handshake' && hooks.canReply && !hooks.canReply(from)) {
+      throw new PeerError(ErrorCode.UNKNOWN_SENDER, `no address is known for ${from}: cannot answer its handshake`);
+    }
     const key = this.keyFor(env, now);
     verifyEnvelope(env, key);
-    replay.check(env.senderId, env.nonce, env.timestampMs, now);
-    const from = env.senderId;
+    replay.check(from, env.nonce, env.timestampMs, now, this.options.trust.pinned(from) !== undefined);
     switch (env.msgType) {
       case 'handshake': {
-        if (hooks.canReply && !hooks.canReply(from)) {
-          throw new PeerError(ErrorCode.UNKNOWN_SENDER, `no address is known for ${from}: cannot answer its handshake`);
-        }
         const ack = handshakes.receiveHandshake(from, key, env.payload, now);
-        return { kind: 'handshake', envelope: env, reply: { to: from, msgType: 'handshake_ack', ...ack } };
+        return { kind: 'handshake', envelope: env, reply: { to: from, msgType: 'handshake_ack', ...ack }, publicKey: key };
       }
       case 'handshake_ack': {
         let acked;

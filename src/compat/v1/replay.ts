@@ -5,9 +5,11 @@
  *
  * Call check() only after the signature verified: an unverified message must not be able to
  * plant a nonce (copied from a genuine message in flight) and get the genuine one refused.
- * Memory is bounded by `maxNonces`; when the cache is full of live entries the guard refuses
- * new messages (RATE_LIMITED) rather than forgetting one, since forgetting would let that
- * message be replayed: it fails closed, and only senders whose signatures verify can fill it.
+ * Memory is bounded: each sender holds at most `maxNoncesPerSender` live entries, and senders
+ * that are not pinned hold at most `maxNonces` together. Past either, new messages are refused
+ * (RATE_LIMITED) rather than an entry forgotten, since forgetting would let that message be
+ * replayed: it fails closed, but only for the sender (or the unpinned senders) that filled it.
+ * Pinned senders never count against the shared cap, so a full cache never refuses them.
  */
 import { ErrorCode, PeerError } from '../../errors.js';
 
@@ -17,27 +19,44 @@ export const TIMESTAMP_TOLERANCE_MS = 60_000;
 export const NONCE_WINDOW_MS = 300_000;
 /** About 150 bytes an entry: 100k ≈ 15 MB, room for 330 messages/s sustained. */
 export const DEFAULT_MAX_NONCES = 100_000;
+/** One sender's share: 10k in 300 s is 33 messages/s sustained. */
+export const DEFAULT_MAX_NONCES_PER_SENDER = 10_000;
 
 export interface ReplayGuardOptions {
   toleranceMs?: number;
   nonceWindowMs?: number;
+  /** Entries of all unpinned senders together (default 100,000). */
   maxNonces?: number;
+  /** Entries of one sender, pinned or not (default 10,000). */
+  maxNoncesPerSender?: number;
+}
+
+interface Entry {
+  expiry: number;
+  sender: string;
+  pinned: boolean;
 }
 
 export class ReplayGuard {
-  /** key → expiry (ms). A Map iterates in insertion order, which is expiry order while `now` does not go back. */
-  private readonly seen = new Map<string, number>();
+  /** key → entry. A Map iterates in insertion order, which is expiry order while `now` does not go back. */
+  private readonly seen = new Map<string, Entry>();
+  /** Live entries per sender. */
+  private readonly perSender = new Map<string, number>();
+  /** Live entries of unpinned senders. */
+  private unpinned = 0;
   readonly toleranceMs: number;
   readonly nonceWindowMs: number;
   readonly maxNonces: number;
+  readonly maxNoncesPerSender: number;
 
   constructor(options: ReplayGuardOptions = {}) {
     this.toleranceMs = options.toleranceMs ?? TIMESTAMP_TOLERANCE_MS;
     this.nonceWindowMs = options.nonceWindowMs ?? NONCE_WINDOW_MS;
     this.maxNonces = options.maxNonces ?? DEFAULT_MAX_NONCES;
+    this.maxNoncesPerSender = options.maxNoncesPerSender ?? Math.min(DEFAULT_MAX_NONCES_PER_SENDER, this.maxNonces);
     // A nonce must outlive the timestamp window, or a replay just after it expires would pass.
-    if (!(this.nonceWindowMs >= 2 * this.toleranceMs) || !(this.maxNonces >= 1)) {
-      throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'nonceWindowMs must be at least twice toleranceMs, maxNonces at least 1');
+    if (!(this.nonceWindowMs >= 2 * this.toleranceMs) || !(this.maxNonces >= 1) || !(this.maxNoncesPerSender >= 1)) {
+      throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'nonceWindowMs must be at least twice toleranceMs, maxNonces and maxNoncesPerSender at least 1');
     }
   }
 
@@ -55,31 +74,40 @@ export class ReplayGuard {
 
   /**
    * Checks the timestamp, then records (senderId, nonce): REPLAY_DETECTED if seen within the
-   * window, RATE_LIMITED if the cache is full of live entries.
+   * window, RATE_LIMITED if the sender's quota, or (for an unpinned sender) the shared cap, is
+   * full of live entries.
    */
-  check(senderId: string, nonce: string, timestampMs: number, now: number): void {
+  check(senderId: string, nonce: string, timestampMs: number, now: number, pinned = false): void {
     this.checkTime(timestampMs, now);
     this.prune(now);
     const key = `${senderId}\u0000${nonce}`;
-    const expiry = this.seen.get(key);
-    if (expiry !== undefined && expiry > now) throw new PeerError(ErrorCode.REPLAY_DETECTED, `nonce ${nonce} from ${senderId} was already used`);
-    if (expiry === undefined && this.seen.size >= this.maxNonces) {
-      throw new PeerError(ErrorCode.RATE_LIMITED, `replay cache full (${this.maxNonces} nonces in ${this.nonceWindowMs / 1000} s)`, { retryAfter: this.retryAfter(now) });
+    if (this.seen.has(key)) throw new PeerError(ErrorCode.REPLAY_DETECTED, `nonce ${nonce} from ${senderId} was already used`);
+    const mine = this.perSender.get(senderId) ?? 0;
+    if (mine >= this.maxNoncesPerSender) {
+      throw new PeerError(ErrorCode.RATE_LIMITED, `${senderId} sent ${mine} messages in ${this.nonceWindowMs / 1000} s`, { retryAfter: this.retryAfter(now) });
     }
-    this.seen.delete(key); // re-insert at the tail, keeping expiry order
-    this.seen.set(key, now + this.nonceWindowMs);
+    if (!pinned && this.unpinned >= this.maxNonces) {
+      throw new PeerError(ErrorCode.RATE_LIMITED, `replay cache full (${this.maxNonces} nonces of unpinned senders in ${this.nonceWindowMs / 1000} s)`, { retryAfter: this.retryAfter(now) });
+    }
+    this.seen.set(key, { expiry: now + this.nonceWindowMs, sender: senderId, pinned });
+    this.perSender.set(senderId, mine + 1);
+    if (!pinned) this.unpinned++;
   }
 
   /** Drops expired entries from the head. */
   prune(now: number): void {
-    for (const [key, expiry] of this.seen) {
-      if (expiry > now) break;
+    for (const [key, e] of this.seen) {
+      if (e.expiry > now) break;
       this.seen.delete(key);
+      const n = this.perSender.get(e.sender)! - 1;
+      if (n === 0) this.perSender.delete(e.sender);
+      else this.perSender.set(e.sender, n);
+      if (!e.pinned) this.unpinned--;
     }
   }
 
   private retryAfter(now: number): number {
     const first = this.seen.values().next();
-    return first.done ? 0 : Math.max(1, Math.ceil(first.value - now));
+    return first.done ? 0 : Math.max(1, Math.ceil(first.value.expiry - now));
   }
 }
