@@ -1,9 +1,9 @@
 /**
  * The fuzzer that holds the keys, over real TCP against a Peer in a child process (the built
  * dist/, test/helpers/victim.ts). Each attacker completes a genuine 6-step handshake under a
- * fresh identity, then sends sealed records whose plaintext and header fields are mutated
- * (forged-records.ts), unsealed hostile frames among them (handshake messages after READY, random
- * bytes), cut into arbitrary writes, and ends the connection in one of several ways. Meanwhile a
+ * fresh identity, then sends sealed records whose plaintext and header fields are mutated,
+ * unsealed hostile frames among them, cut into arbitrary writes, and ends the connection in one
+ * of several ways (attack.ts). Meanwhile a
  * pinned honest peer exchanges messages with the victim (it echoes them) the whole time.
  *
  * The victim must stay alive, answer every honest message, report no internal error (nothing
@@ -16,12 +16,11 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Identity, Peer, wire, type Message } from '../../src/index.js';
-import { Handshake, encodeCookie } from '../../src/handshake/index.js';
+import { Identity, Peer, type Message } from '../../src/index.js';
 import { AuthenticatedPeer } from '../helpers/authenticated-peer.js';
 import { Victim } from '../helpers/victim.js';
-import { forgedRecord, sealRecords, type ForgedRecord } from './forged-records.js';
-import { FUZZ_SEED, hostile, seedFor } from './harness.js';
+import { attackArb, describeAttack, playAttack, type Attack } from './attack.js';
+import { FUZZ_SEED, seedFor } from './harness.js';
 
 const NET_MS = Number(process.env.PEERCOMM_FUZZ_NET_MS ?? 20_000);
 /** Attackers at once. */
@@ -48,58 +47,6 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-// ---- what one attacker sends -----------------------------------------------------------------
-
-const handshakeFrames = (() => {
-  const init = Handshake.initiate({ identity: Identity.generate(), entityId: 'mallory' }, Date.now()).send;
-  return [...init, encodeCookie(wire.FrameType.CookieEcho, Buffer.alloc(32, 1)), Buffer.from([0x11, 0x07, 3, 0x41, 0x42, 0x43, 0, 0])];
-})();
-
-interface Attack {
-  records: ForgedRecord[];
-  /** Unsealed frames slipped in among the records (positions wrap). */
-  raw: { at: number; body: Uint8Array }[];
-  /** Where the byte stream is cut into writes. */
-  cuts: number[];
-  end: 'wait' | 'fin' | 'destroy' | 'cut-short';
-}
-
-const attackArb: fc.Arbitrary<Attack> = fc.record({
-  records: fc.array(forgedRecord, { minLength: 1, maxLength: 12 }),
-  raw: fc.array(fc.record({ at: fc.nat(), body: hostile(handshakeFrames, 64) }), { maxLength: 2 }),
-  cuts: fc.array(fc.nat(), { maxLength: 4 }),
-  end: fc.constantFrom('wait', 'wait', 'fin', 'destroy', 'cut-short'),
-});
-
-/** Attack number `n` of a run: the same seed gives the same attacks. */
-function attackNo(target: string, n: number): Attack {
-  return fc.sample(attackArb, { seed: seedFor(target) + n, numRuns: 1 })[0]!;
-}
-
-function describeAttack(a: Attack): string {
-  const recs = a.records.map((r) => `${wire.FrameType[r.type]}${JSON.stringify(r.fields)} seq${r.seqDelta ?? '+0'} ${Buffer.from(r.plain).toString('hex').slice(0, 80)}`);
-  return `${recs.join('\n  ')}\n  raw: ${a.raw.map((r) => Buffer.from(r.body).toString('hex').slice(0, 80)).join(' ')}\n  end: ${a.end}`;
-}
-
-/** Seals the attack under `evil`'s keys and writes it as planned; resolves when it is over. */
-async function run(evil: AuthenticatedPeer, a: Attack): Promise<void> {
-  const frames = sealRecords(evil.forge, a.records);
-  for (const r of a.raw) if (r.body.length > 0) frames.splice(r.at % (frames.length + 1), 0, wire.encodeFrame(r.body));
-  const bytes = Buffer.concat(frames);
-  const socket = evil.raw.socket;
-  let at = 0;
-  for (const cut of [...a.cuts.map((c) => c % (bytes.length + 1)).sort((x, y) => x - y), bytes.length]) {
-    if (cut <= at || socket.destroyed) continue;
-    socket.write(bytes.subarray(at, cut));
-    at = cut;
-    await new Promise((r) => setImmediate(r));
-  }
-  if (a.end === 'fin') socket.end();
-  if (a.end === 'cut-short') socket.end(bytes.subarray(0, Math.max(1, bytes.length >> 1)));
-  if (a.end !== 'destroy') await evil.closed(a.end === 'wait' ? 100 : 500);
-  evil.close();
-}
-
 /**
  * Runs attacks on `ATTACKERS` lanes until `ms` passed or the victim died; returns how many ran.
  * `open()` gives a new authenticated attacker (null if the handshake did not complete).
@@ -112,11 +59,12 @@ async function fuzzFor(target: string, ms: number, victim: Victim, open: () => P
   const lane = async (): Promise<void> => {
     while (Date.now() < deadline && victim.alive) {
       const n = next++;
-      const attack = attackNo(target, n);
+      // Attack number n of a run: the same seed gives the same attacks.
+      const attack = fc.sample(attackArb, { seed: seedFor(target) + n, numRuns: 1 })[0]!;
       inFlight.set(n, attack);
       const evil = await open();
       if (evil === null) handshakesFailed++;
-      else await run(evil, attack);
+      else await playAttack(evil, attack, 100);
       await victim.settle(0);
       if (victim.alive) inFlight.delete(n);
     }

@@ -75,6 +75,11 @@ export function fuzz<T>(name: string, arb: fc.Arbitrary<T>, property: (input: T)
   const details = fc.check(fc.property(arb, (input) => {
     property(input);
   }), { seed: seedFor(name), numRuns: 1e9, interruptAfterTimeLimit: opts.ms ?? FUZZ_MS });
+  report(name, details, opts);
+}
+
+/** Fails with fast-check's report on a counterexample; prints the outcomes (verbose); checks the run count. */
+function report<T>(name: string, details: fc.RunDetails<T>, opts: { ms?: number; minRuns?: number }): void {
   if (details.failed) {
     const cause = details.errorInstance instanceof Error ? details.errorInstance.stack : String(details.errorInstance);
     throw new Error(`${name}: ${fc.defaultReportMessage(details)}\n${cause}\n(run seed ${FUZZ_SEED})`);
@@ -85,6 +90,14 @@ export function fuzz<T>(name: string, arb: fc.Arbitrary<T>, property: (input: T)
   }
   outcomes.clear();
   expect(details.numRuns, `${name}: runs in ${opts.ms ?? FUZZ_MS} ms`).toBeGreaterThanOrEqual(opts.minRuns ?? 50);
+}
+
+/** fuzz() for a property that runs asynchronously (sessions over streams). */
+export async function fuzzAsync<T>(name: string, arb: fc.Arbitrary<T>, property: (input: T) => Promise<void>, opts: { ms?: number; minRuns?: number } = {}): Promise<void> {
+  const details = await fc.check(fc.asyncProperty(arb, async (input) => {
+    await property(input);
+  }), { seed: seedFor(name), numRuns: 1e9, interruptAfterTimeLimit: opts.ms ?? FUZZ_MS });
+  report(name, details, opts);
 }
 
 // ---- hostile inputs --------------------------------------------------------------------------

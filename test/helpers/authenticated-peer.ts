@@ -12,6 +12,7 @@
  *   victim.connect(listener.port); const evil = await listener.accept();
  */
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { HandshakeOptions } from '../../src/handshake/index.js';
 import type { SecureSession } from '../../src/session/index.js';
 import { wire } from '../../src/index.js';
@@ -74,6 +75,12 @@ export class AuthenticatedPeer {
         return new Promise<void>((r) => server.close(() => r()));
       },
     };
+  }
+
+  /** Over any duplex stream (an in-memory pair, transport/memory.ts): the handshake as `role`, then the same forging. */
+  static stream(stream: Duplex, role: 'initiator' | 'responder', opts: Partial<HandshakeOptions> = {}): Promise<AuthenticatedPeer> {
+    // RawClient uses only what every Duplex has (data/close events, write, end, destroy).
+    return AuthenticatedPeer.over(RawClient.wrap(stream as net.Socket), opts, role);
   }
 
   private static async over(raw: RawClient, opts: Partial<HandshakeOptions>, role: 'initiator' | 'responder'): Promise<AuthenticatedPeer> {

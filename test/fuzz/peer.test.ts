@@ -1,0 +1,51 @@
+/**
+ * The authenticated fuzzer in-process, for speed and shrinking: a long-lived Peer (it echoes
+ * every whole message) runs sessions over in-memory streams (transport/memory.ts) with attackers
+ * that complete real handshakes — the Peer as responder or as initiator — and play the same
+ * attacks as authenticated.test.ts (attack.ts). Nothing may reach the session backstop (each
+ * such escape is a Peer 'internalError'), and once every session ended the Peer holds none and
+ * no reassembly memory. A failing attack is shrunk to a minimal one.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { Peer, type Message } from '../../src/index.js';
+import { memoryDuplexPair } from '../../src/transport/memory.js';
+import { AuthenticatedPeer } from '../helpers/authenticated-peer.js';
+import { attackArb, describeAttack, playAttack } from './attack.js';
+import { fuzzAsync, tally } from './harness.js';
+
+let victim: Peer;
+const internal: unknown[] = [];
+
+beforeAll(async () => {
+  // Many handshakes from one test: the handshake limit (by address at a listener) is tested elsewhere.
+  victim = await Peer.create({ entityId: 'victim', rateLimits: { classes: { handshake: { perMinute: 1_000_000, burst: 1_000_000 } } } });
+  victim.on('internalError', (err: unknown) => internal.push(err));
+  victim.on('sessionError', (err: { code: string }) => tally(err.code));
+  victim.on('message', (m: Message) => {
+    if (!m.streamed && m.version === '1.1') m.session.send(m.payload, { type: m.type }).catch(() => undefined);
+  });
+});
+afterAll(() => victim.close());
+
+describe('fuzz: an authenticated peer over in-memory streams (Peer in-process)', () => {
+  it('no attack reaches the backstop, and every session and its reassembly memory is released', async () => {
+    const input = fc.record({ attack: attackArb, victimListens: fc.boolean() });
+    await fuzzAsync('peer over streams', input, async ({ attack, victimListens }) => {
+      const [mine, theirs] = memoryDuplexPair();
+      const started = victim.connectStream(theirs, victimListens ? 'responder' : 'initiator').catch(() => undefined);
+      const evil = await AuthenticatedPeer.stream(mine, victimListens ? 'initiator' : 'responder');
+      await started;
+      await playAttack(evil, attack, 0);
+      if (internal.length > 0) {
+        const err = internal.splice(0)[0];
+        throw new Error(`internal error: ${err instanceof Error ? err.stack : String(err)}\nattack:\n  ${describeAttack(attack)}`);
+      }
+    }, { minRuns: 20 });
+    const deadline = Date.now() + 10_000;
+    while (victim.stats().sessions > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const stats = victim.stats();
+    expect({ sessions: stats.sessions, reassembly: stats.reassembly.bytesInUse, internalErrors: stats.internalErrors })
+      .toEqual({ sessions: 0, reassembly: 0, internalErrors: 0 });
+  });
+});
