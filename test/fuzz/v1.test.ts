@@ -36,12 +36,12 @@ const ENVELOPES = [
 ].map(utf8);
 
 /** A fresh receiver: alice pinned, strangers accepted, one handshake of ours with bob awaiting its ack. */
-function receiver(): { rx: V1Receiver; ours: string; hello: Record<string, JsonInput> } {
+function receiver(): { rx: V1Receiver; handshakes: V1Handshakes; ours: string; hello: Record<string, JsonInput> } {
   const handshakes = new V1Handshakes(us);
   const trust = new TrustStore([['alice', alice.publicKey]], true);
   const rx = new V1Receiver({ trust, handshakes, replay: new ReplayGuard() });
   const { sessionId, payload } = handshakes.start('bob', T0);
-  return { rx, ours: sessionId, hello: payload };
+  return { rx, handshakes, ours: sessionId, hello: payload };
 }
 
 const jsonValue = fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<JsonInput>;
@@ -78,16 +78,23 @@ describe('fuzz: v1.0 JSON, envelopes and the receiver', () => {
       sender: fc.constantFrom('alice', 'mallory', 'bob', 'alice-impostor'),
       edits,
       sessionId: fc.constantFrom('ours', 'other', 'none'),
-      skewMs: fc.constantFrom(0, 0, 59_000, -61_000, 400_000),
+      skewMs: fc.constantFrom(0, 0, 0, 59_000, -61_000, 400_000),
+      knownUrl: fc.boolean(),
+      acked: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
     });
-    fuzz('v1 receiver signed', input, ({ kind, sender, edits: changes, sessionId, skewMs }) => {
-      const { rx, ours, hello } = receiver();
+    fuzz('v1 receiver signed', input, ({ kind, sender, edits: changes, sessionId, skewMs, knownUrl, acked }) => {
+      const { rx, handshakes, ours, hello } = receiver();
       const who = sender === 'alice' ? alice : sender === 'bob' ? bob : mallory;
       const senderId = sender === 'alice-impostor' ? 'alice' : sender;
+      // The endpoint's hook: a handshake from an id without a known URL is refused unanswered.
+      const hooks = { canReply: (id: string) => knownUrl || id === 'alice' };
       // The honest payload of that kind, then the edits. A confirm follows the sender's own
-      // honest handshake, so that it has a handshake to confirm.
+      // honest handshake, acknowledged as the endpoint does once its ack went out.
       const start = new V1Handshakes(who).start('us', T0);
-      if (kind === 'handshake_confirm') onlyPeerError(() => rx.receive(envelope('handshake', senderId, who, start.payload), T0));
+      if (kind === 'handshake_confirm') {
+        onlyPeerError(() => rx.receive(envelope('handshake', senderId, who, start.payload), T0, hooks));
+        if (acked) handshakes.acknowledge(start.sessionId);
+      }
       const payload: Record<string, JsonInput> = kind === 'handshake' ? start.payload
         : kind === 'handshake_ack' ? ackTo(hello)
           : kind === 'handshake_confirm' ? { session_id: start.sessionId, confirm: true, timestamp: '2026-05-28T20:26:40.000000+00:00' }
@@ -98,7 +105,7 @@ describe('fuzz: v1.0 JSON, envelopes and the receiver', () => {
         else payload[field] = value;
       }
       const body = envelope(kind, senderId, who, payload, { sessionId: sessionId === 'ours' ? ours : sessionId === 'other' ? SID : undefined, timestamp: T0 + skewMs });
-      const out = onlyPeerError(() => rx.receive(body, T0));
+      const out = onlyPeerError(() => rx.receive(body, T0, hooks));
       if (!(out instanceof Error)) tally(out.kind);
     }, { minRuns: 20 });
   });
