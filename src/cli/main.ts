@@ -22,7 +22,7 @@ const USAGE = `usage: peercomm <command> [options]
   node [--port N] [--host H] [--dht-port N] [--bootstrap H:P]... [--cap NAME]... [--key FILE] [--id NAME]
                                          a long-lived node: sessions on TCP, the DHT on UDP
   discover <capability> --bootstrap H:P  the agents offering a capability (DHT)
-  lookup <entity-id> --bootstrap H:P     an agent's signed record (DHT)
+  lookup <entity-id> --bootstrap H:P     an agent's signed record (DHT; a human name needs --pin KEY)
   demo [--peers N] [--seconds S]         a local network of peers: handshakes, messages, throughput
   v1 verify|send|serve …                 v1.0 compatibility (signed, not encrypted): peercomm v1 --help
 
@@ -132,12 +132,14 @@ async function main(argv: string[]): Promise<void> {
       const [what] = positionals;
       if (!what) usage(`${command} needs a ${command === 'discover' ? 'capability' : 'entity id'}`);
       if (!values.bootstrap?.length) usage(`${command} needs --bootstrap host:port (a DHT node)`);
-      const peer = await Peer.create({ entityId: values.id ?? 'peercomm-cli', bootstrap: values.bootstrap, dht: { host: values.host ?? '127.0.0.1' } });
+      // A human name resolves only to the key given with --pin (self-certifying agent-<fingerprint> ids need none).
+      const trust: [string, string][] = command === 'lookup' && values.pin ? [[what, values.pin]] : [];
+      const peer = await Peer.create({ entityId: values.id ?? 'peercomm-cli', trust, bootstrap: values.bootstrap, dht: { host: values.host ?? '127.0.0.1' } });
       try {
         const records = command === 'discover' ? await peer.discover(what) : [await peer.lookup(what)];
         if (records.length === 0) log(`no agent offers ${what}`);
         for (const r of records) {
-          log(`${r.entityId} ${r.addresses.join(' ') || '(no address)'} key ${Buffer.from(r.publicKey).toString('hex')} capabilities ${r.capabilities.join(', ')}`);
+          log(`${r.entityId} ${r.addresses.join(' ') || '(no address)'} key ${Buffer.from(r.publicKey).toString('hex')} capabilities ${r.capabilities.join(', ')} binding ${r.binding}`);
         }
       } finally {
         await peer.close();

@@ -4,7 +4,7 @@
  */
 import { ErrorCode, PeerError } from '../errors.js';
 import type { ByteReader } from '../wire/reader.js';
-import { parseV4, parseV6 } from '../util/ip.js';
+import { addressPrefix, parseV4, parseV6, type PrefixBits } from '../util/ip.js';
 
 export const ADDRESS_V4_BYTES = 7;
 export const ADDRESS_V6_BYTES = 19;
@@ -92,4 +92,16 @@ export function readAddress(r: ByteReader): string {
 /** Canonical spelling of an address string (what formatAddress(encodeAddress(a)) gives). */
 export function normalizeAddress(address: string): string {
   return formatAddress(encodeAddress(address));
+}
+
+/** Prefixes that quotas and routing-table caps count by: one hosting subnet is one source. */
+export const SUBNET_BITS: Required<PrefixBits> = { v4: 24, v6: 64 };
+
+/**
+ * The prefix key (util/ip.ts) of an "ip:port" / "[ip6]:port" source: IPv4 /32 and IPv6 /64 by
+ * default (the rate limiter), SUBNET_BITS for quotas and table caps.
+ */
+export function sourcePrefix(address: string, bits?: PrefixBits): string {
+  const ip = address.startsWith('[') ? address.slice(1, address.indexOf(']')) : address.slice(0, address.lastIndexOf(':'));
+  return addressPrefix(ip, bits);
 }

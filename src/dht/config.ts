@@ -33,6 +33,17 @@ export interface DhtConfig {
   maxLookupCandidates: number;
   maxDiscovered: number;
   maxOwnedRecords: number;
+  /** Claims (keys) one name may have at a node; records and providers one source prefix may store. */
+  maxKeysPerName: number;
+  maxRecordsPerSource: number;
+  maxProvidersPerSource: number;
+  /** An operation's lookups end at this deadline, and a lookup sends at most maxLookupRequests. */
+  opDeadlineMs: number;
+  maxLookupRequests: number;
+  /** New candidates one answer may add to a lookup (the closest of them). */
+  maxCandidatesPerAnswer: number;
+  /** Contacts of one address prefix (IPv4 /24, IPv6 /64) per bucket and per k-closest set. */
+  maxPerPrefix: number;
   /** Serve no requests' routing: ask others not to add us (short-lived clients, CLI lookups). */
   readOnly: boolean;
 }
@@ -62,6 +73,13 @@ export const DEFAULT_CONFIG: Readonly<DhtConfig> = Object.freeze({
   maxLookupCandidates: C.MAX_LOOKUP_CANDIDATES,
   maxDiscovered: C.MAX_DISCOVERED,
   maxOwnedRecords: C.MAX_OWNED_RECORDS,
+  maxKeysPerName: C.MAX_KEYS_PER_NAME,
+  maxRecordsPerSource: C.MAX_RECORDS_PER_SOURCE,
+  maxProvidersPerSource: C.MAX_PROVIDERS_PER_SOURCE,
+  opDeadlineMs: C.OP_DEADLINE_MS,
+  maxLookupRequests: C.MAX_LOOKUP_REQUESTS,
+  maxCandidatesPerAnswer: C.MAX_CANDIDATES_PER_ANSWER,
+  maxPerPrefix: C.MAX_PER_PREFIX,
   readOnly: false,
 });
 
@@ -72,6 +90,7 @@ const RANGES: Partial<Record<keyof DhtConfig, [number, number]>> = {
   maxRecordBytes: [256, C.MAX_RECORD_BYTES],
   maxFailures: [1, 255],
   recordTtlS: [1, 0xffffffff],
+  maxPerPrefix: [1, 255],
 };
 
 /** Resolved configs by input object: 10,000 simulated nodes given one object share one config. */

@@ -49,6 +49,11 @@ export const MAX_STORED_RECORDS = 4096;
 export const MAX_CAPABILITIES = 16;
 export const MAX_RECORDS_PER_ENTITY = 1 + 2 * MAX_CAPABILITIES;
 export const MAX_PROVIDERS_PER_KEY = 128;
+/** Keys one name may be claimed by at one node (one per source prefix): the first cannot squat it. */
+export const MAX_KEYS_PER_NAME = 4;
+/** Records one source prefix may have stored at a node (1/16 of the store), and providers per key. */
+export const MAX_RECORDS_PER_SOURCE = MAX_STORED_RECORDS / 16;
+export const MAX_PROVIDERS_PER_SOURCE = 8;
 /** A record's last_seen may run this far ahead of the receiver's clock. */
 export const CLOCK_SKEW_MS = 300_000;
 
@@ -61,6 +66,16 @@ export const MAX_LOOKUP_CANDIDATES = 3 * K;
 export const MAX_DISCOVERED = 256;
 /** Owned records republished by one node. */
 export const MAX_OWNED_RECORDS = 64;
+
+/** An operation's deadline; requests one lookup may send (honest median: 7 to 30). */
+export const OP_DEADLINE_MS = 15_000;
+export const MAX_LOOKUP_REQUESTS = 100;
+/** New candidates one answer may add to a lookup: made-up ids cost one answer, not a lookup. */
+export const MAX_CANDIDATES_PER_ANSWER = 10;
+/** Contacts sharing an IPv4 /24 or IPv6 /64 per bucket and per k-closest set (BEP 42 spirit, S/Kademlia). */
+export const MAX_PER_PREFIX = 2;
+/** Answers are at most this many times the request's size (spoofed-source amplification). */
+export const MAX_AMPLIFICATION = 3;
 
 /** Housekeeping period: bucket refresh, republish, expiry, limiter sweep, token rotation. */
 export const MAINTENANCE_MS = 60_000;

@@ -20,6 +20,7 @@ import { StoreTokens } from './tokens.js';
 import type { Candidate } from './lookup.js';
 import type { OpResult, PublishFields } from './operations.js';
 import type { RecordSigner } from './record.js';
+import type { BindingCheck } from './binding.js';
 
 export interface Outgoing {
   to: string;
@@ -128,7 +129,7 @@ export class DhtCore {
     this.random = opts.random ?? new SecureRandom();
     this.table = new RoutingTable(this.id, this.config.k, this.config.maxFailures);
     const c = this.config;
-    this.store = new RecordStore(this.id, c);
+    this.store = new RecordStore(this.id, c, this.random);
     this.server = {
       config: c, publicKey: this.publicKey, flags: this.flags, table: this.table, store: this.store,
       tokens: new StoreTokens(this.random, opts.now, c.tokenRotationMs),
@@ -228,14 +229,17 @@ export class DhtCore {
     return this.ops.findNode(target, now);
   }
 
-  /** FIND_VALUE of an entity's record (its presence key, or its key for `capability`). */
-  lookup(entityId: string, now: number, capability?: string): number {
-    return this.ops.lookup(entityId, capability, now);
+  /**
+   * FIND_VALUE of an entity's record (its presence key, or its key for `capability`); `bind`
+   * says which keys are bound to the name (default: self-certifying ids only).
+   */
+  lookup(entityId: string, now: number, capability?: string, bind?: BindingCheck): number {
+    return this.ops.lookup(entityId, capability, now, bind);
   }
 
   /** FIND_VALUE of a capability's provider key: the signed records of the entities offering it. */
-  discover(capability: string, now: number): number {
-    return this.ops.discover(capability, now);
+  discover(capability: string, now: number, bind?: BindingCheck): number {
+    return this.ops.discover(capability, now, bind);
   }
 
   /**

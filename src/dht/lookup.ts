@@ -3,12 +3,11 @@
  * it responses and failures. Candidates are kept sorted by XOR distance to the target; at most
  * `alpha` requests are in flight, always to the closest not-yet-queried candidates among the
  * k closest still alive, and the lookup ends when each of those k has answered (or failed).
- * A value lookup ends at the first valid record; a provider lookup gathers records to the end.
+ * A value lookup ends at the first record bound to its name; a provider lookup gathers to the end.
  */
 import { formatAddress } from './address.js';
 import { ID_BYTES } from './constants.js';
 import { compareDistance, distancePrefix, idsEqual } from './id.js';
-import type { DhtRecord } from './record.js';
 
 export const NEW = 0;
 export const PENDING = 1;
@@ -36,8 +35,8 @@ export class Lookup {
   inflight = 0;
   rpcs = 0;
   answered = 0;
-  /** Records found: the first one for 'value', all of them (by entity, newest) for 'providers'. */
-  readonly records = new Map<string, DhtRecord>();
+  /** A 'value' lookup met a record bound to its name (or its tombstone): it may end. */
+  found = false;
   /** Leading 45 bits of each candidate's distance to the target, in candidate order. */
   private readonly dist: Float64Array;
   /** The candidates' ids back to back, in candidate order. */
@@ -155,7 +154,7 @@ export class Lookup {
 
   /** Done: a value found, or every one of the k closest live candidates has answered. */
   get finished(): boolean {
-    if (this.mode === 'value' && this.records.size > 0) return true;
+    if (this.mode === 'value' && this.found) return true;
     for (const s of this.seeds) if (s.state === NEW || s.state === PENDING) return false;
     let seen = 0;
     for (const c of this.candidates) {

@@ -35,7 +35,7 @@ export const WIRE_ERROR = {
   MALFORMED: 1,
   OVERSIZED: 2,
   SIGNATURE: 3,
-  KEY_CHANGED: 4,
+  UNBOUND: 4,
   NOT_NEWER: 5,
   STALE: 6,
   FUTURE: 7,
@@ -44,6 +44,7 @@ export const WIRE_ERROR = {
   ENTITY_FULL: 10,
   BAD_TOKEN: 11,
   RATE_LIMITED: 12,
+  QUOTA: 13,
 } as const;
 
 /**

@@ -14,6 +14,11 @@ import type { OpResult, PublishFields } from './operations.js';
 import type { DhtRateLimiter } from './ratelimit.js';
 import type { DhtRecord, RecordSigner } from './record.js';
 import type { Contact } from './routing-table.js';
+import { selfCertifyingOnly, unboundError, type BindingCheck } from './binding.js';
+import type { ResolvedRecord } from './claims.js';
+
+/** A name's record with the claims by other keys the lookup met on the way. */
+export type LookupResult = ResolvedRecord & { conflicts: ResolvedRecord[] };
 
 /** Where a node's datagrams go: UDP by default, the in-memory network in tests. */
 export interface DatagramTransport {
@@ -35,6 +40,8 @@ export interface DhtNodeOptions {
   transport?: TransportFactory;
   /** Wall clock in unix ms (default Date.now). */
   clock?: () => number;
+  /** Which keys are bound to which names (default: self-certifying `agent-<fingerprint>` ids only). */
+  binding?: BindingCheck;
 }
 
 export interface DhtStartOptions {
@@ -66,12 +73,14 @@ export class DhtNode {
   private timerAt = Infinity;
   private readonly waiting = new Map<number, { resolve: (r: OpResult) => void; reject: (e: PeerError) => void }>();
   private state: 'new' | 'starting' | 'open' | 'closed' = 'new';
+  private readonly binding: BindingCheck;
 
   constructor(opts: DhtNodeOptions = {}) {
     this.identity = opts.identity ?? Identity.generate();
     this.clock = opts.clock ?? Date.now;
     this.factory = opts.transport ?? udpFactory;
     this.coreOptions = { config: opts.config, rateLimiter: opts.rateLimiter };
+    this.binding = opts.binding ?? selfCertifyingOnly;
   }
 
   /** Binds the socket and, given bootstrap addresses, joins through them (DHT_ERROR if none answers; the node is then closed). */
@@ -119,14 +128,28 @@ export class DhtNode {
     return this.open().unpublish(entityId);
   }
 
-  /** The signed record of an entity (DHT_ERROR, details.reason 'not-found' or 'unreachable', if none). */
-  async lookup(entityId: string, capability?: string): Promise<DhtRecord> {
-    return (await this.operation((core, now) => core.lookup(entityId, now, capability))).records[0]!;
+  /**
+   * The signed record of an entity whose key is bound to its name (`bind`, default the node's
+   * binding), with any claims by other keys met on the way (`conflicts`). DHT_ERROR with
+   * details.reason 'unbound' or 'conflict' when records exist but none is bound, 'gone' after
+   * the entity's signed tombstone, 'not-found' / 'unreachable' / 'no-contacts' otherwise.
+   */
+  async lookup(entityId: string, capability?: string, bind: BindingCheck = this.binding): Promise<LookupResult> {
+    const claims = await this.claims(entityId, capability, bind);
+    const [best, ...others] = claims;
+    if (!best || best.binding === 'none') throw unboundError(entityId, claims.length);
+    return { ...best, conflicts: others };
   }
 
-  /** Signed records of the entities offering `capability` (possibly none). */
-  async discover(capability: string): Promise<DhtRecord[]> {
-    return (await this.operation((core, now) => core.discover(capability, now))).records;
+  /** Every live claim on a name (bound first, then newest), whatever its binding: for callers that pin keys themselves. */
+  async claims(entityId: string, capability?: string, bind: BindingCheck = this.binding): Promise<ResolvedRecord[]> {
+    const r = await this.operation((core, now) => core.lookup(entityId, now, capability, bind));
+    return [...r.records, ...r.conflicts];
+  }
+
+  /** Signed records of the entities offering `capability` (possibly none), each with its binding ('none': only a claim). */
+  async discover(capability: string, bind: BindingCheck = this.binding): Promise<ResolvedRecord[]> {
+    return (await this.operation((core, now) => core.discover(capability, now, bind))).records;
   }
 
   /** The k nodes closest to a 32-byte id. */

@@ -12,6 +12,8 @@ import {
   type DhtRecord, type KeyKind, type RecordFields, type RecordSigner,
 } from './record.js';
 import type { Contact } from './routing-table.js';
+import { selfCertifyingOnly, type BindingCheck } from './binding.js';
+import { Claims, type ResolvedRecord } from './claims.js';
 import type { DhtCore, Pending } from './core.js';
 import { ID_BITS } from './constants.js';
 
@@ -25,8 +27,13 @@ export interface OpResult {
   error: PeerError | null;
   /** find-node, bootstrap, refresh: the k closest nodes that answered, closest first; ping: the node. */
   closest: Contact[];
-  /** lookup: the record found; discover: the providers found; publish: the record published. */
-  records: DhtRecord[];
+  /**
+   * lookup: the claims found for the name, bound first (a bound one ends the lookup early);
+   * discover: the providers found; publish: the record published. Each with its binding.
+   */
+  records: ResolvedRecord[];
+  /** Records of an entity signed by a key not bound to it, where a bound one was found. */
+  conflicts: ResolvedRecord[];
   /** publish: STOREs accepted by other nodes (over all keys). */
   stored: number;
   /** Requests sent by this operation. */
@@ -44,7 +51,8 @@ export interface Operation {
   /** Lookups or store batches still running. */
   parts: number;
   closest: Contact[];
-  records: Map<string, DhtRecord>;
+  claims: Claims | null;
+  published: ResolvedRecord | null;
   stored: number;
   /** publish: keys that no node accepted. */
   failedKeys: number;
@@ -97,7 +105,7 @@ export class Operations {
       throw dhtError('busy', `${this.ops.size} DHT operations already running`);
     }
     const op: Operation = {
-      id: this.nextId++, kind, internal, startedAt: now, rpcs: 0, parts: 0, closest: [], records: new Map(),
+      id: this.nextId++, kind, internal, startedAt: now, rpcs: 0, parts: 0, closest: [], claims: null, published: null,
       stored: 0, failedKeys: 0, error: null,
     };
     this.ops.set(op.id, op);
@@ -107,9 +115,10 @@ export class Operations {
   private close(op: Operation, now: number): void {
     if (!this.ops.delete(op.id)) return;
     if (op.internal) return;
+    const found = op.claims ? op.claims.result() : { records: op.published ? [op.published] : [], conflicts: [] };
     this.core.emit({
-      op: op.id, kind: op.kind, ok: op.error === null, error: op.error, closest: op.closest,
-      records: [...op.records.values()], stored: op.stored, rpcs: op.rpcs, startedAt: op.startedAt, finishedAt: now,
+      op: op.id, kind: op.kind, ok: op.error === null, error: op.error, closest: op.closest, ...found,
+      stored: op.stored, rpcs: op.rpcs, startedAt: op.startedAt, finishedAt: now,
     });
   }
 
@@ -144,23 +153,30 @@ export class Operations {
     return op.id;
   }
 
-  /** The record of `entityId` (its presence key, or its key for `capability`). */
-  lookup(entityId: string, capability: string | undefined, now: number): number {
+  /**
+   * The claims on `entityId` (its presence key, or its key for `capability`): the lookup ends
+   * early only at a record whose key `bind` says is bound to the name; otherwise it asks the k
+   * closest nodes and returns every claim it met (a conflict is then visible to the caller).
+   */
+  lookup(entityId: string, capability: string | undefined, now: number, bind: BindingCheck = selfCertifyingOnly): number {
     const key = recordKey(entityId, capability ?? '');
     const op = this.open('lookup', now);
+    op.claims = new Claims(bind, this.core.config.maxDiscovered);
     this.run(op, key, 'value', capability ? 'capability' : 'presence', false, now, (run, t) => {
-      if (op.records.size === 0) op.error = this.valueError(run, `no record for ${entityId}${capability ? ` with ${capability}` : ''}`);
+      if (op.claims!.gone(entityId)) op.error = dhtError('gone', `${entityId} has closed (signed tombstone)`);
+      else if (op.claims!.result().records.length === 0) op.error = this.valueError(run, `no record for ${entityId}${capability ? ` with ${capability}` : ''}`);
       this.close(op, t);
     });
     return op.id;
   }
 
-  /** Entities offering `capability`, from its provider key. */
-  discover(capability: string, now: number): number {
+  /** Entities offering `capability`, from its provider key, each with its binding. */
+  discover(capability: string, now: number, bind: BindingCheck = selfCertifyingOnly): number {
     const key = providerKey(capability);
     const op = this.open('discover', now);
+    op.claims = new Claims(bind, this.core.config.maxDiscovered);
     this.run(op, key, 'providers', 'provider', false, now, (run, t) => {
-      if (op.records.size === 0 && run.lookup.answered === 0) op.error = this.valueError(run, '');
+      if (op.claims!.size === 0 && run.lookup.answered === 0) op.error = this.valueError(run, '');
       this.close(op, t);
     });
     return op.id;
@@ -204,7 +220,7 @@ export class Operations {
     const record = signRecord({ ...owned.fields, lastSeen }, owned.signer);
     const op = this.open('publish', now, internal);
     owned.lastSeen = lastSeen;
-    op.records.set(record.entityId, record);
+    op.published = { ...record, binding: selfCertifyingOnly(record.entityId, record.publicKey) };
     // A guard part, so a lookup that ends at once cannot close the operation before the others start.
     op.parts++;
     for (const { key } of recordKeys(record)) this.run(op, key, 'nodes', null, true, now, (run, t) => this.storeAt(run, record, t));
@@ -315,7 +331,10 @@ export class Operations {
     }
   }
 
-  /** A record from a response (or our store): kept if it is valid for the key. */
+  /**
+   * A record from a response (or our store): kept if it is valid for the key, live, and not
+   * dated beyond the clock skew (a store refuses those too: a requester must not prefer them).
+   */
   private offer(run: Run, bytes: Uint8Array, now: number): void {
     let rec: DhtRecord;
     try {
@@ -324,15 +343,14 @@ export class Operations {
       this.core.stats.badRecords++;
       return;
     }
-    if (keyKindFor(rec, run.key) !== run.kind || staleAt(rec) <= now || !hasValidSignatures(rec)) {
+    if (
+      keyKindFor(rec, run.key) !== run.kind || staleAt(rec) <= now || rec.lastSeen > now + this.core.config.clockSkewMs ||
+      !hasValidSignatures(rec)
+    ) {
       this.core.stats.badRecords++;
       return;
     }
-    const held = run.op.records.get(rec.entityId);
-    if (held && held.lastSeen >= rec.lastSeen) return;
-    if (!held && run.op.records.size >= this.core.config.maxDiscovered) return;
-    run.op.records.set(rec.entityId, rec);
-    run.lookup.records.set(rec.entityId, rec);
+    if (run.op.claims!.offer(rec) || (rec.tombstone && run.op.claims!.gone(rec.entityId))) run.lookup.found = true;
   }
 
   /** A response settled request `p` (sent by the node `senderId`). */

@@ -15,6 +15,8 @@ import { MAX_CAPABILITIES, MAX_RECORD_BYTES } from './constants.js';
 
 export const RECORD_VERSION = 1;
 const FLAG_ROTATION = 1;
+/** The entity has gone (graceful close): the record replaces its live versions, lists no address. */
+const FLAG_TOMBSTONE = 2;
 export const MAX_ENTITY_ID_BYTES = 128;
 export const MAX_RECORD_ADDRESSES = 8;
 export const MAX_RECORD_ADDRESS_BYTES = 128;
@@ -31,9 +33,12 @@ export interface RecordFields {
   lastSeen: number;
   /** Seconds after last_seen at which the record is stale. */
   ttl: number;
+  /** A signed "gone": replaces the live versions at every key; addresses must be empty. */
+  tombstone?: boolean;
 }
 
 export interface DhtRecord extends RecordFields {
+  tombstone: boolean;
   publicKey: Uint8Array;
   signature: Uint8Array;
   /** A key change: the previous key and its signature over the same body. */
@@ -95,8 +100,10 @@ function encodeBody(f: RecordFields, publicKey: Uint8Array, oldKey: Uint8Array |
   }
   if (!Number.isSafeInteger(f.lastSeen) || f.lastSeen < 0) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'lastSeen must be unix ms');
   if (!Number.isInteger(f.ttl) || f.ttl < 1 || f.ttl > 0xffffffff) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'ttl must be 1..2^32-1 s');
+  if (f.tombstone && f.addresses.length > 0) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'a tombstone lists no address');
   const caps = canonicalCapabilities(f.capabilities);
-  const w = new ByteWriter().u8(RECORD_VERSION).u8(oldKey ? FLAG_ROTATION : 0).shortString(f.entityId, MAX_ENTITY_ID_BYTES);
+  const flags = (oldKey ? FLAG_ROTATION : 0) | (f.tombstone ? FLAG_TOMBSTONE : 0);
+  const w = new ByteWriter().u8(RECORD_VERSION).u8(flags).shortString(f.entityId, MAX_ENTITY_ID_BYTES);
   w.raw(publicKey).u64(f.lastSeen, 'lastSeen').u16(Math.floor(f.ttl / 0x10000)).u16(f.ttl & 0xffff);
   w.u8(f.addresses.length);
   for (const a of f.addresses) {
@@ -139,7 +146,7 @@ export function decodeRecord(input: Uint8Array, maxBytes = MAX_RECORD_BYTES): Dh
   const r = new ByteReader(bytes, 'DHT record');
   if (r.u8() !== RECORD_VERSION) r.fail('unknown record version');
   const flags = r.u8();
-  if ((flags & ~FLAG_ROTATION) !== 0) r.fail('unknown record flags');
+  if ((flags & ~(FLAG_ROTATION | FLAG_TOMBSTONE)) !== 0) r.fail('unknown record flags');
   const entityId = r.shortString(MAX_ENTITY_ID_BYTES);
   const publicKey = r.bytesView(32);
   const lastSeen = r.u64();
@@ -148,6 +155,8 @@ export function decodeRecord(input: Uint8Array, maxBytes = MAX_RECORD_BYTES): Dh
   const addresses: string[] = [];
   for (let n = r.u8(), i = 0; i < n; i++) addresses.push(r.shortString(MAX_RECORD_ADDRESS_BYTES));
   if (addresses.length > MAX_RECORD_ADDRESSES) r.fail('too many addresses');
+  const tombstone = (flags & FLAG_TOMBSTONE) !== 0;
+  if (tombstone && addresses.length > 0) r.fail('a tombstone lists an address');
   const capabilities: string[] = [];
   let prev: Buffer | null = null;
   for (let n = r.u8(), i = 0; i < n; i++) {
@@ -163,7 +172,7 @@ export function decodeRecord(input: Uint8Array, maxBytes = MAX_RECORD_BYTES): Dh
   const oldSignature = oldKey ? r.bytesView(64) : null;
   r.end();
   return {
-    entityId, addresses, capabilities, lastSeen, ttl, publicKey, signature, bytes,
+    entityId, addresses, capabilities, lastSeen, ttl, tombstone, publicKey, signature, bytes,
     rotation: oldKey && oldSignature ? { publicKey: oldKey, signature: oldSignature } : null,
   };
 }

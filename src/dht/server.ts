@@ -2,6 +2,7 @@
  * Answers to requests (the responder's side of each RPC), as a function of the node's state:
  * it returns the datagram to send back, or null to stay silent.
  */
+import { sourcePrefix, SUBNET_BITS } from './address.js';
 import type { DhtConfig } from './config.js';
 import {
   encodeError, encodeNodes, encodePong, encodeStored, encodeValue, FLAG_WANT_TOKEN, HEADER_BYTES, MSG,
@@ -17,13 +18,14 @@ export const REJECT_WIRE: Record<RejectReason, number> = {
   malformed: WIRE_ERROR.MALFORMED,
   oversized: WIRE_ERROR.OVERSIZED,
   signature: WIRE_ERROR.SIGNATURE,
-  'key-changed': WIRE_ERROR.KEY_CHANGED,
+  unbound: WIRE_ERROR.UNBOUND,
   'not-newer': WIRE_ERROR.NOT_NEWER,
   stale: WIRE_ERROR.STALE,
   future: WIRE_ERROR.FUTURE,
   'wrong-key': WIRE_ERROR.WRONG_KEY,
   full: WIRE_ERROR.FULL,
   'entity-full': WIRE_ERROR.ENTITY_FULL,
+  quota: WIRE_ERROR.QUOTA,
 };
 
 export interface ServeStats {
@@ -97,7 +99,7 @@ export function serve(
         s.stats.badToken++;
         return encodeError(flags, m.tid, pk, WIRE_ERROR.BAD_TOKEN);
       }
-      const r = s.store.put(m.key, m.record, now);
+      const r = s.store.put(m.key, m.record, now, sourcePrefix(from, SUBNET_BITS));
       if (!r.ok) {
         s.stats.storesRejected++;
         return encodeError(flags, m.tid, pk, REJECT_WIRE[r.reason]);

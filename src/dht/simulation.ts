@@ -229,5 +229,5 @@ export class DhtSimulation {
 }
 
 function failure(error: PeerError, now: number): OpResult {
-  return { op: 0, kind: 'find-node', ok: false, error, closest: [], records: [], stored: 0, rpcs: 0, startedAt: now, finishedAt: now };
+  return { op: 0, kind: 'find-node', ok: false, error, closest: [], records: [], conflicts: [], stored: 0, rpcs: 0, startedAt: now, finishedAt: now };
 }

@@ -17,7 +17,8 @@ import {
   DEFAULT_PEER_REASSEMBLY_BYTES, DEFAULT_PROCESS_REASSEMBLY_BYTES, MemoryBudget, bufferPoolStats, processReassemblyBudget, type BufferPoolStats,
 } from '../chunking/index.js';
 import { Identity, type AeadSuite } from '../crypto/index.js';
-import { DhtNode, type DhtConfig, type DhtRecord } from '../dht/index.js';
+import { DhtNode, type DhtConfig, type LookupResult, type ResolvedRecord } from '../dht/index.js';
+import { DhtNames } from './dht-names.js';
 import { RateLimiter, type PeerLimits, type RateClass, type RateLimiterOptions } from '../ratelimit/index.js';
 import { ErrorCode, PeerError } from '../errors.js';
 import { InitReplayGuard, type HandshakeOptions, type RemoteIdentity } from '../handshake/index.js';
@@ -55,7 +56,11 @@ export interface PeerOptions {
   /** Capabilities to publish in this peer's DHT record (found with `peer.discover`). */
   capabilities?: string[];
   /** DHT node settings: UDP host/port, Kademlia parameters, the addresses to advertise. */
-  dht?: { host?: string; port?: number; config?: Partial<DhtConfig>; advertise?: string[] };
+  dht?: {
+    host?: string; port?: number; config?: Partial<DhtConfig>; advertise?: string[];
+    /** Trust a human name's key on first lookup, then pin it (default false: only pinned or self-certifying names resolve). */
+    pinFirstSeen?: boolean;
+  };
   /**
    * Speak v1.0 (JSON over HTTP, signed, NOT encrypted) — off by default, never silently:
    * `listenV1()` and `sendV1()` refuse unless this is true. docs/V1_COMPAT.md.
@@ -118,6 +123,7 @@ export class Peer extends EventEmitter {
   private readonly guard: ListenerGuard;
   private v1: V1Endpoint | null = null;
   private dhtNode: DhtNode | null = null;
+  private readonly names: DhtNames;
   /** Reassembly budgets per remote identity (fingerprint), nested in the process budget. */
   private readonly budgets = new Map<string, { budget: MemoryBudget; sessions: number }>();
   private closed = false;
@@ -140,6 +146,7 @@ export class Peer extends EventEmitter {
     this.unwatchTrust = this.trust.watch((fingerprint) => this.limiter.refreshLevel(fingerprint, Date.now()));
     this.addressLimiter = new RateLimiter({ classes: opts.rateLimits?.classes });
     this.guard = new ListenerGuard(opts.listener ?? {}, this.addressLimiter, Date.now(), opts.addressLimits);
+    this.names = new DhtNames(this.trust, opts.dht?.pinFirstSeen ?? false);
   }
 
   static async create(opts: PeerOptions = {}): Promise<Peer> {
@@ -153,14 +160,18 @@ export class Peer extends EventEmitter {
     return this.dhtNode;
   }
 
-  /** The signed DHT record of an entity (PeerError DHT_ERROR if none is found). */
-  async lookup(entityId: string): Promise<DhtRecord> {
-    return this.requireDht().lookup(entityId);
+  /**
+   * The signed DHT record of an entity whose key is bound to its id (self-certifying, pinned
+   * in `trust`, or first-seen if opted in), with `binding` and any `conflicts`. PeerError
+   * DHT_ERROR (details.reason 'unbound' / 'conflict' / 'gone' / 'not-found' …) otherwise.
+   */
+  async lookup(entityId: string): Promise<LookupResult> {
+    return this.names.lookup(this.requireDht(), entityId);
   }
 
-  /** Signed DHT records of the entities offering `capability` (possibly none). */
-  async discover(capability: string): Promise<DhtRecord[]> {
-    return this.requireDht().discover(capability);
+  /** Signed DHT records of the entities offering `capability` (possibly none), each with its `binding`. */
+  async discover(capability: string): Promise<ResolvedRecord[]> {
+    return this.requireDht().discover(capability, this.names.bind);
   }
 
   private async startDht(): Promise<void> {

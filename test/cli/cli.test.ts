@@ -93,9 +93,15 @@ describe('peercomm CLI', () => {
     const dht = node.match[1]!;
     const found = await run(['discover', 'summarize', '--bootstrap', dht]);
     expect(found.code, found.err).toBe(0);
-    expect(found.out).toMatch(/^summarizer 127\.0\.0\.1:\d+ key [0-9a-f]{64} capabilities summarize, translate$/m);
-    const looked = await run(['lookup', 'summarizer', '--bootstrap', dht]);
+    expect(found.out).toMatch(/^summarizer 127\.0\.0\.1:\d+ key [0-9a-f]{64} capabilities summarize, translate binding none$/m);
+    // 'summarizer' is a human name: lookup resolves it only to a pinned key, and says so otherwise.
+    const unbound = await run(['lookup', 'summarizer', '--bootstrap', dht]);
+    expect(unbound.code).toBe(1);
+    expect(unbound.err).toContain('no verifiable binding');
+    const key = /key ([0-9a-f]{64})/.exec(found.out)![1]!;
+    const looked = await run(['lookup', 'summarizer', '--bootstrap', dht, '--pin', key]);
     expect(looked.out).toContain('summarizer 127.0.0.1:');
+    expect(looked.out).toContain('binding pinned');
     const none = await run(['discover', 'juggling', '--bootstrap', dht]);
     expect(none.out).toContain('no agent offers juggling');
     const missing = await run(['lookup', 'nobody', '--bootstrap', dht]);

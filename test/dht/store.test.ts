@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/errors.js';
 import { DEFAULT_STORE_LIMITS, RecordStore, rejectError } from '../../src/dht/store.js';
-import { providerKey, recordKey, signRecord } from '../../src/dht/record.js';
+import { decodeRecord, providerKey, recordKey, signRecord } from '../../src/dht/record.js';
 import { fields, record, signer, T0 } from './helpers.js';
 
 const self = new Uint8Array(32);
@@ -60,18 +60,35 @@ describe('store acceptance rules', () => {
     expect(s.put(providerKey('nothing'), record().bytes, NOW)).toEqual({ ok: false, reason: 'wrong-key' });
   });
 
-  it('rejects a new public key for a known entity unless the old key signed the change', () => {
+  it('holds a second key claiming a human name beside the first (no squatting); a rotation signed by the old key replaces it', () => {
     const s = new RecordStore(self);
-    expect(s.put(recordKey('alice'), record(0).bytes, NOW).ok).toBe(true);
-    const hijack = record(1, { lastSeen: T0 + 1 });
-    expect(s.put(recordKey('alice'), hijack.bytes, NOW)).toEqual({ ok: false, reason: 'key-changed' });
-    // The same under another key of the entity: the key held for the entity is what counts.
-    expect(s.put(recordKey('alice', 'summarize'), hijack.bytes, NOW)).toEqual({ ok: false, reason: 'key-changed' });
-    const rotated = signRecord(fields({ lastSeen: T0 + 2 }), signer(1), signer(0));
-    expect(s.put(recordKey('alice'), rotated.bytes, NOW)).toEqual({ ok: true, status: 'stored' });
-    // From now on the new key is the entity's key.
-    expect(s.put(recordKey('alice'), record(1, { lastSeen: T0 + 3 }).bytes, NOW).ok).toBe(true);
-    expect(s.put(recordKey('alice'), record(0, { lastSeen: T0 + 4 }).bytes, NOW)).toEqual({ ok: false, reason: 'key-changed' });
+    expect(s.put(recordKey('alice'), record(0).bytes, NOW, '4/0a0001').ok).toBe(true);
+    const other = record(1, { lastSeen: T0 + 1 });
+    // The first key seen does not lock the name: the other claim is held too, and both are served.
+    expect(s.put(recordKey('alice'), other.bytes, NOW, '4/0a0002')).toEqual({ ok: true, status: 'stored' });
+    expect(s.get(recordKey('alice'), NOW)).toHaveLength(2);
+    // A rotation signed by key 0 replaces key 0's claim.
+    const rotated = signRecord(fields({ lastSeen: T0 + 2 }), signer(2), signer(0));
+    expect(s.put(recordKey('alice'), rotated.bytes, NOW, '4/0a0001')).toEqual({ ok: true, status: 'stored' });
+    expect(s.get(recordKey('alice'), NOW)).toHaveLength(2);
+    // One source prefix holds one key per name: its new key replaces its old one.
+    expect(s.put(recordKey('alice'), record(3, { lastSeen: T0 + 3 }).bytes, NOW, '4/0a0002').ok).toBe(true);
+    expect(s.get(recordKey('alice'), NOW)).toHaveLength(2);
+  });
+
+  it('refuses a self-certifying name signed by a key it does not certify, from anyone', () => {
+    const s = new RecordStore(self);
+    const owner = signer(0);
+    const name = `agent-${owner.fingerprint.slice(0, 16)}`;
+    expect(s.put(recordKey(name), record(1, { entityId: name }).bytes, NOW)).toEqual({ ok: false, reason: 'unbound' });
+    expect(s.put(recordKey(name), record(0, { entityId: name }).bytes, NOW)).toEqual({ ok: true, status: 'stored' });
+  });
+
+  it('a name claimed by maxKeysPerName prefixes still takes a new claim (a random one gives way)', () => {
+    const s = new RecordStore(self, { ...DEFAULT_STORE_LIMITS, maxKeysPerName: 4 });
+    for (let i = 0; i < 4; i++) expect(s.put(recordKey('alice'), record(10 + i).bytes, NOW, `4/0a00${i}`).ok).toBe(true);
+    expect(s.put(recordKey('alice'), record(0).bytes, NOW, '4/0b0000')).toEqual({ ok: true, status: 'stored' });
+    expect(s.get(recordKey('alice'), NOW)).toHaveLength(4);
   });
 
   it('drops records when they expire (ttl, or tExpire after being stored)', () => {
@@ -112,10 +129,10 @@ describe('store bounds', () => {
     expect(s.put(recordKey('alice', 'summarize'), r.bytes, NOW).ok).toBe(true);
     expect(s.put(recordKey('alice', 'translate'), r.bytes, NOW)).toEqual({ ok: false, reason: 'entity-full' });
     const key = providerKey('summarize');
-    for (let i = 0; i < 3; i++) expect(s.put(key, record(10 + i, { entityId: `p${i}`, lastSeen: T0 + i }).bytes, NOW).ok).toBe(true);
-    // Full: a newer provider replaces the least recently refreshed one, an older one is refused.
-    expect(s.put(key, record(20, { entityId: 'late', lastSeen: T0 - 1 }).bytes, NOW)).toEqual({ ok: false, reason: 'full' });
-    expect(s.put(key, record(21, { entityId: 'fresh', lastSeen: T0 + 9 }).bytes, NOW).ok).toBe(true);
+    for (let i = 0; i < 3; i++) expect(s.put(key, record(10 + i, { entityId: `p${i}`, lastSeen: T0 + i }).bytes, NOW + i, `4/0a00${i}`).ok).toBe(true);
+    // Full: the least recently *arrived* provider gives way, whatever date the newcomer signed.
+    expect(s.put(key, record(20, { entityId: 'late', lastSeen: T0 - 1 }).bytes, NOW + 10, '4/0b0000').ok).toBe(true);
+    expect(s.get(key, NOW + 10).map((b) => decodeRecord(b).entityId).sort()).toEqual(['late', 'p1', 'p2']);
     expect(s.get(key, NOW)).toHaveLength(3);
   });
 });

@@ -4,6 +4,7 @@ import { Identity } from '../../src/crypto/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import { compareDistance, idHex } from '../../src/dht/id.js';
 import { DhtNode } from '../../src/dht/node.js';
+import { selfCertifyingName } from '../../src/dht/binding.js';
 import { UdpTransport } from '../../src/transport/udp.js';
 import { expectPeerErrorAsync } from '../helpers/errors.js';
 
@@ -47,7 +48,11 @@ describe(`${N} nodes over UDP on 127.0.0.1`, () => {
   });
 
   it('records published by 20 entities are found by entity id and discovered by capability from any node', async () => {
-    const agents = Array.from({ length: 20 }, (_, i) => ({ id: Identity.generate(), entityId: `udp-agent-${i}`, cap: i % 2 ? 'summarize' : 'translate' }));
+    const agents = Array.from({ length: 20 }, (_, i) => {
+      const id = Identity.generate();
+      // Self-certifying names: a lookup by name returns only a key bound to it.
+      return { id, entityId: selfCertifyingName(id.publicKey), cap: i % 2 ? 'summarize' : 'translate' };
+    });
     await Promise.all(agents.map((a, i) => nodes[i * 7]!.publish({ entityId: a.entityId, addresses: [`127.0.0.1:${7000 + i}`], capabilities: [a.cap] }, a.id)));
     for (let i = 0; i < 40; i++) {
       const a = agents[i % 20]!;
