@@ -4,6 +4,7 @@
  * per lookup, lookup latency, and the same after churn.
  */
 import { Identity } from '../crypto/index.js';
+import { selfCertifyingName } from './binding.js';
 import type { OpResult } from './operations.js';
 import type { DhtSimulation } from './simulation.js';
 
@@ -73,7 +74,7 @@ export function publishRecords(sim: DhtSimulation, count: number, capabilities =
     seed.writeUInt32BE(i + 1, 0);
     seed.writeUInt32BE(0x5eed, 4);
     const identity = Identity.fromSeed(seed);
-    const entityId = `agent-${i}`;
+    const entityId = selfCertifyingName(identity.publicKey);
     const capability = `cap-${i % capabilities}`;
     records.push({ owner, entityId, capability });
     return {

@@ -118,11 +118,16 @@ export class MemoryNetwork {
     return this.queue.size;
   }
 
-  /** A new endpoint with address 10.a.b.c:4000 (its index in the low 24 bits). */
-  attach(onDatagram: DatagramHandler, onTimer: TimerHandler | null = null): MemoryEndpoint {
+  /**
+   * A new endpoint: by default 10.a.b.1:4000 with a.b the low 16 bits of its index + 1, so each
+   * of the first 65,535 endpoints has a /24 of its own (limits count by prefix); or `address`
+   * (an attacker's hosts sharing one subnet).
+   */
+  attach(onDatagram: DatagramHandler, onTimer: TimerHandler | null = null, at?: string): MemoryEndpoint {
     const index = this.endpoints.length;
     const n = index + 1;
-    const address = `10.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}:4000`;
+    const address = at ?? `10.${n & 255}.${(n >>> 8) & 255}.${((n >>> 16) & 255) + 1}:4000`;
+    if (this.byAddress.has(address)) throw new PeerError(ErrorCode.INVALID_ARGUMENT, `address ${address} is taken`);
     const ep = new Endpoint(this, index, address, this.random(), this.random(), onDatagram, onTimer);
     this.endpoints.push(ep);
     this.byAddress.set(address, ep);

@@ -11,14 +11,17 @@ import { expectPeerErrorAsync } from '../helpers/errors.js';
 const N = 200;
 const nodes: DhtNode[] = [];
 
+/** Node i's own loopback /24: limits and quotas count by address prefix, as on the Internet. */
+const hostOf = (i: number): string => `127.1.${i}.1`;
+
 beforeAll(async () => {
   const first = new DhtNode();
-  await first.start({ host: '127.0.0.1' });
+  await first.start({ host: hostOf(0) });
   nodes.push(first);
   // Join in waves, each through a random node already in.
   for (let i = 1; i < N; i += 25) {
     const wave = Array.from({ length: Math.min(25, N - i) }, () => new DhtNode());
-    await Promise.all(wave.map((n) => n.start({ host: '127.0.0.1', bootstrap: [nodes[Math.floor(Math.random() * nodes.length)]!.address] })));
+    await Promise.all(wave.map((n, j) => n.start({ host: hostOf(i + j), bootstrap: [nodes[Math.floor(Math.random() * nodes.length)]!.address] })));
     nodes.push(...wave);
   }
 }, 120_000);
