@@ -105,6 +105,9 @@ async function settled(victim: Victim, sessions: number): Promise<Awaited<Return
   }
 }
 
+/** The victim echoes every whole message back (peer.test.ts also has it send chunked messages). */
+const VICTIM_APP = { echo: true };
+
 const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
 /** Generous limits for the fuzzers' many handshakes from 127.0.0.1 (the handshake limit is tested elsewhere). */
@@ -113,7 +116,7 @@ const MANY_HANDSHAKES = { rateLimits: { classes: { handshake: { perMinute: 1_000
 describe.skipIf(process.env.PEERCOMM_NO_NATIVE === '1')('fuzz: an authenticated peer with mutated sealed records (child-process victim)', () => {
   it('a listener survives, serves a pinned honest peer throughout, and stays within its memory', async () => {
     const honestId = Identity.generate();
-    const victim = await Victim.start({ entityId: 'victim', trust: [['honest', honestId.publicKey.toString('hex')]], ...MANY_HANDSHAKES }, { echo: true }, ['--expose-gc']);
+    const victim = await Victim.start({ entityId: 'victim', trust: [['honest', honestId.publicKey.toString('hex')]], ...MANY_HANDSHAKES }, VICTIM_APP, ['--expose-gc']);
     cleanup.push(() => victim.kill());
     const port = await victim.listen();
 
@@ -162,7 +165,7 @@ describe.skipIf(process.env.PEERCOMM_NO_NATIVE === '1')('fuzz: an authenticated 
   }, NET_MS + 60_000);
 
   it('a client connecting to a malicious listener again and again survives and stays within its memory', async () => {
-    const victim = await Victim.start({ entityId: 'client' }, { echo: true }, ['--expose-gc']);
+    const victim = await Victim.start({ entityId: 'client' }, VICTIM_APP, ['--expose-gc']);
     cleanup.push(() => victim.kill());
     const listener = await AuthenticatedPeer.listen();
     cleanup.push(() => listener.close());

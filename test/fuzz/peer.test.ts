@@ -1,6 +1,6 @@
 /**
  * The authenticated fuzzer in-process, for speed and shrinking: a long-lived Peer (it echoes
- * every whole message) runs sessions over in-memory streams (transport/memory.ts) with attackers
+ * every whole message, and greets every session with a large message) runs sessions over in-memory streams (transport/memory.ts) with attackers
  * that complete real handshakes — the Peer as responder or as initiator — and play the same
  * attacks as authenticated.test.ts (attack.ts). Nothing may reach the session backstop (each
  * such escape is a Peer 'internalError'), and once every session ended the Peer holds none and
@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Peer, type Message } from '../../src/index.js';
+import { Peer, type Message, type Session } from '../../src/index.js';
 import { memoryDuplexPair } from '../../src/transport/memory.js';
 import { AuthenticatedPeer } from '../helpers/authenticated-peer.js';
 import { attackArb, describeAttack, playAttack } from './attack.js';
@@ -22,6 +22,8 @@ beforeAll(async () => {
   victim = await Peer.create({ entityId: 'victim', rateLimits: { classes: { handshake: { perMinute: 1_000_000, burst: 1_000_000 } } } });
   victim.on('internalError', (err: unknown) => internal.push(err));
   victim.on('sessionError', (err: { code: string }) => tally(err.code));
+  // It greets every session with an 80 KiB message (two chunks), which the attacker's error records can refuse.
+  victim.on('session', (s: Session) => s.send(Buffer.alloc(80 * 1024, 0x67), { type: 'task' }).catch(() => undefined));
   victim.on('message', (m: Message) => {
     if (!m.streamed && m.version === '1.1') m.session.send(m.payload, { type: m.type }).catch(() => undefined);
   });
