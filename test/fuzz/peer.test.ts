@@ -43,7 +43,7 @@ describe('fuzz: an authenticated peer over in-memory streams (Peer in-process)',
         const err = internal.splice(0)[0];
         throw new Error(`internal error: ${err instanceof Error ? err.stack : String(err)}\nattack:\n  ${describeAttack(attack)}`);
       }
-    }, { minRuns: 20 });
+    }, { minRuns: 10 });
     const deadline = Date.now() + 10_000;
     while (victim.stats().sessions > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const stats = victim.stats();
