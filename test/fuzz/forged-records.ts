@@ -1,9 +1,9 @@
 /**
  * Sealed records an authenticated attacker sends: honest most of the time (so later records are
  * reached), with plaintexts mutated (data runs, error payloads, chunk bodies, key_update and
- * close bodies) and header fields forged now and then (count, sequence number, flags, reserved
- * byte, chunk fields). Shared by the in-process fuzzer (records.test.ts) and the one over TCP
- * against a child process (authenticated.test.ts).
+ * close bodies) and header fields forged now and then (type, count, sequence number, flags,
+ * reserved byte, session id, chunk fields). Shared by the in-process fuzzers (records.test.ts,
+ * peer.test.ts) and the one over TCP against a child process (authenticated.test.ts).
  */
 import fc from 'fast-check';
 import { wire } from '../../src/index.js';
@@ -77,6 +77,9 @@ const forgedFields = fc.record({
   seqDelta: rarely(fc.oneof(fc.integer({ min: -2, max: 2 }), fc.constant(2 ** 31)), 12),
   flags: rarely(fc.nat({ max: 255 }), 20),
   reserved: rarely(fc.nat({ max: 255 }), 30),
+  // Another type byte under the same tag: a record type for another, a handshake type, '{', anything.
+  retype: rarely(fc.oneof(fc.integer({ min: FrameType.Data, max: FrameType.KeyUpdate }), fc.constantFrom(0x01, 0x06, 0x07, 0x09, 0x0f, 0x15, 0x7b, 0xff)), 25),
+  sessionId: rarely(fc.uint8Array({ minLength: 8, maxLength: 8 }), 40),
 });
 
 export const forgedRecord: fc.Arbitrary<ForgedRecord> = fc.oneof(
@@ -94,8 +97,9 @@ export const forgedRecord: fc.Arbitrary<ForgedRecord> = fc.oneof(
   if (f.count !== null) fields.count = f.count;
   if (f.flags !== null) fields.flags = f.flags;
   if (f.reserved !== null) fields.reserved = f.reserved;
+  if (f.sessionId !== null) fields.sessionId = f.sessionId;
   if ('chunk' in f) fields.chunk = (f as { chunk: wire.ChunkFields }).chunk;
-  return { type, plain, fields, seqDelta: f.seqDelta };
+  return { type: (f.retype ?? type) as wire.RecordType, plain, fields, seqDelta: f.seqDelta };
 });
 
 
