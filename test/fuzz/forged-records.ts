@@ -103,12 +103,13 @@ export const forgedRecord: fc.Arbitrary<ForgedRecord> = fc.oneof(
 });
 
 
-/** Seals `records` in order with `forger`, each at the next sequence number plus its seqDelta. */
+/** Seals one record with `forger` at its next sequence number, plus the record's seqDelta. */
+export function sealRecord(forger: RecordForger, r: ForgedRecord): Buffer {
+  const firstSeq = Math.max(0, forger.nextSeq + (r.seqDelta ?? 0));
+  return forger.record(r.type, r.plain, { ...r.fields, firstSeq });
+}
+
+/** Seals `records` in order with `forger`. */
 export function sealRecords(forger: RecordForger, records: readonly ForgedRecord[]): Buffer[] {
-  let next = 0;
-  return records.map((r) => {
-    const firstSeq = Math.max(0, next + (r.seqDelta ?? 0));
-    next = firstSeq + Math.max(1, r.fields.count ?? 1);
-    return forger.record(r.type, r.plain, { ...r.fields, firstSeq });
-  });
+  return records.map((r) => sealRecord(forger, r));
 }

@@ -19,11 +19,17 @@ const internal: unknown[] = [];
 
 beforeAll(async () => {
   // Many handshakes from one test: the handshake limit (by address at a listener) is tested elsewhere.
-  victim = await Peer.create({ entityId: 'victim', rateLimits: { classes: { handshake: { perMinute: 1_000_000, burst: 1_000_000 } } } });
+  // A short TTL whose renewal window is all of it, so an attacker's renewal is taken at any time.
+  victim = await Peer.create({
+    entityId: 'victim', rateLimits: { classes: { handshake: { perMinute: 1_000_000, burst: 1_000_000 } } }, session: { ttlMs: 10_000, renewBeforeMs: 5_000 },
+  });
   victim.on('internalError', (err: unknown) => internal.push(err));
   victim.on('sessionError', (err: { code: string }) => tally(err.code));
   // It greets every session with an 80 KiB message (two chunks), which the attacker's error records can refuse.
-  victim.on('session', (s: Session) => s.send(Buffer.alloc(80 * 1024, 0x67), { type: 'task' }).catch(() => undefined));
+  victim.on('session', (s: Session) => {
+    s.send(Buffer.alloc(80 * 1024, 0x67), { type: 'task' }).catch(() => undefined);
+    s.on('renewed', () => tally('renewed'));
+  });
   victim.on('message', (m: Message) => {
     if (!m.streamed && m.version === '1.1') m.session.send(m.payload, { type: m.type }).catch(() => undefined);
   });

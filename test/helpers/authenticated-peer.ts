@@ -35,9 +35,11 @@ export class AuthenticatedPeer {
   private constructor(
     /** Frames in and out; `raw.socket` is the TCP socket. */
     readonly raw: RawClient,
-    /** Opens what the victim sends (its sending side is unused: `forge` seals). */
-    readonly session: SecureSession,
-    readonly forge: RecordForger,
+    /** Opens what the victim sends (its sending side is unused: `forge` seals). Replaced by renew(). */
+    public session: SecureSession,
+    public forge: RecordForger,
+    /** Our side of the handshake: only the initiator renews (PROTOCOL.md §6). */
+    readonly role: 'initiator' | 'responder',
   ) {}
 
   /** Connects to a victim's listener and completes the handshake as initiator. */
@@ -85,7 +87,17 @@ export class AuthenticatedPeer {
 
   private static async over(raw: RawClient, opts: Partial<HandshakeOptions>, role: 'initiator' | 'responder'): Promise<AuthenticatedPeer> {
     const session = await raw.handshake({ entityId: 'mallory', ...opts }, role);
-    return new AuthenticatedPeer(raw, session, new RecordForger(raw.keys!));
+    return new AuthenticatedPeer(raw, session, new RecordForger(raw.keys!), role);
+  }
+
+  /**
+   * Renews the session as its initiator: a fresh handshake under the same identity on the same
+   * connection (PROTOCOL.md §6); `session` and `forge` then hold the new keys. Rejects if the
+   * victim refuses or closes.
+   */
+  async renew(): Promise<void> {
+    this.session = await this.raw.handshake(this.raw.identity!, 'initiator');
+    this.forge = new RecordForger(this.raw.keys!);
   }
 
   /** Seals `plain` as one record of `type` with the given (possibly forged) header fields and writes it. */

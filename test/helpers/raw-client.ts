@@ -20,10 +20,14 @@ export class RawClient {
       for (const f of this.deframer.push(chunk)) this.frames.push(Buffer.from(f));
       this.wake();
     });
-    socket.on('close', () => {
-      this.ended = true;
-      this.wake();
-    });
+    // The peer's FIN ends what we can read (a stream without allowHalfOpen's auto-close, like
+    // the in-memory pair, may stay open for writing long after it).
+    for (const event of ['end', 'close']) {
+      socket.on(event, () => {
+        this.ended = true;
+        this.wake();
+      });
+    }
     socket.on('error', () => undefined);
   }
 
@@ -71,15 +75,20 @@ export class RawClient {
     return new RawClient(socket);
   }
 
-  /** Runs the initiator (or responder) side to READY; returns the sealed session. */
+  /**
+   * Runs the initiator (or responder) side to READY; returns the sealed session. Called again
+   * on a READY connection it is a renewal: sealed records arriving meanwhile are skipped.
+   */
   async handshake(opts: Partial<HandshakeOptions> = {}, role: 'initiator' | 'responder' = 'initiator'): Promise<SecureSession> {
     const options = { identity: Identity.generate(), entityId: 'raw', ...opts };
+    this.identity = { identity: options.identity, entityId: options.entityId };
     const now = Date.now();
     const { handshake, send } = role === 'initiator' ? Handshake.initiate(options, now) : { handshake: Handshake.respond(options, now), send: [] };
     for (const m of send) this.send(m);
     while (handshake.state !== 'READY') {
       const f = await this.next();
       if (f === null) throw new Error('closed during the handshake');
+      if (f[1]! >= wire.FrameType.Data) continue;
       for (const m of handshake.receive(f, Date.now())) this.send(m);
     }
     const r = handshake.result!;
@@ -89,6 +98,8 @@ export class RawClient {
 
   /** Copies of the client's sending keys after handshake(), for forging records. */
   keys: { sendKey: Buffer; sendIv: Buffer; sessionId: Buffer } | null = null;
+  /** Who handshake() authenticated as (a renewal must be the same identity). */
+  identity: { identity: Identity; entityId: string } | null = null;
 
   async closed(timeoutMs = 5000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;

@@ -25,6 +25,11 @@ export class RecordForger {
     this.tx = new Direction(Buffer.from(keys.sendKey), Buffer.from(keys.sendIv), 'aes-256-gcm');
   }
 
+  /** The sequence number the next record takes by default. */
+  get nextSeq(): number {
+    return this.seq;
+  }
+
   private nonce(seq: number): Buffer {
     const n = Buffer.alloc(NONCE_BYTES);
     this.tx.writeNonce(seq, n, 0);
