@@ -13,7 +13,7 @@ import {
 import { SeededRandom } from '../../src/dht/random.js';
 import { decodeRecord, recordKey } from '../../src/dht/record.js';
 import { record, T0 } from '../dht/helpers.js';
-import { fuzz, hostile, onlyPeerError, tally } from './harness.js';
+import { FUZZ_TIMEOUT_MS, fuzz, hostile, onlyPeerError, tally } from './harness.js';
 
 const ME = new Uint8Array(32).fill(0x11);
 const THEM = new Uint8Array(32).fill(0x22);
@@ -66,7 +66,7 @@ function noThrow<T>(f: () => T): T {
   return out;
 }
 
-describe('fuzz: DHT datagrams and records', () => {
+describe('fuzz: DHT datagrams and records', { timeout: FUZZ_TIMEOUT_MS }, () => {
   it('decodeMessage returns a message or a PeerError', () => {
     fuzz('dht datagram', hostile(DATAGRAMS, 300), (bytes) => {
       const m = onlyPeerError(() => decodeMessage(bytes));

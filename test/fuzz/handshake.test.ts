@@ -9,7 +9,7 @@ import { Identity, x25519, wire } from '../../src/index.js';
 import {
   Handshake, SessionState, decodeHandshakeMessage, encodeCookie, encodeHandshakeError, isTerminal,
 } from '../../src/handshake/index.js';
-import { fuzz, hostile, mutated, onlyPeerError } from './harness.js';
+import { FUZZ_TIMEOUT_MS, fuzz, hostile, mutated, onlyPeerError } from './harness.js';
 
 const T0 = 1_780_000_000_000;
 const alice = Identity.fromSeed(Buffer.alloc(32, 0xa1));
@@ -49,7 +49,7 @@ const CORPUS = [
   encodeHandshakeError('RATE_LIMITED', 'x'.repeat(200)),
 ];
 
-describe('fuzz: handshake', () => {
+describe('fuzz: handshake', { timeout: FUZZ_TIMEOUT_MS }, () => {
   it('the honest transcript is six steps that reach READY (the corpus is real)', () => {
     expect(STEPS.map((m) => m[1])).toEqual([1, 2, 3, 4, 5, 6]);
   });

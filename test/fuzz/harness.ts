@@ -21,6 +21,8 @@ function seedFromEnv(): number {
 
 export const FUZZ_SEED = seedFromEnv();
 export const FUZZ_MS = Number(process.env.PEERCOMM_FUZZ_MS ?? 1500);
+/** A test timeout for one fuzz target: its time plus room for set-up and a shrinking failure. */
+export const FUZZ_TIMEOUT_MS = FUZZ_MS + 60_000;
 /**
  * One input taking this long is a hang, not slowness: the largest input is a few KiB, which any
  * decoder here handles in well under a millisecond.

@@ -12,7 +12,7 @@ import { Peer, type Message, type Session } from '../../src/index.js';
 import { memoryDuplexPair } from '../../src/transport/memory.js';
 import { AuthenticatedPeer } from '../helpers/authenticated-peer.js';
 import { attackArb, describeAttack, playAttack } from './attack.js';
-import { fuzzAsync, tally } from './harness.js';
+import { FUZZ_TIMEOUT_MS, fuzzAsync, tally } from './harness.js';
 
 let victim: Peer;
 const internal: unknown[] = [];
@@ -36,7 +36,7 @@ beforeAll(async () => {
 });
 afterAll(() => victim.close());
 
-describe('fuzz: an authenticated peer over in-memory streams (Peer in-process)', () => {
+describe('fuzz: an authenticated peer over in-memory streams (Peer in-process)', { timeout: FUZZ_TIMEOUT_MS }, () => {
   it('no attack reaches the backstop, and every session and its reassembly memory is released', async () => {
     const input = fc.record({ attack: attackArb, victimListens: fc.boolean() });
     await fuzzAsync('peer over streams', input, async ({ attack, victimListens }) => {

@@ -14,7 +14,7 @@ import { Handshake, SessionState, type HandshakeResult } from '../../src/handsha
 import { SecureSession, type ReceiveResult } from '../../src/session/index.js';
 import { RecordForger } from '../helpers/record-forger.js';
 import { forgedRecord, sealRecords } from './forged-records.js';
-import { assertPeerError, fuzz, onlyPeerError, tally } from './harness.js';
+import { FUZZ_TIMEOUT_MS, assertPeerError, fuzz, onlyPeerError, tally } from './harness.js';
 
 const T0 = 1_780_000_000_000;
 
@@ -48,7 +48,7 @@ function checkResult(r: ReceiveResult): void {
   }
 }
 
-describe('fuzz: sealed records under the real keys', () => {
+describe('fuzz: sealed records under the real keys', { timeout: FUZZ_TIMEOUT_MS }, () => {
   it('a SecureSession fed forged records fails only with a PeerError and frees its reassembly memory', () => {
     const input = fc.record({ records: fc.array(forgedRecord, { minLength: 1, maxLength: 8 }), oneRead: fc.boolean() });
     fuzz('sealed records', input, ({ records, oneRead }) => {

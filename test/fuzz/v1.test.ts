@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { V1Handshakes, V1Receiver, ReplayGuard, parseEnvelope, parseJson, sign, type JsonInput } from '../../src/compat/v1/index.js';
 import { Identity } from '../../src/crypto/index.js';
 import { TrustStore } from '../../src/peer/trust.js';
-import { fuzz, hostile, onlyPeerError, tally } from './harness.js';
+import { FUZZ_TIMEOUT_MS, fuzz, hostile, onlyPeerError, tally } from './harness.js';
 
 const T0 = 1_780_000_000_000;
 const us = Identity.fromSeed(Buffer.alloc(32, 1));
@@ -49,7 +49,7 @@ const jsonValue = fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<JsonInput>;
 const FIELDS = ['version', 'session_id', 'challenge', 'public_key', 'supported_versions', 'capabilities', 'challenge_response', 'selected_version', 'confirm', 'timestamp', 'task'];
 const edits = fc.array(fc.record({ field: fc.constantFrom(...FIELDS), value: fc.option(jsonValue, { freq: 4 }) }), { maxLength: 3 });
 
-describe('fuzz: v1.0 JSON, envelopes and the receiver', () => {
+describe('fuzz: v1.0 JSON, envelopes and the receiver', { timeout: FUZZ_TIMEOUT_MS }, () => {
   it('parseJson returns a value or a PeerError, within its depth and size limits', () => {
     const input = fc.oneof(hostile(JSON_TEXTS, 128), fc.json({ maxDepth: 4 }).map(utf8), fc.string({ unit: 'binary', maxLength: 64 }).map(utf8));
     fuzz('v1 json', input, (bytes) => {

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { wire } from '../../src/index.js';
 import { decodeErrorPayload, encodeErrorPayload, readRun, writeRun, runLength, type RunMessage } from '../../src/session/run.js';
-import { assertPeerError, fuzz, hostile, mutated, onlyPeerError, tally } from './harness.js';
+import { FUZZ_TIMEOUT_MS, assertPeerError, fuzz, hostile, mutated, onlyPeerError, tally } from './harness.js';
 
 const { FrameType } = wire;
 const sid = Buffer.from('0123456789abcdef', 'hex');
@@ -47,7 +47,7 @@ const ERRORS = [
   encodeErrorPayload({ code: 'RATE_LIMITED', reason: '', seq: 0, messageId: 1, retryAfter: 0, rateClass: 'chunk' }),
 ];
 
-describe('fuzz: wire and record codecs', () => {
+describe('fuzz: wire and record codecs', { timeout: FUZZ_TIMEOUT_MS }, () => {
   it('record and chunk headers decode or fail with a PeerError, never reading past the body', () => {
     fuzz('record header', hostile(HEADERS), (body) => {
       const out = onlyPeerError(() => wire.decodeRecordHeader(body));
