@@ -42,10 +42,10 @@ export class AuthenticatedPeer {
     readonly role: 'initiator' | 'responder',
   ) {}
 
-  /** Connects to a victim's listener and completes the handshake as initiator. */
-  static async connect(port: number, opts: Partial<HandshakeOptions> = {}, host = '127.0.0.1'): Promise<AuthenticatedPeer> {
+  /** Connects to a victim's listener (from `localAddress`, e.g. 127.0.0.2, if given) and completes the handshake as initiator. */
+  static async connect(port: number, opts: Partial<HandshakeOptions> = {}, host = '127.0.0.1', localAddress?: string): Promise<AuthenticatedPeer> {
     const raw = await new Promise<RawClient>((resolve, reject) => {
-      const s = net.connect({ port, host }, () => resolve(RawClient.wrap(s)));
+      const s = net.connect({ port, host, ...(localAddress === undefined ? {} : { localAddress }) }, () => resolve(RawClient.wrap(s)));
       s.once('error', reject);
     });
     return AuthenticatedPeer.over(raw, opts, 'initiator');
