@@ -1,9 +1,15 @@
 /**
- * Receiving chunked messages, sans-I/O. For each chunk record the session asks `prepare()`
- * where the chunk's plaintext goes, decrypts it straight there (the native AEAD writes into
- * the reassembly buffer: no copy), then calls `commit()`. A buffered message has one buffer,
- * allocated once at its announced size after the limits and memory budgets allowed it; a
- * streamed message is handed on chunk by chunk and never held whole.
+ * Receiving chunked messages, sans-I/O. For each chunk record the session asks `regionFor()`
+ * where a chunk of a message already being received goes (nothing changes here), opens the
+ * record straight into that region (the native AEAD writes into the reassembly buffer: no copy)
+ * or, for anything else, in place, and only once the tag has verified calls `accept()`. So a
+ * record that does not authenticate allocates, reserves and changes nothing.
+ *
+ * A message starts with its chunk 0, which carries the type byte: it is charged to the `chunk`
+ * rate class and to its type's class before anything is reserved (`charge`). Memory is reserved
+ * as chunks arrive — the arrived bitmap and each chunk's bytes — so a peer holds as much of its
+ * budget as it has sent, not what it announced. A message must be complete by a deadline
+ * (`timeoutMs` + total / `minTransferRate`) as well as never idle for `timeoutMs`.
  *
  * Layout: chunk 0's plaintext is `type (u8) ‖ payload`, every other chunk's is payload only,
  * so the buffer is `1 + total` bytes with chunk i at 1 + i·size and the message is buffer[1…].
@@ -11,12 +17,12 @@
  * and its memory freed, and the session goes on.
  */
 import { ErrorCode, PeerError } from '../errors.js';
-import type { ChunkFields } from '../wire/index.js';
+import { rateClassOf, type ChunkFields, type RateClass } from '../wire/index.js';
 import type { MemoryBudget } from './budget.js';
 import { allocReassemblyBuffer } from './buffer-pool.js';
 import {
   CHUNK_PREFIX_BYTES, DEFAULT_MAX_CONCURRENT_REASSEMBLIES, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_STREAM_SIZE,
-  DEFAULT_REASSEMBLY_TIMEOUT_MS, DEFAULT_STREAM_THRESHOLD,
+  DEFAULT_MIN_TRANSFER_RATE, DEFAULT_REASSEMBLY_TIMEOUT_MS, DEFAULT_STREAM_THRESHOLD,
 } from './constants.js';
 import { chunkLength, chunkOffset, planFromHeader, type ChunkPlan } from './plan.js';
 
@@ -24,36 +30,40 @@ export interface ReassemblyOptions {
   maxMessageSize?: number;
   maxStreamSize?: number;
   maxConcurrent?: number;
+  /** A message whose next chunk does not arrive within this is abandoned (ms). */
   timeoutMs?: number;
+  /** A message must be complete within `timeoutMs` + its size at this rate (bytes/s). */
+  minTransferRate?: number;
   /** Messages larger than this arrive as streams. */
   streamThreshold?: number;
-  /** Memory budget of the peer (itself inside the process budget). */
+  /** Memory budget of the peer (itself inside the prefix, unpinned and process budgets). */
   budget?: MemoryBudget;
+  /** Charges a new message to a rate class at its chunk 0: 0 if allowed, else the retry-after (ms). */
+  charge?: (cls: RateClass, now: number) => number;
 }
 
 export type ChunkEvent =
   | { kind: 'message'; seq: number; messageId: number; type: number; payload: Buffer }
   | { kind: 'stream-start'; seq: number; messageId: number; type: number; total: number }
-  | { kind: 'stream-data'; messageId: number; data: Uint8Array; last: boolean };
+  | { kind: 'stream-data'; messageId: number; data: Uint8Array; last: boolean }
+  /** A new message refused by its rate class at chunk 0 (its later chunks are dropped). */
+  | { kind: 'limited'; seq: number; messageId: number; rateClass: RateClass; retryAfter: number };
 
 interface Assembly {
   /** The message number it was given when its first chunk arrived. */
   seq: number;
   plan: ChunkPlan;
-  deadline: number;
-  /** Buffered: the whole message (1 + total bytes) and which chunks arrived. */
+  /** Abandoned when no chunk arrived by `idleAt`, or when not complete by `endBy`. */
+  idleAt: number;
+  endBy: number;
+  /** Buffered: the whole message (1 + total bytes) and a bit per chunk that arrived. */
   buffer: Buffer | null;
   arrived: Uint8Array | null;
   received: number;
+  /** Bytes charged to the budget: the bitmap and the chunks that arrived. */
+  reserved: number;
   /** Streamed: the next index expected (chunks must come in order). */
   nextIndex: number;
-  type: number;
-}
-
-/** Where prepare() wants a chunk's plaintext: a region to decrypt into, or in place (stream). */
-export interface ChunkTarget {
-  into: Uint8Array | null;
-  duplicate: boolean;
 }
 
 /** Where chunk `index`'s plaintext starts in its message's buffer (chunk 0 leads with the type byte). */
@@ -64,6 +74,10 @@ function regionStart(plan: ChunkPlan, index: number): number {
 /** Where chunk `index`'s plaintext ends in its message's buffer. */
 function regionEnd(plan: ChunkPlan, index: number): number {
   return CHUNK_PREFIX_BYTES + chunkOffset(plan, index) + chunkLength(plan, index);
+}
+
+function hasArrived(a: Assembly, index: number): boolean {
+  return (a.arrived![index >>> 3]! & (1 << (index & 7))) !== 0;
 }
 
 function chunkError(messageId: number, reason: string): PeerError {
@@ -78,6 +92,7 @@ export class Reassembler {
   private readonly maxStreamSize: number;
   private readonly maxConcurrent: number;
   private readonly timeoutMs: number;
+  private readonly minTransferRate: number;
   private readonly streamThreshold: number;
 
   constructor(private readonly opts: ReassemblyOptions = {}) {
@@ -85,6 +100,7 @@ export class Reassembler {
     this.maxStreamSize = opts.maxStreamSize ?? DEFAULT_MAX_STREAM_SIZE;
     this.maxConcurrent = opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_REASSEMBLIES;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_REASSEMBLY_TIMEOUT_MS;
+    this.minTransferRate = opts.minTransferRate ?? DEFAULT_MIN_TRANSFER_RATE;
     this.streamThreshold = opts.streamThreshold ?? DEFAULT_STREAM_THRESHOLD;
   }
 
@@ -93,10 +109,10 @@ export class Reassembler {
     return this.active.size;
   }
 
-  /** The earliest reassembly deadline, or null. */
+  /** The earliest reassembly deadline (idle or whole-message), or null. */
   get deadline(): number | null {
     let d: number | null = null;
-    for (const a of this.active.values()) if (d === null || a.deadline < d) d = a.deadline;
+    for (const a of this.active.values()) d = Math.min(d ?? Infinity, a.idleAt, a.endBy);
     return d;
   }
 
@@ -109,61 +125,58 @@ export class Reassembler {
   }
 
   /**
-   * Validates a chunk and says where its plaintext (`plainLength` bytes) goes; a new message
-   * gets message number `seq`. Returns null for a chunk of a message already refused or
-   * abandoned (dropped silently: it was reported).
+   * Where a chunk of `plainLength` bytes should be decrypted: its region of the buffer of a
+   * message being received when it fits there and has not arrived yet; otherwise null (open it
+   * in place). Reads only: the record has not been authenticated yet.
    */
-  prepare(c: ChunkFields, plainLength: number, now: number, seq: number): ChunkTarget | null {
-    if (c.index >= c.count) {
-      const known = this.active.get(c.messageId);
-      if (known === undefined && c.messageId > this.lastMessageId) this.lastMessageId = c.messageId;
-      throw this.abort(c.messageId, `chunk index ${c.index} out of range for ${c.count} chunks`, known);
-    }
-    let a = this.active.get(c.messageId);
-    if (a === undefined) {
-      if (c.messageId <= this.lastMessageId) return null;
-      this.lastMessageId = c.messageId;
-      a = this.start(c, now, seq);
-    }
-    if (c.count !== a.plan.count || c.totalLength !== a.plan.total) {
-      throw this.abort(c.messageId, `chunk ${c.index}: count or total length differs from the message's`);
-    }
-    const at = regionStart(a.plan, c.index);
-    const expected = regionEnd(a.plan, c.index) - at;
-    if (plainLength !== expected) throw this.abort(c.messageId, `chunk ${c.index} has ${plainLength} bytes, expected ${expected}`);
-    a.deadline = now + this.timeoutMs;
-    if (a.buffer === null) {
-      if (c.index !== a.nextIndex) throw this.abort(c.messageId, `streamed chunk ${c.index} out of order (expected ${a.nextIndex})`);
-      return { into: null, duplicate: false };
-    }
-    if (a.arrived![c.index]) return { into: Buffer.allocUnsafe(plainLength), duplicate: true };
-    return { into: a.buffer.subarray(at, at + plainLength), duplicate: false };
+  regionFor(c: ChunkFields, plainLength: number): Uint8Array | null {
+    const a = this.active.get(c.messageId);
+    if (a?.buffer == null || !this.fits(a, c, plainLength) || hasArrived(a, c.index)) return null;
+    return a.buffer.subarray(regionStart(a.plan, c.index), regionEnd(a.plan, c.index));
   }
 
   /**
-   * Records a decrypted chunk. `plain` is what was decrypted (the target region, or the record's
-   * own plaintext for a stream). Returns the events it completes.
+   * Takes an authenticated chunk whose plaintext is `plain` (its region, or anywhere else:
+   * then it is copied there); a new message gets message number `seq`. Returns the events it
+   * completes; throws the CHUNK_ERROR that refuses its message. A chunk of a message already
+   * refused or abandoned is dropped silently (that was reported).
    */
-  commit(c: ChunkFields, target: ChunkTarget, plain: Uint8Array): ChunkEvent[] {
-    const a = this.active.get(c.messageId)!;
-    if (a.buffer === null) return this.commitStream(c, a, plain);
-    const at = regionStart(a.plan, c.index);
-    if (target.duplicate) {
-      if (!a.buffer.subarray(at, at + plain.length).equals(plain)) throw this.abort(c.messageId, `chunk ${c.index} arrived twice with different content`);
+  accept(c: ChunkFields, plain: Uint8Array, now: number, seq: number): ChunkEvent[] {
+    const a = this.active.get(c.messageId);
+    if (a === undefined) {
+      if (c.messageId <= this.lastMessageId) return [];
+      this.lastMessageId = c.messageId;
+      return this.start(c, plain, now, seq);
+    }
+    if (!this.fits(a, c, plain.length)) throw this.abort(c.messageId, this.misfit(a, c, plain.length));
+    if (a.buffer === null) {
+      if (c.index !== a.nextIndex) throw this.abort(c.messageId, `streamed chunk ${c.index} out of order (expected ${a.nextIndex})`);
+      a.idleAt = now + this.timeoutMs;
+      return this.commitStream(c, a, plain);
+    }
+    const region = a.buffer.subarray(regionStart(a.plan, c.index), regionEnd(a.plan, c.index));
+    const inRegion = plain.buffer === region.buffer && plain.byteOffset === region.byteOffset;
+    if (hasArrived(a, c.index)) {
+      // The same bytes again are harmless (and keep nothing alive); different ones are not.
+      if (!region.equals(plain)) throw this.abort(c.messageId, `chunk ${c.index} arrived twice with different content`);
       return [];
     }
-    a.arrived![c.index] = 1;
-    a.received++;
-    if (a.received < a.plan.count) return [];
-    this.release(c.messageId, a, false);
-    return [{ kind: 'message', seq: a.seq, messageId: c.messageId, type: a.buffer[0]!, payload: a.buffer.subarray(CHUNK_PREFIX_BYTES) }];
+    if (!this.opts.budget || this.opts.budget.reserve(plain.length)) {
+      a.reserved += plain.length;
+    } else {
+      if (inRegion) region.fill(0);
+      throw this.abort(c.messageId, `reassembly memory bound reached (${plain.length} more bytes refused)`);
+    }
+    if (!inRegion) region.set(plain);
+    return this.arrive(c, a, now);
   }
 
-  /** Abandons messages whose next chunk is overdue; returns their CHUNK_ERRORs. */
+  /** Abandons messages whose next chunk is overdue or whose deadline passed; returns their CHUNK_ERRORs. */
   expire(now: number): PeerError[] {
     const errors: PeerError[] = [];
     for (const [id, a] of this.active) {
-      if (now >= a.deadline) errors.push(this.abort(id, `no chunk for ${this.timeoutMs} ms`, a));
+      if (now >= a.endBy) errors.push(this.abort(id, `whole-message deadline passed (${a.plan.total} bytes not complete in ${this.allowedMs(a.plan.total)} ms)`, a));
+      else if (now >= a.idleAt) errors.push(this.abort(id, `no chunk for ${this.timeoutMs} ms`, a));
     }
     return errors;
   }
@@ -189,44 +202,93 @@ export class Reassembler {
     for (const [id, a] of this.active) this.release(id, a, true);
   }
 
-  private start(c: ChunkFields, now: number, seq: number): Assembly {
+  /** Same message layout as the first chunk's, an index in range and the length of the cut. */
+  private fits(a: Assembly, c: ChunkFields, length: number): boolean {
+    return c.count === a.plan.count && c.totalLength === a.plan.total && c.index < c.count &&
+      length === regionEnd(a.plan, c.index) - regionStart(a.plan, c.index);
+  }
+
+  private misfit(a: Assembly, c: ChunkFields, length: number): string {
+    if (c.count !== a.plan.count || c.totalLength !== a.plan.total) return `chunk ${c.index}: count or total length differs from the message's`;
+    if (c.index >= c.count) return `chunk index ${c.index} out of range for ${c.count} chunks`;
+    return `chunk ${c.index} has ${length} bytes, expected ${regionEnd(a.plan, c.index) - regionStart(a.plan, c.index)}`;
+  }
+
+  /** The time a message of `total` bytes is given, from its first chunk. */
+  private allowedMs(total: number): number {
+    return this.timeoutMs + Math.ceil((total * 1000) / this.minTransferRate);
+  }
+
+  /**
+   * A new message's first chunk: charged to `chunk`, checked, charged to its type's class, and
+   * only then given memory (the bitmap and this chunk) and a buffer.
+   */
+  private start(c: ChunkFields, plain: Uint8Array, now: number, seq: number): ChunkEvent[] {
+    const limited = this.charge('chunk', c, now, seq);
+    if (limited) return limited;
     const plan = planFromHeader(c.totalLength, c.count);
     if (c.count < 1 || (c.count - 1) * plan.size >= plan.total) {
       throw chunkError(c.messageId, `${c.count} chunks cannot carry ${c.totalLength} bytes`);
     }
+    if (c.index !== 0) throw chunkError(c.messageId, `a message starts with its chunk 0, not ${c.index}`);
+    const expected = regionEnd(plan, 0);
+    if (plain.length !== expected) throw chunkError(c.messageId, `chunk 0 has ${plain.length} bytes, expected ${expected}`);
+    const type = plain[0]!;
+    const limitedType = this.charge(rateClassOf(type), c, now, seq);
+    if (limitedType) return limitedType;
     if (this.active.size >= this.maxConcurrent) {
       throw chunkError(c.messageId, `more than ${this.maxConcurrent} chunked messages at once`);
     }
     const streamed = plan.total > this.streamThreshold;
     const limit = streamed ? this.maxStreamSize : this.maxMessageSize;
     if (plan.total > limit) throw chunkError(c.messageId, `message of ${plan.total} bytes exceeds the limit of ${limit}`);
-    let buffer: Buffer | null = null;
-    let arrived: Uint8Array | null = null;
-    if (!streamed) {
-      const bytes = CHUNK_PREFIX_BYTES + plan.total;
-      if (this.opts.budget && !this.opts.budget.reserve(bytes)) {
-        throw chunkError(c.messageId, `reassembly memory bound reached (${bytes} bytes refused)`);
-      }
-      try {
-        buffer = allocReassemblyBuffer(bytes);
-      } catch {
-        this.opts.budget?.release(bytes);
-        throw chunkError(c.messageId, `could not allocate ${bytes} bytes for reassembly`);
-      }
-      arrived = new Uint8Array(plan.count);
+    const a: Assembly = {
+      seq, plan, idleAt: now + this.timeoutMs, endBy: now + this.allowedMs(plan.total), buffer: null, arrived: null, received: 0, reserved: 0, nextIndex: 0,
+    };
+    if (streamed) {
+      this.active.set(c.messageId, a);
+      return this.commitStream(c, a, plain);
     }
-    const a: Assembly = { seq, plan, deadline: now + this.timeoutMs, buffer, arrived, received: 0, nextIndex: 0, type: 0 };
+    const bitmap = Math.ceil(plan.count / 8);
+    const reserve = bitmap + plain.length;
+    if (this.opts.budget && !this.opts.budget.reserve(reserve)) {
+      throw chunkError(c.messageId, `reassembly memory bound reached (${reserve} bytes refused)`);
+    }
+    try {
+      a.buffer = allocReassemblyBuffer(CHUNK_PREFIX_BYTES + plan.total);
+      a.arrived = new Uint8Array(bitmap);
+    } catch {
+      this.opts.budget?.release(reserve);
+      throw chunkError(c.messageId, `could not allocate ${CHUNK_PREFIX_BYTES + plan.total} bytes for reassembly`);
+    }
+    a.reserved = reserve;
+    a.buffer.set(plain, 0);
     this.active.set(c.messageId, a);
-    return a;
+    return this.arrive(c, a, now);
+  }
+
+  /** Charges the new message to `cls`; the 'limited' event when refused. */
+  private charge(cls: RateClass, c: ChunkFields, now: number, seq: number): ChunkEvent[] | null {
+    const retryAfter = this.opts.charge?.(cls, now) ?? 0;
+    return retryAfter > 0 ? [{ kind: 'limited', seq, messageId: c.messageId, rateClass: cls, retryAfter }] : null;
+  }
+
+  /** Marks a buffered chunk arrived; the message when it was the last. */
+  private arrive(c: ChunkFields, a: Assembly, now: number): ChunkEvent[] {
+    a.arrived![c.index >>> 3]! |= 1 << (c.index & 7);
+    a.received++;
+    a.idleAt = now + this.timeoutMs;
+    if (a.received < a.plan.count) return [];
+    this.release(c.messageId, a, false);
+    return [{ kind: 'message', seq: a.seq, messageId: c.messageId, type: a.buffer![0]!, payload: a.buffer!.subarray(CHUNK_PREFIX_BYTES) }];
   }
 
   private commitStream(c: ChunkFields, a: Assembly, plain: Uint8Array): ChunkEvent[] {
     const events: ChunkEvent[] = [];
     let data = plain;
     if (c.index === 0) {
-      a.type = plain[0]!;
       data = plain.subarray(CHUNK_PREFIX_BYTES);
-      events.push({ kind: 'stream-start', seq: a.seq, messageId: c.messageId, type: a.type, total: a.plan.total });
+      events.push({ kind: 'stream-start', seq: a.seq, messageId: c.messageId, type: plain[0]!, total: a.plan.total });
     }
     a.nextIndex++;
     const last = a.nextIndex === a.plan.count;
@@ -237,10 +299,9 @@ export class Reassembler {
 
   private release(messageId: number, a: Assembly, wipeIt: boolean): void {
     this.active.delete(messageId);
-    if (a.buffer) {
-      if (wipeIt) this.wipeArrived(a);
-      this.opts.budget?.release(a.buffer.length);
-    }
+    if (a.buffer && wipeIt) this.wipeArrived(a);
+    this.opts.budget?.release(a.reserved);
+    a.reserved = 0;
   }
 
   /**
@@ -250,8 +311,11 @@ export class Reassembler {
   private wipeArrived(a: Assembly): void {
     const buffer = a.buffer!;
     const arrived = a.arrived!;
-    for (let i = 0; i < arrived.length; i++) {
-      if (arrived[i] !== 0) buffer.fill(0, regionStart(a.plan, i), regionEnd(a.plan, i));
+    for (let byte = 0; byte < arrived.length; byte++) {
+      if (arrived[byte] === 0) continue; // eight chunks that never came: skipped together
+      for (let i = byte * 8; i < Math.min(byte * 8 + 8, a.plan.count); i++) {
+        if (hasArrived(a, i)) buffer.fill(0, regionStart(a.plan, i), regionEnd(a.plan, i));
+      }
     }
   }
 }

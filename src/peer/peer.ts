@@ -14,7 +14,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { V1Endpoint, type JsonInput, type V1EndpointOptions, type V1Message, type V1Session } from '../compat/v1/index.js';
 import {
-  DEFAULT_PEER_REASSEMBLY_BYTES, DEFAULT_PROCESS_REASSEMBLY_BYTES, MemoryBudget, bufferPoolStats, processReassemblyBudget, type BufferPoolStats,
+  DEFAULT_PROCESS_REASSEMBLY_BYTES, ReassemblyBudgets, bufferPoolStats, processReassemblyBudget, type BudgetLease, type BufferPoolStats,
 } from '../chunking/index.js';
 import { Identity, type AeadSuite } from '../crypto/index.js';
 import { DhtNode, type DhtConfig, type LookupResult, type ResolvedRecord } from '../dht/index.js';
@@ -41,6 +41,10 @@ export interface PeerOptions {
   session?: SessionIoOptions;
   /** Reassembly memory one remote peer may hold across its sessions (default 128 MiB). */
   maxReassemblyBytesPerPeer?: number;
+  /** Reassembly memory all peers whose key is not pinned may hold together (default 128 MiB). */
+  maxReassemblyBytesUnpinned?: number;
+  /** Reassembly memory unpinned peers from one address prefix (IPv4 /32, IPv6 /64) may hold together (default 72 MiB). */
+  maxReassemblyBytesPerPrefix?: number;
   /** Reassembly memory of all peers in this process together (default 512 MiB; the first Peer sets it). */
   maxReassemblyBytesPerProcess?: number;
   /** Listener defences: connections and handshakes per address, half-open cap, cookie threshold, deadlines. */
@@ -100,10 +104,11 @@ export interface PeerStats {
   /** Handshakes refused per source address (class handshake). */
   handshakeRateLimited: ReturnType<RateLimiter['stats']>;
   /**
-   * Memory of buffered chunked messages being received: this peer's (all its remotes) and the
-   * whole process's (the budget every Peer shares), and the process-wide large-buffer pool.
+   * Memory of buffered chunked messages being received: this peer's (all its remotes), of which
+   * unpinned remotes hold `unpinnedBytesInUse`, the whole process's (the budget every Peer
+   * shares), and the process-wide large-buffer pool.
    */
-  reassembly: { bytesInUse: number; processBytesInUse: number; pool: BufferPoolStats };
+  reassembly: { bytesInUse: number; unpinnedBytesInUse: number; processBytesInUse: number; pool: BufferPoolStats };
 }
 
 export class Peer extends EventEmitter {
@@ -124,8 +129,8 @@ export class Peer extends EventEmitter {
   private v1: V1Endpoint | null = null;
   private dhtNode: DhtNode | null = null;
   private readonly names: DhtNames;
-  /** Reassembly budgets per remote identity (fingerprint), nested in the process budget. */
-  private readonly budgets = new Map<string, { budget: MemoryBudget; sessions: number }>();
+  /** Reassembly budgets per remote peer, address prefix and trust, nested in the process budget. */
+  private readonly budgets: ReassemblyBudgets;
   private closed = false;
   private readonly counters: Omit<PeerStats, 'listener' | 'rateLimited' | 'handshakeRateLimited' | 'reassembly'> = {
     sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0, chunkErrors: 0, internalErrors: 0, dhtPublishFailures: 0,
@@ -147,6 +152,13 @@ export class Peer extends EventEmitter {
     this.addressLimiter = new RateLimiter({ classes: opts.rateLimits?.classes });
     this.guard = new ListenerGuard(opts.listener ?? {}, this.addressLimiter, Date.now(), opts.addressLimits);
     this.names = new DhtNames(this.trust, opts.dht?.pinFirstSeen ?? false);
+    this.budgets = new ReassemblyBudgets(
+      {
+        perPeer: opts.maxReassemblyBytesPerPeer, perPrefix: opts.maxReassemblyBytesPerPrefix, unpinned: opts.maxReassemblyBytesUnpinned,
+        prefixBits: opts.addressLimits?.prefixBits, exempt: opts.addressLimits?.exempt,
+      },
+      this.processBudget(),
+    );
   }
 
   static async create(opts: PeerOptions = {}): Promise<Peer> {
@@ -323,14 +335,15 @@ export class Peer extends EventEmitter {
       ...this.counters, sessionErrors: { ...this.counters.sessionErrors }, sessions: this.sessions.size,
       listener: this.guard.stats(), rateLimited: this.limiter.stats(), handshakeRateLimited: this.addressLimiter.stats(),
       reassembly: {
-        bytesInUse: [...this.budgets.values()].reduce((sum, e) => sum + e.budget.inUse, 0),
+        bytesInUse: this.budgets.inUse,
+        unpinnedBytesInUse: this.budgets.unpinnedInUse,
         processBytesInUse: this.processBudget().inUse,
         pool: bufferPoolStats(),
       },
     };
   }
 
-  private processBudget(): MemoryBudget {
+  private processBudget(): ReturnType<typeof processReassemblyBudget> {
     return processReassemblyBudget(this.opts.maxReassemblyBytesPerProcess ?? DEFAULT_PROCESS_REASSEMBLY_BYTES);
   }
 
@@ -360,20 +373,10 @@ export class Peer extends EventEmitter {
   }
 
   private async attach(stream: Duplex, role: 'initiator' | 'responder', admission: AdmissionHooks | null = null): Promise<Session> {
-    let budgetKey: string | null = null;
-    const reassemblyBudget = (remote: { fingerprint: string }): MemoryBudget => {
-      if (budgetKey === null) {
-        budgetKey = remote.fingerprint;
-        const entry = this.budgets.get(budgetKey) ?? {
-          budget: new MemoryBudget(this.opts.maxReassemblyBytesPerPeer ?? DEFAULT_PEER_REASSEMBLY_BYTES,
-            this.processBudget()),
-          sessions: 0,
-        };
-        entry.sessions++;
-        this.budgets.set(budgetKey, entry);
-      }
-      return this.budgets.get(budgetKey)!.budget;
-    };
+    // One budget per session (renewals keep it), chosen by the remote's key, trust and address prefix.
+    let lease: BudgetLease | null = null;
+    const reassemblyBudget = (remote: { fingerprint: string }) =>
+      (lease ??= this.budgets.lease(remote.fingerprint, this.trust.isPinnedKey(remote.fingerprint), (stream as Partial<net.Socket>).remoteAddress)).budget;
     // One handle per session: the limiter's table is looked up once, not per message.
     let limits: PeerLimits | null = null;
     const rateLimit = (remote: RemoteIdentity, cls: RateClass, now: number): number => {
@@ -397,8 +400,7 @@ export class Peer extends EventEmitter {
     });
     session.on('close', (err?: PeerError) => {
       this.sessions.delete(session);
-      const entry = budgetKey === null ? undefined : this.budgets.get(budgetKey);
-      if (entry && --entry.sessions === 0) this.budgets.delete(budgetKey!);
+      lease?.release();
       if (err) {
         this.counters.sessionErrors[err.code] = (this.counters.sessionErrors[err.code] ?? 0) + 1;
         if (this.listenerCount('sessionError') > 0) this.emit('sessionError', err, session);

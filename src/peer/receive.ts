@@ -65,17 +65,18 @@ export class Receiver {
       if (this.stopped) return;
       switch (e.kind) {
         case 'message':
-          if (this.limited(e.chunked ? 'chunk' : rateClassOf(e.type), e.seq)) break;
+          // Only chunked messages come whole (data records come as runs): charged at their chunk 0.
+          this.overLimit?.accept(Date.now());
           this.deliver(this.message(from, e.type, e.seq, e.payload.length, false, e.payload));
           break;
         case 'run':
           this.deliverRun(from, e.plain, e.seq, e.count);
           break;
+        case 'limited':
+          this.refused(e.rateClass, e.seq, e.retryAfter, Date.now(), e.messageId);
+          break;
         case 'stream-start': {
-          if (this.limited('chunk', e.seq, e.messageId)) {
-            this.chain.refuseIncoming(e.messageId);
-            break;
-          }
+          this.overLimit?.accept(Date.now());
           const s = new IncomingStream(this.opts.maxBufferedChunks ?? 16, () => this.stream.pause(), () => this.stream.resume());
           this.incoming.set(e.messageId, s);
           this.deliver(this.message(from, e.type, e.seq, e.total, true, new Uint8Array(0), s));
@@ -134,31 +135,38 @@ export class Receiver {
   }
 
   /**
-   * Charges a received message to its class; over the limit it is dropped and counted, and the
-   * session goes on. The sender is told (RATE_LIMITED with the retry-after) once per class and
-   * retry-after window, and never while our socket needs draining: what a peer can make us
-   * write stays bounded however much it sends. A peer that stays far over (over-limit.ts) is
-   * disconnected with RATE_LIMITED.
+   * Charges a received message to its class; over the limit it is refused (see refused()).
+   * Chunked messages are charged by the reassembler at their chunk 0 and arrive here as
+   * 'limited' events when refused.
    */
-  private limited(cls: RateClass, seq: number, messageId?: number): boolean {
-    const chain = this.chain;
+  private limited(cls: RateClass, seq: number): boolean {
     const now = Date.now();
-    const retryAfter = this.opts.rateLimit?.(chain.session.remote, cls, now) ?? 0;
+    const retryAfter = this.opts.rateLimit?.(this.chain.session.remote, cls, now) ?? 0;
     if (retryAfter === 0) {
       this.overLimit?.accept(now);
       return false;
     }
+    this.refused(cls, seq, retryAfter, now);
+    return true;
+  }
+
+  /**
+   * A message over its rate limit is dropped and counted, and the session goes on. The sender
+   * is told (RATE_LIMITED with the retry-after) once per class and retry-after window, and
+   * never while our socket needs draining: what a peer can make us write stays bounded however
+   * much it sends. A peer that stays far over (over-limit.ts) is disconnected with RATE_LIMITED.
+   */
+  private refused(cls: RateClass, seq: number, retryAfter: number, now: number, messageId?: number): void {
     this.session.emit('rateLimited', cls);
     if (this.overLimit?.refuse(now)) {
       this.stopped = true;
       this.hooks.fail(new PeerError(ErrorCode.RATE_LIMITED, 'far over the rate limit for too long', { rateClass: cls }), true);
-      return true;
+      return;
     }
-    if (now < (this.noticeUntil.get(cls) ?? 0) || this.stream.writableNeedDrain) return true;
-    const notice = chain.notify({ code: ErrorCode.RATE_LIMITED, reason: `${cls} rate limit`, seq, messageId, retryAfter, rateClass: cls });
+    if (now < (this.noticeUntil.get(cls) ?? 0) || this.stream.writableNeedDrain) return;
+    const notice = this.chain.notify({ code: ErrorCode.RATE_LIMITED, reason: `${cls} rate limit`, seq, messageId, retryAfter, rateClass: cls });
     if (notice) this.stream.write(notice);
     this.noticeUntil.set(cls, now + retryAfter);
-    return true;
   }
 
   private message(from: string, type: number, seq: number, size: number, streamed: boolean, payload: Uint8Array, stream?: IncomingStream): Message {

@@ -305,7 +305,9 @@ export class Session extends EventEmitter {
 
   private secureSession(result: HandshakeResult, now: number): SecureSession {
     const budget = this.opts.reassemblyBudget?.(result.remote);
-    return new SecureSession(result, now, { ...this.opts, reassembly: { ...this.opts.reassembly, ...(budget ? { budget } : {}) } });
+    // A chunked message is charged to its rate classes at chunk 0, before it is given memory.
+    const charge = (cls: RateClass, at: number): number => this.opts.rateLimit?.(result.remote, cls, at) ?? 0;
+    return new SecureSession(result, now, { ...this.opts, reassembly: { ...this.opts.reassembly, ...(budget ? { budget } : {}), charge } });
   }
 
   /** The handshake deadline; once READY the earliest of TTL, renewal, its deadline and reassembly timeouts. */

@@ -87,11 +87,6 @@ export class SessionChain {
     return out && tail ? Buffer.concat([out, tail]) : (out ?? tail);
   }
 
-  refuseIncoming(messageId: number): void {
-    this.current.refuseIncoming(messageId);
-    this.previous?.refuseIncoming(messageId);
-  }
-
   notify(payload: Parameters<SecureSession['notify']>[0]): Buffer | null {
     return this.current.notify(payload);
   }

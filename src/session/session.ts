@@ -17,7 +17,7 @@ import { MemoryBudget, Reassembler, type ReassemblyOptions } from '../chunking/i
 import { AEAD_TAG_BYTES, type AeadSuite } from '../crypto/index.js';
 import { ErrorCode, PeerError, type ErrorCode as Code } from '../errors.js';
 import { SessionState, type HandshakeResult, type RemoteIdentity } from '../handshake/index.js';
-import { FrameType, decodeRecordHeader, type ChunkFields, type RecordType } from '../wire/index.js';
+import { FrameType, decodeRecordHeader, type ChunkFields, type RateClass, type RecordType } from '../wire/index.js';
 import { Direction, NONCE_BYTES, RegionScratch } from './direction.js';
 import { Outbox } from './outbox.js';
 import { ReplayWindow } from './replay-window.js';
@@ -51,6 +51,8 @@ export type SessionEvent =
   | { kind: 'run'; seq: number; count: number; plain: Uint8Array }
   | { kind: 'stream-start'; seq: number; messageId: number; type: number; total: number }
   | { kind: 'stream-data'; messageId: number; data: Uint8Array; last: boolean }
+  /** A new chunked message refused by a rate class at its chunk 0 (the receive side sends RATE_LIMITED). */
+  | { kind: 'limited'; seq: number; messageId: number; rateClass: RateClass; retryAfter: number }
   /** A chunked message this side refused or abandoned (also sent to the peer). */
   | { kind: 'chunk-error'; error: PeerError }
   /** The peer reported an error; `fatal` ones end the session. */
@@ -87,6 +89,8 @@ export class SecureSession {
   private readonly rx: Direction;
   private readonly window: ReplayWindow;
   private readonly scratch = new RegionScratch();
+  /** A chunk record's nonce (one record at a time: nothing to allocate per record). */
+  private readonly chunkNonce = Buffer.alloc(NONCE_BYTES);
   private readonly outbox: Outbox;
   private readonly reassembler: Reassembler;
   /** Record sequence numbers (nonce and replay space), per direction. */
@@ -160,11 +164,6 @@ export class SecureSession {
   /** True while an outgoing stream is open (other messages wait for it). */
   get streaming(): boolean {
     return this.outbox.streaming;
-  }
-
-  /** Refuses an incoming chunked message in progress (e.g. rate-limited): its later chunks are dropped. */
-  refuseIncoming(messageId: number): void {
-    this.reassembler.abort(messageId, 'refused');
   }
 
   /** Abandons an outgoing chunked message: drops its queued chunks and tells the peer. */
@@ -378,53 +377,33 @@ export class SecureSession {
   }
 
   /**
-   * A chunk record: decrypted into its message's buffer (or in place, for a stream). A refused
-   * message is reported to both sides and the session goes on; a bad tag ends the session.
+   * A chunk record: authenticated first, decrypted straight into its region of a message being
+   * received (or in place: a first chunk, a stream's, a duplicate, one to refuse); only then
+   * does the reassembler act on it. A refused message is reported to both sides and the session
+   * goes on; a bad tag ends the session with nothing allocated, reserved or changed.
    */
   private receiveChunk(r: InRecord, now: number, result: ReceiveResult): void {
     const c = r.chunk!;
     const sealed = r.body.subarray(r.headerLength);
     const plainLength = sealed.length - AEAD_TAG_BYTES;
-    // A new message takes its number even if refused, so both sides keep counting alike.
-    const seq = this.reassembler.isNewMessage(c) ? this.received++ : -1;
-    let target;
+    const into = this.reassembler.regionFor(c, plainLength) ?? sealed;
+    this.rx.writeNonce(r.firstSeq, this.chunkNonce, 0);
     try {
-      target = this.reassembler.prepare(c, plainLength, now, seq);
-    } catch (err) {
-      this.commitUnopened(r, sealed, result);
-      if (this._state === SessionState.Ready) this.refuseChunked(err as PeerError, result);
-      return;
-    }
-    const nonce = Buffer.allocUnsafe(NONCE_BYTES);
-    this.rx.writeNonce(r.firstSeq, nonce, 0);
-    const into = target?.into ?? sealed;
-    try {
-      this.rx.aead.openInto(nonce, r.body.subarray(0, r.headerLength), sealed, into, 0);
+      this.rx.aead.openInto(this.chunkNonce, r.body.subarray(0, r.headerLength), sealed, into, 0);
     } catch (err) {
       this.fail(result, err as PeerError);
       return;
     }
     this.commitRecord(r);
-    if (target === null) return; // a chunk of a message already refused: dropped
+    // A new message takes its number even if refused, so both sides keep counting alike.
+    const seq = this.reassembler.isNewMessage(c) ? this.received++ : -1;
     try {
-      for (const e of this.reassembler.commit(c, target, into.subarray(0, plainLength))) {
+      for (const e of this.reassembler.accept(c, into.subarray(0, plainLength), now, seq)) {
         if (e.kind === 'message') result.events.push({ kind: 'message', seq: e.seq, type: e.type, payload: e.payload, chunked: true });
         else result.events.push(e);
       }
     } catch (err) {
       this.refuseChunked(err as PeerError, result);
-    }
-  }
-
-  /** A refused chunk still has to authenticate before its sequence number counts as seen. */
-  private commitUnopened(r: InRecord, sealed: Uint8Array, result: ReceiveResult): void {
-    const nonce = Buffer.allocUnsafe(NONCE_BYTES);
-    this.rx.writeNonce(r.firstSeq, nonce, 0);
-    try {
-      this.rx.aead.openInto(nonce, r.body.subarray(0, r.headerLength), sealed, sealed, 0);
-      this.commitRecord(r);
-    } catch (err) {
-      this.fail(result, err as PeerError);
     }
   }
 

@@ -11,7 +11,7 @@ import { Reassembler, planChunks, CHUNK_PREFIX_BYTES } from '../../src/chunking/
 import { allocReassemblyBuffer, bufferPoolStats, configureBufferPool, POOLED_BUFFER_MIN_BYTES } from '../../src/chunking/buffer-pool.js';
 import { engine } from '../../src/index.js';
 import { expectPeerError } from '../helpers/errors.js';
-import { feed, plainOf } from '../helpers/chunks.js';
+import { feed, plainOf, zeroThenReverse } from '../helpers/chunks.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -138,13 +138,13 @@ describe('large-buffer pool', () => {
   });
 });
 
-/** One message of random bytes fed last chunk first; returns the SHA-256 of what was sent and of what was delivered. */
+/** One message of random bytes fed chunk 0 first, then last chunk first; returns the SHA-256 of what was sent and of what was delivered. */
 function deliverOnce(r: Reassembler, messageId: number, total: number): [string, string] {
   const payload = randomBytes(total);
   const plan = planChunks(total, 64 * 1024);
   let delivered: Buffer | null = null;
-  for (let i = plan.count - 1; i >= 0; i--) {
-    const events = feed(r, { messageId, index: i, count: plan.count, totalLength: total }, plainOf(payload, plan.size, i), 0)!;
+  for (const i of zeroThenReverse(plan.count)) {
+    const events = feed(r, { messageId, index: i, count: plan.count, totalLength: total }, plainOf(payload, plan.size, i), 0);
     for (const e of events) if (e.kind === 'message') delivered = e.payload;
   }
   expect(delivered!.buffer.byteLength).toBe(total + CHUNK_PREFIX_BYTES);
@@ -152,11 +152,11 @@ function deliverOnce(r: Reassembler, messageId: number, total: number): [string,
   return [digest(payload), digest(delivered!)];
 }
 
-/** Every other chunk of a message of random bytes, then its timeout: the message is abandoned. */
+/** Chunk 0 and every other chunk of a message of random bytes, then its timeout: the message is abandoned. */
 function abandonHalfway(r: Reassembler, messageId: number, total: number): void {
   const payload = randomBytes(total);
   const plan = planChunks(total, 64 * 1024);
-  for (let i = 1; i < plan.count; i += 2) {
+  for (const i of [0, ...Array.from({ length: plan.count >> 1 }, (_, k) => 2 * k + 1)]) {
     feed(r, { messageId, index: i, count: plan.count, totalLength: total }, plainOf(payload, plan.size, i), 0);
   }
   expect(r.expire(10).map((e) => e.code)).toEqual(['CHUNK_ERROR']);

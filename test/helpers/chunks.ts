@@ -14,11 +14,17 @@ export function plainOf(payload: Buffer, size: number, index: number, type = 0x0
   return index === 0 ? Buffer.concat([Buffer.of(type), part]) : Buffer.from(part);
 }
 
-/** One chunk: prepare, "decrypt" into the target, commit. Null for a chunk of a refused message. */
-export function feed(r: Reassembler, fields: Fields, plain: Buffer, now: number): ChunkEvent[] | null {
-  const target = r.prepare(fields, plain.length, now, 0);
-  if (target === null) return null;
-  const into = target.into ?? Buffer.from(plain);
+/**
+ * One chunk as the session handles it: "decrypted" into the region regionFor() gives (else in
+ * place, in a copy standing for the record), then accepted. [] for a chunk that was dropped.
+ */
+export function feed(r: Reassembler, fields: Fields, plain: Buffer, now: number): ChunkEvent[] {
+  const into = r.regionFor(fields, plain.length) ?? Buffer.alloc(plain.length);
   into.set(plain);
-  return r.commit(fields, target, into.subarray(0, plain.length));
+  return r.accept(fields, into, now, 0);
+}
+
+/** Chunk indexes for a message of `count` chunks: chunk 0 first (a message starts there), the rest last first. */
+export function zeroThenReverse(count: number): number[] {
+  return [0, ...Array.from({ length: count - 1 }, (_, i) => count - 1 - i)];
 }

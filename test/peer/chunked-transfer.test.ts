@@ -9,6 +9,7 @@ import { Peer, type Message, type Session } from '../../src/index.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { RecordForger } from '../helpers/record-forger.js';
 import { NO_LIMITS } from '../helpers/limits.js';
+import { planChunks } from '../../src/chunking/index.js';
 
 let server: Peer;
 let port: number;
@@ -17,7 +18,11 @@ let session: Session;
 let friend: Session;
 
 beforeAll(async () => {
-  server = await Peer.create({ entityId: 'server', session: { reassembly: { timeoutMs: 400, maxConcurrent: 2 } }, maxReassemblyBytesPerPeer: 80 * 1024 * 1024, rateLimits: NO_LIMITS });
+  // Prefix and unpinned budgets above the peer's, so the memory-bound test meets the peer's 80 MiB.
+  server = await Peer.create({
+    entityId: 'server', session: { reassembly: { timeoutMs: 400, maxConcurrent: 2 } }, rateLimits: NO_LIMITS,
+    maxReassemblyBytesPerPeer: 80 * 1024 * 1024, maxReassemblyBytesPerPrefix: 256 * 1024 * 1024, maxReassemblyBytesUnpinned: 256 * 1024 * 1024,
+  });
   port = (await server.listen()).port;
   client = await Peer.create({ entityId: 'client' });
   session = await client.connect({ host: '127.0.0.1', port });
@@ -79,10 +84,13 @@ describe('chunked transfer over TCP', () => {
     })();
     const got = nextMessage(server, 'client');
     const sent = session.sendStream(source, { length: total, type: 'task' });
-    // Reserved whole (1 type byte + the message) when its first chunk arrives.
-    while (server.stats().reassembly.bytesInUse === 0) await new Promise((r) => setTimeout(r, 5));
-    expect(server.stats().reassembly).toMatchObject({ bytesInUse: total + 1 });
-    expect(server.stats().reassembly.processBytesInUse).toBeGreaterThanOrEqual(total + 1);
+    // Reserved as chunks arrive: a bit per chunk, then the chunks the first 1 MiB filled (the
+    // type byte and 16 chunks of 64,528 bytes), not the 4 MiB announced.
+    const plan = planChunks(total, 64 * 1024 - 1);
+    const held = Math.ceil(plan.count / 8) + 1 + Math.floor((1024 * 1024) / plan.size) * plan.size;
+    for (let i = 0; i < 400 && server.stats().reassembly.bytesInUse !== held; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(server.stats().reassembly).toMatchObject({ bytesInUse: held, unpinnedBytesInUse: held });
+    expect(server.stats().reassembly.processBytesInUse).toBeGreaterThanOrEqual(held);
     release();
     await sent;
     expect((await got).size).toBe(total);
@@ -162,6 +170,7 @@ describe('each cause of CHUNK_ERROR, with authenticated chunks', () => {
 
   it('index out of range', async () => {
     const c = await forged();
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 0, count: 2, totalLength: 200 }, Buffer.concat([TYPE, Buffer.alloc(100)])), true);
     c.raw.send(c.forge.chunk({ messageId: 0, index: 5, count: 2, totalLength: 200 }, Buffer.alloc(100)), true);
     await expectRefusedThenUsable(c, 0);
   });
@@ -188,6 +197,7 @@ describe('each cause of CHUNK_ERROR, with authenticated chunks', () => {
 
   it('a duplicate with different content', async () => {
     const c = await forged();
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 0, count: 3, totalLength: 300 }, Buffer.concat([TYPE, Buffer.alloc(100)])), true);
     c.raw.send(c.forge.chunk({ messageId: 0, index: 1, count: 3, totalLength: 300 }, Buffer.alloc(100, 1)), true);
     c.raw.send(c.forge.chunk({ messageId: 0, index: 1, count: 3, totalLength: 300 }, Buffer.alloc(100, 2)), true);
     await expectRefusedThenUsable(c, 0);
@@ -207,11 +217,21 @@ describe('each cause of CHUNK_ERROR, with authenticated chunks', () => {
     await expectRefusedThenUsable(c, 2); // the server allows 2
   });
 
+  it('a first chunk other than chunk 0', async () => {
+    const c = await forged();
+    c.raw.send(c.forge.chunk({ messageId: 0, index: 1, count: 3, totalLength: 300 }, Buffer.alloc(100)), true);
+    await expectRefusedThenUsable(c, 0);
+  });
+
   it('over the memory bound (the peer may hold 80 MiB) and over the message size limit', async () => {
     const c = await forged();
     const mib = 1024 * 1024;
-    c.raw.send(c.forge.chunk({ messageId: 0, index: 0, count: 1000, totalLength: 50 * mib }, Buffer.concat([TYPE, Buffer.alloc(50 * mib / 1000 + 1)]).subarray(0, 1 + Math.ceil(50 * mib / 1000))), true);
-    c.raw.send(c.forge.chunk({ messageId: 1, index: 0, count: 1000, totalLength: 50 * mib }, Buffer.concat([TYPE, Buffer.alloc(Math.ceil(50 * mib / 1000))])), true);
+    // Two 50 MiB messages, chunks alternating (both stay alive), each chunk reserved as it
+    // arrives: the 1,600th chunk (message 1's 800th) is the first past 80 MiB.
+    const size = Math.ceil(50 * mib / 1000);
+    for (let i = 0; i < 800; i++) {
+      for (const id of [0, 1]) c.raw.send(c.forge.chunk({ messageId: id, index: i, count: 1000, totalLength: 50 * mib }, i === 0 ? Buffer.concat([TYPE, Buffer.alloc(size)]) : Buffer.alloc(size)), true);
+    }
     await expectRefusedThenUsable(c, 1);
     const d = await forged();
     d.raw.send(d.forge.chunk({ messageId: 0, index: 0, count: 2, totalLength: 2 ** 40 }, Buffer.concat([TYPE, Buffer.alloc(100)])), true);
