@@ -20,17 +20,34 @@ afterEach(async () => {
   await Promise.all(peers.splice(0).map((p) => p.close()));
 });
 
-async function server(opts: Parameters<typeof Peer.create>[0] = {}): Promise<{ peer: Peer; port: number }> {
+async function server(opts: Parameters<typeof Peer.create>[0] = {}, host = '0.0.0.0'): Promise<{ peer: Peer; port: number }> {
   const peer = await Peer.create({ entityId: 'server', ...opts });
   peers.push(peer);
-  const { port } = await peer.listen({ host: '0.0.0.0', port: 0 });
+  const { port } = await peer.listen({ host, port: 0 });
   return { peer, port };
 }
+
+/** Whether this machine can listen on and connect to ::1. */
+function ipv6Loopback(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer((c) => c.destroy());
+    srv.once('error', () => resolve(false));
+    srv.listen(0, '::1', () => {
+      const c = net.connect({ host: '::1', port: (srv.address() as net.AddressInfo).port }, () => {
+        c.destroy();
+        srv.close(() => resolve(true));
+      });
+      c.once('error', () => srv.close(() => resolve(false)));
+    });
+  });
+}
+
+const HAS_IPV6 = await ipv6Loopback();
 
 /** A TCP connection from `localAddress` that sends nothing; resolves once connected. */
 function silent(port: number, localAddress: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, localAddress }, () => resolve(s));
+    const s = net.connect({ host: localAddress.includes(':') ? '::1' : '127.0.0.1', port, localAddress }, () => resolve(s));
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.once('error', reject);
@@ -126,6 +143,18 @@ describe('listener limits', () => {
     await silent(port, '127.5.0.2');
     expect(await handshakeFrom(client, port, '127.5.0.3')).toBe(ErrorCode.RATE_LIMITED);
     expect(await handshakeFrom(client, port, '127.5.1.1')).toBe('ok');
+  }, 30_000);
+
+  // Dual-stack listener: IPv4 clients arrive as ::ffff:127.x.y.z and count as their IPv4 address.
+  it.skipIf(!HAS_IPV6)('over IPv6 (::1), the listener counts the address\'s /64 and refuses with RATE_LIMITED', async () => {
+    const { peer, port } = await server({ listener: { maxConnectionsPerAddress: 2 } }, '::');
+    const client = await Peer.create({ entityId: 'client' });
+    peers.push(client);
+    await silent(port, '::1');
+    await silent(port, '::1');
+    expect(await handshakeFrom(client, port, '::1')).toBe(ErrorCode.RATE_LIMITED);
+    expect(await handshakeFrom(client, port, '127.10.0.1')).toBe('ok');
+    expect(peer.stats().listener.connectionsRefused).toBe(1);
   }, 30_000);
 
   it('exempt prefixes (a load balancer) are not held to per-address limits', async () => {
