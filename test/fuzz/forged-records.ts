@@ -103,6 +103,45 @@ export const forgedRecord: fc.Arbitrary<ForgedRecord> = fc.oneof(
 });
 
 
+/**
+ * A whole chunked message as an honest sender cuts it (chunk size `chunk`, the plan of
+ * chunking/plan.ts), its chunks sent in order, or with chunk 0 first and the rest reversed,
+ * one of them sent twice or left out; now and then one chunk's plaintext cut or extended.
+ */
+const chunkedMessage: fc.Arbitrary<ForgedRecord[]> = fc.record({
+  messageId: fc.nat({ max: 3 }),
+  total: fc.integer({ min: 1, max: 1200 }),
+  chunk: fc.integer({ min: 1, max: 400 }),
+  type: fc.constantFrom(0x04, 0x0c, 0x80),
+  order: fc.constantFrom('in order', 'in order', 'reversed', 'duplicate', 'missing'),
+  pick: fc.nat(),
+  bend: rarely(fc.integer({ min: -3, max: 3 }), 6),
+}).map(({ messageId, total, chunk, type, order, pick, bend }) => {
+  const count = Math.ceil(total / chunk);
+  const size = Math.ceil(total / count);
+  const records = Array.from({ length: count }, (_, index): ForgedRecord => {
+    const length = Math.min(size, total - index * size) + (index === 0 ? 1 : 0);
+    const plain = Buffer.alloc(length, 0x5a);
+    if (index === 0) plain[0] = type;
+    return { type: FrameType.Chunk, plain, fields: { chunk: { messageId, index, count, totalLength: total } }, seqDelta: null };
+  });
+  const at = pick % count;
+  if (bend !== null) {
+    const p = records[at]!.plain;
+    records[at]!.plain = bend < 0 ? p.subarray(0, Math.max(0, p.length + bend)) : Buffer.concat([p, Buffer.alloc(bend, 1)]);
+  }
+  if (order === 'reversed') return [records[0]!, ...records.slice(1).reverse()];
+  if (order === 'duplicate') return [...records.slice(0, at + 1), records[at]!, ...records.slice(at + 1)];
+  if (order === 'missing' && count > 1) return records.filter((_, i) => i !== Math.max(1, at));
+  return records;
+});
+
+/** What one attacker sends: single forged records and whole chunked messages, up to about 16 records. */
+export const forgedRecords: fc.Arbitrary<ForgedRecord[]> = fc.array(
+  fc.oneof({ weight: 4, arbitrary: forgedRecord.map((r) => [r]) }, { weight: 1, arbitrary: chunkedMessage }),
+  { minLength: 1, maxLength: 8 },
+).map((groups) => groups.flat().slice(0, 16));
+
 /** Seals one record with `forger` at its next sequence number, plus the record's seqDelta. */
 export function sealRecord(forger: RecordForger, r: ForgedRecord): Buffer {
   const firstSeq = Math.max(0, forger.nextSeq + (r.seqDelta ?? 0));
