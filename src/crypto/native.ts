@@ -33,18 +33,19 @@ export type Engine = 'native' | 'fallback';
 
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-function load(): { binding: NativeBinding | null; reason: string } {
-  if (process.env.PEERCOMM_NO_NATIVE === '1') return { binding: null, reason: 'PEERCOMM_NO_NATIVE=1' };
+function load(): { binding: NativeBinding | null; file: string | null; reason: string } {
+  if (process.env.PEERCOMM_NO_NATIVE === '1') return { binding: null, file: null, reason: 'PEERCOMM_NO_NATIVE=1' };
   try {
     const require = createRequire(import.meta.url);
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
-    return { binding: nodeGypBuild(packageRoot), reason: '' };
+    const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+    const file = nodeGypBuild.path(packageRoot);
+    return { binding: require(file) as NativeBinding, file, reason: '' };
   } catch (err) {
     const reason = err instanceof Error ? err.message.split('\n')[0] ?? String(err) : String(err);
     process.stderr.write(
       `peercomm: native addon unavailable (${reason}); using the node:crypto fallback, which is slower\n`,
     );
-    return { binding: null, reason };
+    return { binding: null, file: null, reason };
   }
 }
 
@@ -52,6 +53,9 @@ const loaded = load();
 
 /** The addon, or null when the fallback is in use. */
 export const native: NativeBinding | null = loaded.binding;
+
+/** The addon file loaded (build/Release/… or prebuilds/<platform>/…), or null. */
+export const nativeFile: string | null = loaded.file;
 
 /** Which AES-256-GCM implementation this process uses. */
 export function engine(): Engine {

@@ -1,4 +1,5 @@
 /** Reassembler: every cause of CHUNK_ERROR, memory bounds, buffered and streamed delivery. */
+import { constants as bufferConstants } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { MemoryBudget, Reassembler, planChunks, chunkLength, CHUNK_PREFIX_BYTES } from '../../src/chunking/index.js';
 import { PeerError } from '../../src/index.js';
@@ -193,11 +194,12 @@ describe('Reassembler', () => {
   });
 
   it('a buffer that cannot be allocated is a CHUNK_ERROR and gives its budget back', () => {
-    // Over Node's largest Buffer (4 GiB): the allocation throws, as it would out of memory.
-    const total = 2 ** 33;
-    const budget = new MemoryBudget(2 ** 34);
+    // Node's largest Buffer plus the chunk prefix (4 GiB on Node 20, 2^53 - 1 from Node 22):
+    // the allocation throws, as it would out of memory.
+    const total = bufferConstants.MAX_LENGTH;
+    const budget = new MemoryBudget(2 * total);
     const r = new Reassembler({ maxMessageSize: total, streamThreshold: total, budget });
-    const plan = planChunks(total, 2 ** 20);
+    const plan = planChunks(total, 2 ** 22); // (under 2^32 chunks even at 2^53 bytes)
     const err = chunkErr(() => feed(r, { messageId: 0, index: 0, count: plan.count, totalLength: total }, Buffer.alloc(plan.size + 1)));
     expect(err.message).toMatch(/could not allocate/);
     expect(budget.inUse).toBe(0);
