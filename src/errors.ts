@@ -1,7 +1,9 @@
 /**
  * Every rejected input maps to exactly one of these codes; the same codes travel in error
  * records on the wire. The first twelve are the spec's v1.1 list, then its "v1.1 additions",
- * then v1.0's UNKNOWN_SENDER, then codes this implementation needs for local misuse.
+ * then v1.0's UNKNOWN_SENDER, then codes this implementation needs for local misuse, then the
+ * outcomes of delivery (UNREACHABLE, SESSION_CLOSED, TIMEOUT, ABORTED, REQUEST_FAILED), which
+ * never travel in error records.
  */
 export const ErrorCode = {
   INVALID_VERSION: 'INVALID_VERSION',
@@ -31,6 +33,16 @@ export const ErrorCode = {
   INSECURE_KEY_FILE: 'INSECURE_KEY_FILE',
   /** Any other argument of the wrong type, size or range (nonce length, HKDF length, ...). */
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  /** The address refused the connection, did not answer, or is not reachable (no session was started). */
+  UNREACHABLE: 'UNREACHABLE',
+  /** The session ended before an acknowledged message or a request was answered (details: id, seq). */
+  SESSION_CLOSED: 'SESSION_CLOSED',
+  /** A request got no reply within its timeout. */
+  TIMEOUT: 'TIMEOUT',
+  /** The caller's AbortSignal cancelled the request. */
+  ABORTED: 'ABORTED',
+  /** The remote application failed the request or refused the message (details.remoteCode, its code). */
+  REQUEST_FAILED: 'REQUEST_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -13,7 +13,11 @@ export {
   constantTimeEqual, randomBytes, sha256, wipe,
 } from './crypto/index.js';
 export * as wire from './wire/index.js';
-export { Peer, Session, TrustStore, type PeerOptions, type PeerStats, type Message, type SessionIoOptions } from './peer/index.js';
+export {
+  Peer, Session, TrustStore, Request, type PeerOptions, type PeerStats, type Message, type MessageV11, type Reply, type SessionIoOptions,
+  type SendOptions, type RequestOptions, type PeerEvents, type SessionEvents, type RejectionDetails,
+} from './peer/index.js';
+export type { V1Message } from './compat/v1/index.js';
 export { SessionState, type Phase, type RemoteIdentity } from './handshake/index.js';
 export { memoryDuplexPair, type TcpAddress } from './transport/index.js';
 export { MESSAGE_TYPES, type MessageType } from './wire/index.js';

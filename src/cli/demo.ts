@@ -53,7 +53,7 @@ export async function runDemo(options: { peers: number; seconds: number; log: (l
 
     log('messages of several sizes (agent-1 → agent-2, round trip through the echo on agent-2):');
     peers[1]!.on('message', (m: Message) => {
-      if (m.type === 'task') void m.session.send(m.payload, { type: 'task_result' });
+      if (m.version === '1.1' && m.type === 'task') void m.session.send(m.payload, { type: 'task_result' });
     });
     for (const size of SIZES) {
       const reply = new Promise<Message>((r) => peers[0]!.once('message', r));

@@ -86,7 +86,7 @@ async function main(argv: string[]): Promise<void> {
       const addr = await peer.listen({ port: Number(values.port ?? 7400), host: values.host ?? '127.0.0.1' });
       log(`${peer.entityId} listening on ${addr.host}:${addr.port}\nfingerprint ${peer.identity.fingerprint}`);
       peer.on('session', (s) => log(`session ${s.id} from ${s.remote!.entityId} (fingerprint ${s.fingerprint})`));
-      peer.on('message', (m: Message) => log(`[${m.from} #${m.seq} ${String(m.type)}] ${Buffer.from(m.payload).toString('utf8')}`));
+      peer.on('message', (m: Message) => log(`[${m.from} #${m.seq} ${String(m.type)}] ${m.version === '1.0' ? JSON.stringify(m.payload) : Buffer.from(m.payload).toString('utf8')}`));
       peer.on('sessionError', (err: PeerError) => log(`session error ${err.code}: ${err.message}`));
       const stop = (): void => void peer.close().then(() => process.exit(0));
       process.once('SIGINT', stop);
@@ -121,7 +121,7 @@ async function main(argv: string[]): Promise<void> {
       });
       const addr = await peer.listen({ port: Number(values.port ?? 0), host: values.host ?? '127.0.0.1' });
       log(`${peer.entityId} sessions on ${addr.host}:${addr.port} (TCP), DHT on ${peer.dht!.address} (UDP)\nfingerprint ${peer.identity.fingerprint}\ncapabilities ${(values.cap ?? []).join(', ') || '(none)'}`);
-      peer.on('message', (m: Message) => log(`[${m.from} #${m.seq} ${String(m.type)}] ${Buffer.from(m.payload).toString('utf8')}`));
+      peer.on('message', (m: Message) => log(`[${m.from} #${m.seq} ${String(m.type)}] ${m.version === '1.0' ? JSON.stringify(m.payload) : Buffer.from(m.payload).toString('utf8')}`));
       const stop = (): void => void peer.close().then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

@@ -1,10 +1,11 @@
 /** What applications receive, and the message-type helpers of the I/O layer. */
 import { ErrorCode, PeerError } from '../errors.js';
 import { FrameType, MESSAGE_TYPES, isMessageType, type MessageType } from '../wire/index.js';
+import type { V1Message } from '../compat/v1/receiver.js';
 import type { Session } from './session.js';
 
-/** What `peer.on('message')` and `for await (const m of session)` deliver. */
-export interface Message {
+/** A v1.1 message: what `session.on('message')` and `for await (const m of session)` deliver. */
+export interface MessageV11 {
   from: string;
   type: MessageType | number;
   /** The whole payload; empty for a streamed message (read `stream()`). */
@@ -21,7 +22,41 @@ export interface Message {
   streamed: boolean;
   /** The payload as chunks; for a whole message, one chunk. A message can be read this way once. */
   stream(): AsyncIterable<Uint8Array>;
+  /** The sender's 16-byte message id (hex) when it asked for an ack (`send(x, { ack: true })`), else null. */
+  id: string | null;
+  /** True when the sender waits for this message's acknowledgement. */
+  ack: boolean;
+  /**
+   * Acknowledges the message (the sender's `send` resolves). Automatic once every 'message'
+   * listener returned (or the iterator took it) unless the session option `manualAck` is set.
+   * A no-op for messages without `ack`, and after the first accept/reject.
+   */
+  accept(): void;
+  /** Refuses it: the sender's `send` rejects with REQUEST_FAILED and `details.remoteCode` = code (A-Z0-9_). */
+  reject(code: string, reason?: string): void;
 }
+
+/**
+ * What `peer.on('message')` delivers: a v1.1 message or, from the v1.0 endpoint (`allowV1`), a
+ * v1.0 one (`version: '1.0'`, a plain-object payload). Narrow on `m.version`.
+ */
+export type Message = MessageV11 | V1Message;
+
+/** The answer to `session.request()`. */
+export interface Reply {
+  from: string;
+  type: MessageType | number;
+  payload: Uint8Array;
+  /** The request's id (hex). */
+  id: string;
+  /** The reply's message number on the session. */
+  seq: number;
+  session: Session;
+}
+
+function noop(): void {}
+/** accept/reject of a message that asked for no ack (shared, so plain messages allocate no closures). */
+export const NO_ACK = { id: null, ack: false, accept: noop, reject: noop } as const;
 
 /** Application message types beyond the table: 0x80–0xff. */
 const APP_TYPE_MIN = 0x80;

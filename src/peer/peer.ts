@@ -27,6 +27,7 @@ import { ListenerGuard, type AddressLimits, type ListenerLimits, type ListenerSt
 import { acceptConnection } from './listener.js';
 import { Session, type AdmissionHooks, type Message, type SessionIoOptions } from './session.js';
 import { TrustStore, type PublicKeyInput } from './trust.js';
+import { wireSession, type PeerEvents } from './events.js';
 
 export interface PeerOptions {
   identity?: Identity;
@@ -111,7 +112,7 @@ export interface PeerStats {
   reassembly: { bytesInUse: number; unpinnedBytesInUse: number; processBytesInUse: number; pool: BufferPoolStats };
 }
 
-export class Peer extends EventEmitter {
+export class Peer extends EventEmitter<PeerEvents> {
   readonly identity: Identity;
   readonly entityId: string;
   readonly trust: TrustStore;
@@ -281,7 +282,11 @@ export class Peer extends EventEmitter {
       this.v1 = new V1Endpoint({ addressLimits: this.opts.addressLimits, ...this.opts.v1, identity: this.identity, entityId: this.entityId, trust: this.trust });
       this.v1.on('message', (m: V1Message) => {
         this.counters.messagesReceived++;
-        this.emit('message', m);
+        try {
+          this.emit('message', m);
+        } catch (err) {
+          this.emit('handlerError', err, m); // an application handler never kills the endpoint
+        }
       });
     }
     return this.v1;
@@ -394,6 +399,7 @@ export class Peer extends EventEmitter {
       this.counters.internalErrors++;
       if (this.listenerCount('internalError') > 0) this.emit('internalError', err, session);
     });
+    wireSession(this, session);
     session.on('chunkError', (err: PeerError) => {
       this.counters.chunkErrors++;
       if (this.listenerCount('chunkError') > 0) this.emit('chunkError', err, session);

@@ -9,7 +9,8 @@ import { MESSAGE_HEADER_BYTES, runPayloadLength, type ReceiveResult, type Sessio
 import { messageTypeName, rateClassOf } from '../wire/index.js';
 import type { Inbox } from './inbox.js';
 import { IncomingStream } from './incoming-stream.js';
-import { once as single, type Message } from './message.js';
+import { ACK_TYPE, ENVELOPE_TYPE } from './envelope.js';
+import { NO_ACK, once as single, type MessageV11 } from './message.js';
 import { OverLimitMeter } from './over-limit.js';
 import type { Sender } from './send.js';
 import type { Session, SessionIoOptions } from './session.js';
@@ -41,7 +42,7 @@ export class Receiver {
     private readonly stream: Duplex,
     private readonly chain: SessionChain,
     private readonly opts: SessionIoOptions,
-    private readonly inbox: Inbox<Message>,
+    private readonly inbox: Inbox<MessageV11>,
     private readonly sender: Sender,
     private readonly timer: SessionTimer,
     private readonly hooks: ReceiveHooks,
@@ -95,11 +96,8 @@ export class Receiver {
           if (e.fatal) {
             this.hooks.finish(err);
           } else {
-            if (e.error.messageId !== undefined) this.sender.refuse(e.error.messageId, err);
-            if (e.error.code === ErrorCode.RATE_LIMITED && e.error.rateClass !== undefined) {
-              this.sender.backOff(e.error.rateClass, Date.now() + (e.error.retryAfter ?? 0));
-            }
-            this.session.emit('rejected', err);
+            // Only a refusal naming a message of ours is kept (and rejects exactly that message).
+            if (this.sender.onRefusal(err, e.error.seq, e.error.messageId, e.error.rateClass, e.error.retryAfter)) this.session.emit('rejected', err);
           }
           break;
         }
@@ -122,10 +120,21 @@ export class Receiver {
       const type = plain[at]!;
       const start = at + MESSAGE_HEADER_BYTES;
       at = start + runPayloadLength(plain, at);
-      if (this.limited(rateClassOf(type), seq + i)) continue;
+      if (this.charged(type, plain, start, at, seq + i)) continue;
       const payload = plain.subarray(start, at);
       this.deliver(this.message(from, type, seq + i, payload.length, false, payload));
     }
+  }
+
+  /**
+   * Charges a message of a run. Acks and replies to our own requests are admitted by credit; an
+   * envelope is charged to its inner type and refused with a reply naming it (delivery.ts).
+   */
+  private charged(type: number, plain: Uint8Array, start: number, end: number, seq: number): boolean {
+    if (type < ENVELOPE_TYPE || type > ACK_TYPE) return this.limited(rateClassOf(type), seq);
+    const payload = plain.subarray(start, end);
+    const charge = this.sender.delivery.classify(type, payload);
+    return charge !== null && this.limited(charge.cls, seq, charge.tracked === null ? undefined : payload);
   }
 
   /** The session is over: streamed messages still arriving end with `err`. */
@@ -139,14 +148,14 @@ export class Receiver {
    * Chunked messages are charged by the reassembler at their chunk 0 and arrive here as
    * 'limited' events when refused.
    */
-  private limited(cls: RateClass, seq: number): boolean {
+  private limited(cls: RateClass, seq: number, envelope?: Uint8Array): boolean {
     const now = Date.now();
     const retryAfter = this.opts.rateLimit?.(this.chain.session.remote, cls, now) ?? 0;
     if (retryAfter === 0) {
       this.overLimit?.accept(now);
       return false;
     }
-    this.refused(cls, seq, retryAfter, now);
+    this.refused(cls, seq, retryAfter, now, undefined, envelope);
     return true;
   }
 
@@ -156,11 +165,16 @@ export class Receiver {
    * never while our socket needs draining: what a peer can make us write stays bounded however
    * much it sends. A peer that stays far over (over-limit.ts) is disconnected with RATE_LIMITED.
    */
-  private refused(cls: RateClass, seq: number, retryAfter: number, now: number, messageId?: number): void {
+  private refused(cls: RateClass, seq: number, retryAfter: number, now: number, messageId?: number, envelope?: Uint8Array): void {
     this.session.emit('rateLimited', cls);
     if (this.overLimit?.refuse(now)) {
       this.stopped = true;
       this.hooks.fail(new PeerError(ErrorCode.RATE_LIMITED, 'far over the rate limit for too long', { rateClass: cls }), true);
+      return;
+    }
+    if (envelope !== undefined) {
+      // An ack: true message or a request: its sender waits for exactly this answer (a reply, bounded in delivery.ts).
+      this.sender.delivery.refuseTracked(envelope, ErrorCode.RATE_LIMITED, `${cls} rate limit`, retryAfter);
       return;
     }
     if (now < (this.noticeUntil.get(cls) ?? 0) || this.stream.writableNeedDrain) return;
@@ -169,10 +183,10 @@ export class Receiver {
     this.noticeUntil.set(cls, now + retryAfter);
   }
 
-  private message(from: string, type: number, seq: number, size: number, streamed: boolean, payload: Uint8Array, stream?: IncomingStream): Message {
+  private message(from: string, type: number, seq: number, size: number, streamed: boolean, payload: Uint8Array, stream?: IncomingStream): MessageV11 {
     return {
       from, type: messageTypeName(type) ?? type, payload, seq, session: this.session, version: '1.1', encrypted: true, size, streamed,
-      stream: () => stream ?? single(payload),
+      stream: () => stream ?? single(payload), ...NO_ACK,
     };
   }
 
@@ -182,8 +196,22 @@ export class Receiver {
     this.incoming.delete(messageId);
   }
 
-  private deliver(m: Message): void {
-    this.session.emit('message', m);
-    this.inbox.push(m);
+  /**
+   * Hands a message to the application (acks, replies and requests go to delivery.ts instead)
+   * and, unless `manualAck`, acknowledges it once every listener returned.
+   */
+  private deliver(m: MessageV11): void {
+    let out: MessageV11 | null;
+    try {
+      out = this.sender.delivery.receive(m, this.session);
+    } catch (err) {
+      // A malformed envelope, ack or reply: that message alone is dropped.
+      this.session.emit('dropped', err instanceof PeerError ? err : new PeerError(ErrorCode.MALFORMED_FRAME, String(err)));
+      return;
+    }
+    if (out === null) return;
+    this.session.emit('message', out); // a listener that throws ends this session only (the backstop)
+    this.inbox.push(out);
+    if (!this.sender.delivery.manualAck) out.accept();
   }
 }

@@ -1,18 +1,25 @@
 /**
- * The sending side of a READY session: queues messages on the SessionChain, seals and writes
- * them once per tick, and makes senders wait while the socket or the queue is full (a slow
- * reader slows the writer). Also the framing of handshake bodies.
+ * The sending side of a READY session: queues messages on the SessionChain in call order, seals
+ * and writes them once per tick, and makes senders wait while the socket or the queue is full
+ * (a slow reader slows the writer). Also what the peer refused (RATE_LIMITED, CHUNK_ERROR), kept
+ * only for messages really outgoing and known classes, and the framing of handshake bodies.
  */
 import type { Duplex } from 'node:stream';
 import { ErrorCode, PeerError } from '../errors.js';
 import { SessionState } from '../handshake/index.js';
-import { DEFAULT_MAX_RECORD_PAYLOAD, type SessionChain } from '../session/index.js';
+import { RATE_CLASSES, type RateClass } from '../ratelimit/index.js';
+import { DEFAULT_MAX_RECORD_PAYLOAD, type SecureSession, type SessionChain } from '../session/index.js';
 import { rateClassOf } from '../wire/index.js';
+import { Delivery } from './delivery.js';
 import type { SessionIoOptions } from './session.js';
 import type { SessionTimer } from './timers.js';
 
 /** Most plaintext sealed per socket write, so a large message never makes one huge buffer. */
 const FLUSH_SLICE_BYTES = 256 * 1024;
+/** Longest back-off a peer may ask for; a larger retry-after is cut to this (it cannot mute a class forever). */
+export const MAX_BACKOFF_MS = 10 * 60_000;
+/** Classes a peer may ask us to back off from (handshakes are limited at the listener, not here). */
+const BACKOFF_CLASSES: ReadonlySet<string> = new Set(RATE_CLASSES.filter((c) => c !== 'handshake'));
 
 /** A frame body with its length prefix. */
 export function frame(body: Uint8Array): Buffer {
@@ -26,16 +33,46 @@ export function writeFrames(stream: Duplex, bodies: Uint8Array[]): void {
   for (const body of bodies) stream.write(frame(body));
 }
 
+export interface QueueOptions {
+  /** Skips the back-off check: acks and replies (the peer admits them by credit). */
+  control?: boolean;
+  /** The type whose class the back-off check uses (an envelope's inner type). */
+  classType?: number;
+  /** Called when the message takes its number: `chunkId` is its chunked message id, else null. */
+  onQueued?: (seq: number, chunkId: number | null) => void;
+  /** The message waits (in order) while this is false: the cap on tracked messages. */
+  gate?: () => boolean;
+}
+
+/** A send waiting for its turn: the FIFO keeps call order whatever the sizes. */
+interface Waiting {
+  gate: (() => boolean) | undefined;
+  run(): void;
+  fail(err: unknown): void;
+}
+
 export class Sender {
+  readonly delivery: Delivery;
   private flushScheduled = false;
-  /** One promise shared by every send() waiting for the stream to drain (no listener per caller). */
+  /** One promise shared by every waiter for the stream to drain (no listener per caller). */
   private drain: Promise<void> | null = null;
   /** Resolves when the outgoing stream in progress ends; other sends wait for it. */
   private outgoing: Promise<void> | null = null;
-  /** Outgoing chunked messages the peer refused, by message id. */
-  private readonly refused = new Map<number, PeerError>();
-  /** Rate classes the peer told us to back off from, until when. */
-  private readonly backoff = new Map<string, number>();
+  /** Sends waiting for room, in call order (head index: shift() is O(n) on long arrays). */
+  private waiting: Waiting[] = [];
+  private head = 0;
+  private pumping = false;
+  private closedWith: PeerError | null = null;
+  /** The outgoing stream's message id and, if the peer refused it, why. */
+  private streamId: number | null = null;
+  private streamRefusal: PeerError | null = null;
+  /** Rate classes the peer told us to back off from, until when (at most one entry per known class). */
+  private readonly backoff = new Map<RateClass, number>();
+  /** Chunked message ids count per SecureSession (PROTOCOL.md §6); mirrored here to name refusals. */
+  private idSession: SecureSession | null = null;
+  private nextChunkId = 0;
+  /** Message numbers handed out: refusals naming a later one are not ours. */
+  private nextSeq = 0;
   private readonly maxPendingBytes: number;
   private readonly maxRecordPayload: number;
 
@@ -48,40 +85,62 @@ export class Sender {
   ) {
     this.maxPendingBytes = opts.maxPendingBytes ?? 1024 * 1024;
     this.maxRecordPayload = opts.maxRecordPayload ?? DEFAULT_MAX_RECORD_PAYLOAD;
+    this.delivery = new Delivery(this, opts);
   }
 
-  send(type: number, bytes: Uint8Array): Promise<number> {
-    // Fast path: with room to write, the message is queued now, in call order (so a send
-    // followed by close() is delivered); otherwise wait for room first.
-    const chain = this.chain;
-    if (this.outgoing === null && chain.state === SessionState.Ready && !this.stream.writableNeedDrain && chain.pendingBytes < this.maxPendingBytes) {
-      return Promise.resolve(this.queue(type, bytes));
+  /** Sends waiting for their turn. */
+  get backlog(): number {
+    return this.waiting.length - this.head;
+  }
+
+  /**
+   * Queues one message in call order and resolves with its number once it is queued: at once
+   * when nothing waits and there is room, else after every earlier send.
+   */
+  send(type: number, bytes: Uint8Array, opts: QueueOptions = {}): Promise<number> {
+    if (this.backlog === 0 && this.hasRoom() && (opts.gate?.() ?? true)) {
+      try {
+        return Promise.resolve(this.queue(type, bytes, opts));
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
-    return this.sendWhenWritable(type, bytes);
+    return new Promise<number>((resolve, reject) => {
+      this.wait({
+        gate: opts.gate,
+        run: () => {
+          try {
+            resolve(this.queue(type, bytes, opts));
+          } catch (err) {
+            reject(err);
+          }
+        },
+        fail: reject,
+      });
+    });
   }
 
-  /** Waits for room; the check and the queueing run in one synchronous step (no stream can start between). */
-  private async sendWhenWritable(type: number, bytes: Uint8Array): Promise<number> {
-    for (;;) {
-      await this.writable();
-      if (this.outgoing === null && !this.chain.streaming) return this.queue(type, bytes);
-    }
-  }
-
-  /** Session.sendStream, once READY. */
+  /** Session.sendStream, once READY: starts in call order, and other sends wait until it ends. */
   async sendStream(source: AsyncIterable<Uint8Array | string>, length: number, type: number): Promise<number> {
     const chain = this.chain;
-    await this.writable();
-    while (this.outgoing !== null || chain.streaming) await this.writable();
-    this.checkBackoff(type, true);
-    const { seq, messageId } = chain.beginStream(type, length, Date.now());
     let done!: () => void;
-    this.outgoing = new Promise((r) => (done = r));
+    const ended = new Promise<void>((r) => (done = r));
+    const start = (): void => {
+      this.outgoing = ended;
+    };
+    if (this.backlog === 0 && this.hasRoom()) start();
+    else await new Promise<void>((resolve, reject) => this.wait({ gate: undefined, run: () => (start(), resolve()), fail: reject }));
+    let messageId = -1;
     try {
+      this.checkBackoff(type, true);
+      const s = chain.beginStream(type, length, Date.now());
+      messageId = s.messageId;
+      this.countChunked(s.messageId);
+      this.nextSeq = s.seq + 1;
+      this.streamId = messageId;
       for await (const piece of source) {
         const bytes = typeof piece === 'string' ? Buffer.from(piece) : piece;
-        const refusal = this.refused.get(messageId);
-        if (refusal) throw refusal;
+        if (this.streamRefusal) throw this.streamRefusal;
         chain.streamWrite(bytes, Date.now());
         this.scheduleFlush();
         await this.roomToWrite();
@@ -89,34 +148,95 @@ export class Sender {
       const tail = chain.streamEnd(Date.now());
       if (tail) this.stream.write(tail);
       this.scheduleFlush();
-      return seq;
+      return s.seq;
     } catch (err) {
       // Always tell the peer: even with nothing sent yet, the message's number was taken.
-      if (chain.state === SessionState.Ready) {
+      if (messageId >= 0 && chain.state === SessionState.Ready) {
         const notice = chain.abortMessage(messageId, err instanceof Error ? err.message : String(err), Date.now());
         if (notice && !this.stream.destroyed) this.stream.write(notice);
       }
       throw err instanceof PeerError ? err : new PeerError(ErrorCode.CHUNK_ERROR, `stream source failed: ${String(err)}`, { messageId });
     } finally {
-      this.refused.delete(messageId);
+      this.streamId = null;
+      this.streamRefusal = null;
       this.outgoing = null;
       done();
+      this.pump();
     }
   }
 
-  /** The peer refused an outgoing chunked message: its stream ends with `err`. */
-  refuse(messageId: number, err: PeerError): void {
-    this.refused.set(messageId, err);
+  /**
+   * The peer refused one of our messages (a non-fatal error record). Returns false when the
+   * record names no message of ours (a number not yet handed out, a chunked message not in
+   * flight) — nothing is stored for it. Back-off is kept for known classes only, capped.
+   */
+  onRefusal(err: PeerError, seq: number | undefined, messageId: number | undefined, rateClass: string | undefined, retryAfter: number | undefined): boolean {
+    const ours = (seq !== undefined && seq < this.nextSeq) || (seq === undefined && messageId !== undefined && messageId < this.chunkIdBound());
+    if (!ours) return false;
+    if (messageId !== undefined && messageId === this.streamId) this.streamRefusal = err;
+    if (err.code === ErrorCode.RATE_LIMITED && rateClass !== undefined && BACKOFF_CLASSES.has(rateClass)) {
+      this.backoff.set(rateClass as RateClass, Date.now() + Math.min(Math.max(0, retryAfter ?? 0), MAX_BACKOFF_MS));
+    }
+    this.delivery.onRefusal(err, seq, messageId);
+    return true;
   }
 
-  /** The peer limits a rate class: sends of it are refused until `until`. */
-  backOff(rateClass: string, until: number): void {
-    this.backoff.set(rateClass, until);
+  /** The session ended: every waiting send and every tracked message rejects. */
+  close(err: PeerError): void {
+    if (this.closedWith) return;
+    this.closedWith = err;
+    const waiting = this.waiting.splice(this.head);
+    this.waiting = [];
+    this.head = 0;
+    for (const w of waiting) w.fail(err);
+    this.delivery.close(err);
+  }
+
+  /** Wakes the queue (a tracked message settled, so a gated send may go). */
+  pump(): void {
+    if (this.pumping || this.backlog === 0) return;
+    this.pumping = true;
+    void this.runQueue().finally(() => {
+      this.pumping = false;
+      // A send may have joined between the last check and now; a gated head is woken by its gate.
+      if (this.backlog > 0 && (this.waiting[this.head]!.gate?.() ?? true)) this.pump();
+    });
+  }
+
+  private wait(w: Waiting): void {
+    if (this.closedWith) return w.fail(this.closedWith);
+    this.waiting.push(w);
+    this.pump();
+  }
+
+  private async runQueue(): Promise<void> {
+    while (this.backlog > 0) {
+      try {
+        await this.writable();
+      } catch (err) {
+        return this.close(err as PeerError);
+      }
+      while (this.backlog > 0 && this.hasRoom()) {
+        const w = this.waiting[this.head]!;
+        if (!(w.gate?.() ?? true)) return; // woken again by pump() when a tracked message settles
+        this.waiting[this.head++] = undefined as unknown as Waiting;
+        if (this.head === this.waiting.length) {
+          this.waiting = [];
+          this.head = 0;
+        }
+        w.run();
+      }
+    }
+  }
+
+  private hasRoom(): boolean {
+    const chain = this.chain;
+    return this.outgoing === null && !chain.streaming && chain.state === SessionState.Ready && !this.stream.writableNeedDrain && chain.pendingBytes < this.maxPendingBytes;
   }
 
   /** Refuses a send while the peer asked this class to back off (RATE_LIMITED with retryAfter). */
   private checkBackoff(type: number, chunked: boolean): void {
-    const cls = chunked ? 'chunk' : rateClassOf(type);
+    const cls: RateClass = chunked ? 'chunk' : rateClassOf(type);
     const until = this.backoff.get(cls);
     if (until === undefined) return;
     const retryAfter = until - Date.now();
@@ -124,16 +244,35 @@ export class Sender {
       this.backoff.delete(cls);
       return;
     }
-    throw new PeerError(ErrorCode.RATE_LIMITED, `the peer limits ${cls} messages; retry in ${retryAfter} ms`, { retryAfter, class: cls });
+    throw new PeerError(ErrorCode.RATE_LIMITED, `not sent: the peer limits ${cls} messages; retry in ${retryAfter} ms`, { retryAfter, class: cls, local: true });
   }
 
-  private queue(type: number, bytes: Uint8Array): number {
-    this.checkBackoff(type, bytes.length + 5 > this.maxRecordPayload);
+  private queue(type: number, bytes: Uint8Array, opts: QueueOptions): number {
+    const chunked = bytes.length + 5 > this.maxRecordPayload;
+    if (!opts.control) this.checkBackoff(opts.classType ?? type, chunked);
     const now = Date.now();
     this.timer.lastActivity = now;
+    this.countChunked(-1);
     const seq = this.chain.send(type, bytes, now);
+    this.nextSeq = seq + 1;
+    const chunkId = chunked ? this.nextChunkId++ : null;
+    opts.onQueued?.(seq, chunkId);
     this.scheduleFlush();
     return seq;
+  }
+
+  /** Keeps the chunked-id mirror on the SecureSession that sends (ids restart after a renewal). */
+  private countChunked(startedId: number): void {
+    const current = this.chain.session;
+    if (current !== this.idSession) {
+      this.idSession = current;
+      this.nextChunkId = 0;
+    }
+    if (startedId >= 0) this.nextChunkId = startedId + 1;
+  }
+
+  private chunkIdBound(): number {
+    return this.chain.session === this.idSession ? this.nextChunkId : 0;
   }
 
   /** Resolves once no stream is in progress and the socket and queue have room. */
@@ -154,7 +293,7 @@ export class Sender {
       if (this.stream.writableNeedDrain) await this.drained();
       else this.flush();
     }
-    if (chain.state !== SessionState.Ready) throw new PeerError(ErrorCode.INVALID_STATE, `session is ${chain.state}`);
+    if (chain.state !== SessionState.Ready) throw this.closedWith ?? new PeerError(ErrorCode.INVALID_STATE, `session is ${chain.state}`);
   }
 
   private drained(): Promise<void> {

@@ -21,15 +21,17 @@ import { DEFAULT_MAX_FRAME_BYTES, Deframer, FrameType, type MessageType } from '
 import { guarded } from './backstop.js';
 import { Inbox } from './inbox.js';
 import type { OverLimitOptions } from './over-limit.js';
-import { isHandshakeFrame, isRecordBody, typeId, type Message } from './message.js';
+import type { DeliveryOptions, TrackOptions } from './delivery.js';
+import type { SessionEvents } from './events.js';
+import { isHandshakeFrame, isRecordBody, typeId, type MessageV11, type Reply } from './message.js';
 import { Receiver } from './receive.js';
 import { Renewal } from './renewal.js';
 import { Sender, frame, writeFrames } from './send.js';
 import { SessionTimer } from './timers.js';
 
-export type { Message } from './message.js';
+export type { Message, MessageV11, Reply } from './message.js';
 
-export interface SessionIoOptions extends SessionOptions {
+export interface SessionIoOptions extends SessionOptions, DeliveryOptions {
   /** Bytes queued for sending before send() waits for the socket to drain (default 1 MiB). */
   maxPendingBytes?: number;
   /** Messages buffered for a slow async-iterator reader before the socket is paused (default 1024). */
@@ -72,7 +74,25 @@ export interface AdmissionHooks {
 }
 
 
-export class Session extends EventEmitter {
+export interface SendOptions {
+  type?: MessageType | number;
+  /**
+   * Resolve only when the remote application accepted the message (and reject, with the
+   * message's id in `details.id`, if the peer refuses it or the session ends first).
+   */
+  ack?: boolean;
+  /** The message id for `ack: true` (16 bytes or 32 hex chars; default random), e.g. for dedup. */
+  id?: Uint8Array | string;
+}
+
+export interface RequestOptions extends TrackOptions {
+  type?: MessageType | number;
+  /** ms to wait for the reply (default 30,000). */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export class Session extends EventEmitter<SessionEvents> {
   private handshake: Handshake;
   /** Set once the handshake is READY, together with sender, receiver and renewal. */
   private chain: SessionChain | null = null;
@@ -80,7 +100,7 @@ export class Session extends EventEmitter {
   private receiver: Receiver | null = null;
   private renewal: Renewal | null = null;
   private readonly role: 'initiator' | 'responder';
-  private readonly inbox: Inbox<Message>;
+  private readonly inbox: Inbox<MessageV11>;
   private readonly deframer: Deframer;
   private readonly timer: SessionTimer;
   private echoedCookie: Buffer | null = null;
@@ -163,12 +183,29 @@ export class Session extends EventEmitter {
    * Queues one message and resolves with its sequence number once it is accepted for sending.
    * Waits while the socket or the queue is full (a slow reader slows the writer).
    */
-  send(payload: Uint8Array | string, options: { type?: MessageType | number } = {}): Promise<number> {
+  send(payload: Uint8Array | string, options: SendOptions = {}): Promise<number> {
     try {
       const type = typeId(options.type);
       const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
       if (!(bytes instanceof Uint8Array)) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'payload must be a Uint8Array or string');
+      if (options.ack) return this.writer().delivery.track('ack', type, bytes, options);
       return this.writer().send(type, bytes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Sends a request and resolves with the reply (delivery.ts). Rejects with TIMEOUT (default
+   * 30 s), ABORTED (`signal`), REQUEST_FAILED (the remote's `req.fail(code)`, in
+   * `details.remoteCode`), RATE_LIMITED (with `details.retryAfter`), or SESSION_CLOSED.
+   */
+  request(payload: Uint8Array | string, options: RequestOptions = {}): Promise<Reply> {
+    try {
+      const type = typeId(options.type);
+      const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+      if (!(bytes instanceof Uint8Array)) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'payload must be a Uint8Array or string');
+      return this.writer().delivery.track('request', type, bytes, options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -211,7 +248,7 @@ export class Session extends EventEmitter {
     return this.closing;
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Message> {
+  [Symbol.asyncIterator](): AsyncIterator<MessageV11> {
     return this.inbox.iterator(() => this.close());
   }
 
@@ -224,8 +261,24 @@ export class Session extends EventEmitter {
     } catch (err) {
       return this.fail(err as PeerError, true);
     }
+    this.onBodies(bodies);
+  }
+
+  private onBodies(bodies: Uint8Array[]): void {
     let k = 0;
     while (k < bodies.length && !this.ended) {
+      if (this.holdAfterReady) {
+        // Records that came in the same read as READY wait until the application has the
+        // session (connect() resolved, 'session' emitted), so its listeners see message 0.
+        this.holdAfterReady = false;
+        const rest = bodies.slice(k);
+        this.stream.pause();
+        setImmediate(guarded(() => {
+          if (!this.ended) this.stream.resume();
+          this.onBodies(rest);
+        }, (err) => this.onInternalError(err)));
+        return;
+      }
       const receiver = this.receiver;
       if (receiver !== null && isRecordBody(bodies[k]!)) {
         let j = k + 1;
@@ -285,7 +338,10 @@ export class Session extends EventEmitter {
     return false;
   }
 
+  private holdAfterReady = false;
+
   private onReady(now: number): void {
+    this.holdAfterReady = true;
     const chain = new SessionChain(this.secureSession(this.handshake.result!, now));
     this.deframer.setMaxFrameBytes(this.opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     const fail = (err: PeerError, notify: boolean): void => this.fail(err, notify);
@@ -411,6 +467,7 @@ export class Session extends EventEmitter {
     this.renewal?.destroy();
     this.chain?.destroy();
     this.settleReady(err ?? new PeerError(ErrorCode.INVALID_STATE, 'session closed before READY'));
+    this.sender?.close(err ?? new PeerError(ErrorCode.INVALID_STATE, 'session is CLOSED'));
     this.inbox.end();
     this.receiver?.abandon(err ?? new PeerError(ErrorCode.INVALID_STATE, 'session closed during a streamed message'));
     if (err && this.listenerCount('error') > 0) this.emit('error', err);

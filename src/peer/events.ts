@@ -1,0 +1,85 @@
+/**
+ * The events of Peer and Session, typed: `peer.on('mesage', …)` or a listener with the wrong
+ * arguments does not compile. Also the wiring that forwards a session's requests, refusals and
+ * handler errors to its Peer.
+ */
+import type { EventEmitter } from 'node:events';
+import type { V1Message } from '../compat/v1/receiver.js';
+import type { PeerError } from '../errors.js';
+import type { RateClass } from '../ratelimit/index.js';
+import type { Message, MessageV11 } from './message.js';
+import type { Request } from './request.js';
+import type { Session } from './session.js';
+
+/**
+ * `details` of a 'rejected' error: the peer refused one of our messages (RATE_LIMITED or
+ * CHUNK_ERROR) and the session goes on. `seq` (or `messageId`, a chunked message) names it;
+ * an `ack: true` message or a request with that number also has its promise rejected.
+ */
+export interface RejectionDetails {
+  remote: true;
+  code: string;
+  reason: string;
+  seq?: number;
+  messageId?: number;
+  retryAfter?: number;
+  rateClass?: string;
+}
+
+export interface SessionEvents {
+  /** The handshake reached READY. */
+  ready: [];
+  message: [message: MessageV11];
+  /** A request (`session.request()` on the other side): answer with `req.reply()` or `req.fail()`. */
+  request: [request: Request];
+  /** The peer refused one of our messages (details: RejectionDetails). */
+  rejected: [error: PeerError];
+  /** We refused a message of the peer's over its rate limit. */
+  rateLimited: [cls: RateClass];
+  /** A chunked message refused or abandoned, either way. */
+  chunkError: [error: PeerError];
+  /** A replayed record, or a malformed envelope/ack/reply, was dropped (the session goes on). */
+  dropped: [error: PeerError];
+  /**
+   * A 'request' listener threw: the request is failed with HANDLER_ERROR and the session goes on.
+   * (A 'message' listener that throws ends its session: 'internalError', then 'close'.)
+   */
+  handlerError: [error: unknown, item: Request];
+  /** A fresh handshake renewed the keys. */
+  renewed: [];
+  /** Something unexpected was thrown inside the session's I/O handling; the session ended instead of the process. */
+  internalError: [error: unknown];
+  /** The session failed (only emitted when someone listens; 'close' always follows). */
+  error: [error: PeerError];
+  /** The session is over: `reason` is undefined for an orderly close, else the PeerError that ended it. */
+  close: [reason: PeerError | undefined];
+}
+
+export interface PeerEvents {
+  /** A message on any session, or from the v1.0 endpoint (`m.version === '1.0'`). */
+  message: [message: Message];
+  request: [request: Request];
+  /** A session reached READY (incoming or outgoing). */
+  session: [session: Session];
+  rejected: [error: PeerError, session: Session];
+  sessionError: [error: PeerError, session: Session];
+  chunkError: [error: PeerError, session: Session];
+  /** A request listener threw (the request failed with HANDLER_ERROR), or a v1.0 message listener threw. */
+  handlerError: [error: unknown, item: V1Message | Request];
+  internalError: [error: unknown, session: Session];
+  /** Our DHT record could not be published (e.g. the first node of a network). */
+  dhtError: [error: PeerError];
+  /** connectAny() fell back to v1.0. */
+  v1Fallback: [info: { entityId: string; url: string; reason: unknown }];
+}
+
+/** Forwards a session's requests, refusals and handler errors to the peer. */
+export function wireSession(peer: EventEmitter<PeerEvents>, session: Session): void {
+  session.on('request', (req) => {
+    // A request nobody handles is failed with NO_HANDLER (delivery.ts) instead of hanging.
+    if (peer.listenerCount('request') > 0) peer.emit('request', req);
+    else if (session.listenerCount('request') === 1) void req.fail('NO_HANDLER', 'no request handler on this peer').catch(() => undefined);
+  });
+  session.on('rejected', (err) => void peer.emit('rejected', err, session));
+  session.on('handlerError', (err, item) => void peer.emit('handlerError', err, item));
+}
