@@ -1,0 +1,299 @@
+/**
+ * The embedded default backend: one SQLite file through better-sqlite3 (synchronous, so a whole
+ * group commit is one call). WAL; `synchronous` NORMAL (survives kill -9) or FULL (survives
+ * power loss): docs/QUEUE.md "Stored". Every method is one transaction.
+ */
+import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import type BetterSqlite3 from 'better-sqlite3';
+import { ErrorCode, PeerError } from '../errors.js';
+import {
+  EPOCH_BYTES, type AcceptRequest, type AcceptResult, type EntryInfo, type EntryState, type LeaseRequest, type LeaseResult,
+  type OutboxEntry, type PutRequest, type PutResult, type QueueStore, type Quota, type Usage,
+} from './store.js';
+
+export type Durability = 'normal' | 'full';
+
+export interface SqliteStoreOptions {
+  /** A file, or ':memory:' (not durable). */
+  path: string;
+  durability?: Durability;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+  id BLOB NOT NULL UNIQUE, recipient TEXT NOT NULL, pos INTEGER NOT NULL, type INTEGER NOT NULL,
+  payload BLOB NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, dead INTEGER NOT NULL DEFAULT 0);
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_fifo ON outbox (recipient, dead, pos);
+CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_at);
+CREATE TABLE IF NOT EXISTS recipients (
+  recipient TEXT PRIMARY KEY, seq INTEGER NOT NULL DEFAULT 0, messages INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0, dead INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS seen (
+  sender TEXT NOT NULL, id BLOB NOT NULL, keep_until INTEGER NOT NULL, handled INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (sender, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_expiry ON seen (keep_until);
+CREATE TABLE IF NOT EXISTS senders (sender TEXT PRIMARY KEY, epoch BLOB, last INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0);
+`;
+
+interface Row {
+  id: Buffer; recipient: string; pos: number; type: number; payload: Buffer; created_at: number; expires_at: number; attempts: number; dead: number;
+}
+interface RecipientRow { recipient: string; seq: number; messages: number; bytes: number; dead: number; lease_owner: string | null; lease_until: number }
+
+const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+function info(r: Omit<Row, 'payload'> & { size: number }): EntryInfo {
+  return {
+    id: r.id, recipient: r.recipient, pos: r.pos, type: r.type, size: r.size, createdAt: r.created_at,
+    expiresAt: r.expires_at, attempts: r.attempts, state: r.dead ? 'dead' : 'pending',
+  };
+}
+
+export class SqliteStore implements QueueStore {
+  readonly backend = 'sqlite' as const;
+  readonly epoch: Uint8Array;
+  private readonly db: BetterSqlite3.Database;
+  private readonly q;
+
+  private constructor(db: BetterSqlite3.Database) {
+    this.db = db;
+    db.exec(SCHEMA);
+    const p = <R = unknown>(sql: string) => db.prepare<R>(sql);
+    this.q = {
+      epochGet: p<{ v: Buffer }>("SELECT v FROM meta WHERE k = 'epoch'"),
+      epochSet: p("INSERT INTO meta (k, v) VALUES ('epoch', ?)"),
+      byId: p<Row>('SELECT * FROM outbox WHERE id = ?'),
+      rcpt: p<RecipientRow>('SELECT * FROM recipients WHERE recipient = ?'),
+      rcptNew: p('INSERT OR IGNORE INTO recipients (recipient) VALUES (?)'),
+      rcptAdd: p('UPDATE recipients SET seq = ?, messages = messages + 1, bytes = bytes + ? WHERE recipient = ?'),
+      rcptSub: p('UPDATE recipients SET messages = messages - ?, dead = dead - ?, bytes = bytes - ? WHERE recipient = ?'),
+      rcptDie: p('UPDATE recipients SET messages = messages - 1, dead = dead + 1 WHERE recipient = ?'),
+      rcptRetry: p('UPDATE recipients SET messages = messages + ?, dead = dead - ? WHERE recipient = ?'),
+      rcptLease: p('UPDATE recipients SET lease_owner = ?, lease_until = ? WHERE recipient = ?'),
+      rcptRelease: p('UPDATE recipients SET lease_owner = NULL, lease_until = 0 WHERE recipient = ? AND lease_owner = ?'),
+      insert: p('INSERT INTO outbox (id, recipient, pos, type, payload, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      next: p<Row>('SELECT * FROM outbox WHERE recipient = ? AND dead = 0 AND pos > ? ORDER BY pos LIMIT ?'),
+      attempt: p('UPDATE outbox SET attempts = attempts + 1 WHERE id = ?'),
+      kill: p('UPDATE outbox SET dead = 1 WHERE id = ?'),
+      del: p('DELETE FROM outbox WHERE id = ?'),
+      expired: p<Row>('SELECT id, recipient, dead, length(payload) AS size FROM outbox WHERE expires_at <= ? LIMIT ?'),
+      usageOne: p<Usage>('SELECT messages, bytes, dead FROM recipients WHERE recipient = ?'),
+      usageAll: p<Usage>('SELECT coalesce(sum(messages), 0) AS messages, coalesce(sum(bytes), 0) AS bytes, coalesce(sum(dead), 0) AS dead FROM recipients'),
+      recipients: p<{ recipient: string }>('SELECT recipient FROM recipients WHERE messages > 0 ORDER BY recipient'),
+      listOne: p<Row & { size: number }>('SELECT id, recipient, pos, type, length(payload) AS size, created_at, expires_at, attempts, dead FROM outbox WHERE recipient = ? AND dead = ? ORDER BY pos LIMIT ?'),
+      listAll: p<Row & { size: number }>('SELECT id, recipient, pos, type, length(payload) AS size, created_at, expires_at, attempts, dead FROM outbox WHERE dead = ? ORDER BY recipient, pos LIMIT ?'),
+      deadOf: p<{ id: Buffer }>('SELECT id FROM outbox WHERE recipient = ? AND dead = 1'),
+      revive: p('UPDATE outbox SET dead = 0, attempts = 0 WHERE id = ? AND recipient = ? AND dead = 1'),
+      purgeOf: p<{ id: Buffer }>('SELECT id FROM outbox WHERE recipient = ? AND dead = ?'),
+      sender: p<{ epoch: Buffer | null; last: number; count: number }>('SELECT epoch, last, count FROM senders WHERE sender = ?'),
+      senderPut: p('INSERT INTO senders (sender, epoch, last, count) VALUES (?, ?, ?, ?) ON CONFLICT (sender) DO UPDATE SET epoch = excluded.epoch, last = excluded.last, count = excluded.count'),
+      seenGet: p<{ handled: number }>('SELECT handled FROM seen WHERE sender = ? AND id = ?'),
+      seenPut: p('INSERT INTO seen (sender, id, keep_until) VALUES (?, ?, ?)'),
+      seenHandled: p('UPDATE seen SET handled = 1 WHERE sender = ? AND id = ?'),
+      seenOld: p<{ sender: string; id: Buffer }>('SELECT sender, id FROM seen WHERE keep_until <= ? LIMIT ?'),
+      seenDel: p('DELETE FROM seen WHERE sender = ? AND id = ?'),
+      senderDec: p('UPDATE senders SET count = count - 1 WHERE sender = ?'),
+    };
+    const stored = this.q.epochGet.get();
+    if (stored) {
+      this.epoch = new Uint8Array(stored.v);
+    } else {
+      this.epoch = randomBytes(EPOCH_BYTES);
+      this.q.epochSet.run(this.epoch);
+    }
+  }
+
+  /** Opens (creating) the database; PeerError INVALID_STATE if better-sqlite3 cannot load or open it. */
+  static open(opts: SqliteStoreOptions): SqliteStore {
+    let Database: typeof BetterSqlite3;
+    try {
+      Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+    } catch (err) {
+      throw new PeerError(ErrorCode.INVALID_STATE, `the SQLite queue needs better-sqlite3, which did not load: ${(err as Error).message}`);
+    }
+    let db: BetterSqlite3.Database;
+    try {
+      db = new Database(opts.path, { timeout: 5000 });
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      return new SqliteStore(db);
+    } catch (err) {
+      throw new PeerError(ErrorCode.INVALID_STATE, `cannot open the queue database ${opts.path}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Runs `fn` as one transaction (all or nothing). */
+  private tx<R>(fn: () => R): Promise<R> {
+    try {
+      return Promise.resolve(this.db.transaction(fn)());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  put(requests: PutRequest[], quota: Quota, _now: number): Promise<PutResult[]> {
+    return this.tx(() => {
+    return requests.map((r): PutResult => {
+      const existing = this.q.byId.get(buf(r.id));
+      if (existing) return { ok: true, pos: existing.pos };
+      this.q.rcptNew.run(r.recipient);
+      const rc = this.q.rcpt.get(r.recipient)!;
+      if (rc.messages + rc.dead + 1 > quota.messages) return { ok: false, limit: 'messages' };
+      if (rc.bytes + r.payload.length > quota.bytes) return { ok: false, limit: 'bytes' };
+      const pos = rc.seq + 1;
+      this.q.insert.run(buf(r.id), r.recipient, pos, r.type, buf(r.payload), r.createdAt, r.expiresAt);
+      this.q.rcptAdd.run(pos, r.payload.length, r.recipient);
+      return { ok: true, pos };
+    });
+    });
+  }
+
+  lease(recipient: string, req: LeaseRequest, now: number): Promise<LeaseResult> {
+    return this.tx(() => {
+    const out: LeaseResult = { held: false, entries: [], expired: [], dead: [] };
+    const rc = this.q.rcpt.get(recipient);
+    if (rc === undefined) return { ...out, held: true };
+    if (rc.lease_owner !== null && rc.lease_owner !== req.owner && rc.lease_until > now) return out;
+    this.q.rcptLease.run(req.owner, now + req.leaseMs, recipient);
+    out.held = true;
+    let after = req.after;
+    while (out.entries.length < req.max) {
+      const rows = this.q.next.all(recipient, after, req.max - out.entries.length);
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        after = row.pos;
+        if (row.expires_at <= now) {
+          this.removeRow(row);
+          out.expired.push(row.id);
+        } else if (row.attempts >= req.maxAttempts) {
+          this.q.kill.run(row.id);
+          this.q.rcptDie.run(recipient);
+          out.dead.push(row.id);
+        } else {
+          this.q.attempt.run(row.id);
+          out.entries.push(entryOf(row));
+        }
+      }
+    }
+    return out;
+    });
+  }
+
+  private removeRow(row: Pick<Row, 'id' | 'recipient' | 'dead'> & { size?: number; payload?: Buffer }): void {
+    this.q.del.run(row.id);
+    const size = row.size ?? row.payload!.length;
+    this.q.rcptSub.run(row.dead ? 0 : 1, row.dead ? 1 : 0, size, row.recipient);
+  }
+
+  ack(recipient: string, ids: Uint8Array[]): Promise<Uint8Array[]> {
+    return this.tx(() => {
+    const removed: Uint8Array[] = [];
+    for (const id of ids) {
+      const row = this.q.byId.get(buf(id));
+      if (row === undefined || row.recipient !== recipient) continue;
+      this.removeRow(row);
+      removed.push(row.id);
+    }
+    return removed;
+    });
+  }
+
+  release(recipient: string, owner: string): Promise<void> {
+    return this.tx(() => {
+    this.q.rcptRelease.run(recipient, owner);
+    });
+  }
+
+  sweep(now: number, limit: number): Promise<{ expired: { recipient: string; id: Uint8Array }[]; seenPruned: number }> {
+    return this.tx(() => {
+    const expired = this.q.expired.all(now, limit).map((row) => {
+      this.removeRow(row as Row & { size: number });
+      return { recipient: row.recipient, id: new Uint8Array(row.id) };
+    });
+    const old = this.q.seenOld.all(now, limit);
+    for (const s of old) {
+      this.q.seenDel.run(s.sender, s.id);
+      this.q.senderDec.run(s.sender);
+    }
+    return { expired, seenPruned: old.length };
+    });
+  }
+
+  usage(recipient?: string): Promise<Usage> {
+    const u = recipient === undefined ? this.q.usageAll.get() : this.q.usageOne.get(recipient);
+    return Promise.resolve(u ?? { messages: 0, bytes: 0, dead: 0 });
+  }
+
+  recipients(): Promise<string[]> {
+    return Promise.resolve(this.q.recipients.all().map((r) => r.recipient));
+  }
+
+  list(recipient: string | undefined, state: EntryState, limit: number): Promise<EntryInfo[]> {
+    const dead = state === 'dead' ? 1 : 0;
+    const rows = recipient === undefined ? this.q.listAll.all(dead, limit) : this.q.listOne.all(recipient, dead, limit);
+    return Promise.resolve(rows.map(info));
+  }
+
+  get(id: Uint8Array): Promise<(EntryInfo & { payload: Uint8Array }) | null> {
+    const row = this.q.byId.get(buf(id));
+    return Promise.resolve(row ? { ...info({ ...row, size: row.payload.length }), payload: row.payload } : null);
+  }
+
+  retry(recipient: string, ids?: Uint8Array[]): Promise<number> {
+    return this.tx(() => {
+    const targets = ids?.map(buf) ?? this.q.deadOf.all(recipient).map((r) => r.id);
+    let n = 0;
+    for (const id of targets) n += this.q.revive.run(id, recipient).changes;
+    this.q.rcptRetry.run(n, n, recipient);
+    return n;
+    });
+  }
+
+  purge(recipient: string, state: EntryState): Promise<number> {
+    return this.tx(() => {
+    const ids = this.q.purgeOf.all(recipient, state === 'dead' ? 1 : 0);
+    for (const { id } of ids) this.removeRow(this.q.byId.get(id)!);
+    return ids.length;
+    });
+  }
+
+  accept(requests: AcceptRequest[], maxSeenPerSender: number, _now: number): Promise<AcceptResult[]> {
+    return this.tx(() => {
+    return requests.map((r): AcceptResult => {
+      const seen = this.q.seenGet.get(r.sender, buf(r.id));
+      if (seen) return seen.handled ? 'duplicate' : 'redeliver';
+      const s = this.q.sender.get(r.sender);
+      const sameEpoch = s?.epoch != null && buf(r.epoch).equals(s.epoch);
+      const last = sameEpoch ? s!.last : 0;
+      if (r.prev !== 0 && r.prev > last) return 'gap';
+      const count = s?.count ?? 0;
+      if (count >= maxSeenPerSender) return 'full';
+      this.q.seenPut.run(r.sender, buf(r.id), r.keepUntil);
+      this.q.senderPut.run(r.sender, buf(r.epoch), r.pos, count + 1);
+      return 'new';
+    });
+    });
+  }
+
+  handled(items: { sender: string; id: Uint8Array }[]): Promise<void> {
+    return this.tx(() => {
+    for (const it of items) this.q.seenHandled.run(it.sender, buf(it.id));
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    return Promise.resolve();
+  }
+}
+
+function entryOf(row: Row): OutboxEntry {
+  return {
+    id: row.id, recipient: row.recipient, pos: row.pos, type: row.type, payload: row.payload,
+    createdAt: row.created_at, expiresAt: row.expires_at, attempts: row.attempts + 1,
+  };
+}
