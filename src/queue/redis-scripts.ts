@@ -1,0 +1,247 @@
+/**
+ * The Lua scripts of the Redis backend: each store operation is one script, so it is atomic
+ * and a retried call (after a reconnection) is idempotent. Keys (docs/QUEUE.md) all carry the
+ * `{prefix}` hash tag. Ids are hex; times are the caller's `now` (ms), never Redis' clock, so
+ * the backend runs in the conformance suite's virtual time.
+ */
+
+/** Helpers every script starts with. */
+const PRELUDE = `
+local p = ARGV[1]
+local function k(...) return p .. ':' .. table.concat({...}, ':') end
+local function num(v) return tonumber(v or '0') or 0 end
+-- Removes entry id (hash m) from its recipient's queue or dead letters, and its usage.
+local function remove(id, m)
+  local r, dead, size = m[1], m[2] == '1', m[3]
+  redis.call('DEL', k('m', id))
+  redis.call('ZREM', k('exp'), id)
+  if dead then
+    redis.call('ZREM', k('d', r), id)
+    redis.call('HINCRBY', k('use', r), 'dead', -1)
+  else
+    redis.call('ZREM', k('q', r), id)
+    redis.call('HINCRBY', k('use', r), 'messages', -1)
+  end
+  redis.call('HINCRBY', k('use', r), 'bytes', -size)
+end
+local function meta(id) return redis.call('HMGET', k('m', id), 'r', 'dead', 'size') end
+`;
+
+/** ARGV: prefix, quota messages, quota bytes, n, then n × (id, recipient, type, payload, created, expires). → pos | -1 | -2 */
+export const PUT = `${PRELUDE}
+local qm, qb, n = num(ARGV[2]), num(ARGV[3]), num(ARGV[4])
+local out = {}
+for i = 0, n - 1 do
+  local b = 5 + i * 6
+  local id, r, payload = ARGV[b], ARGV[b + 1], ARGV[b + 3]
+  local pos = redis.call('HGET', k('m', id), 'pos')
+  if pos then
+    out[#out + 1] = num(pos)
+  else
+    local u = redis.call('HMGET', k('use', r), 'messages', 'dead', 'bytes')
+    local size = string.len(payload)
+    if num(u[1]) + num(u[2]) + 1 > qm then
+      out[#out + 1] = -1
+    elseif num(u[3]) + size > qb then
+      out[#out + 1] = -2
+    else
+      pos = redis.call('INCR', k('seq', r))
+      redis.call('HSET', k('m', id), 'r', r, 'pos', pos, 'type', ARGV[b + 2], 'payload', payload, 'size', size,
+        'c', ARGV[b + 4], 'x', ARGV[b + 5], 'a', 0, 'dead', 0)
+      redis.call('ZADD', k('q', r), pos, id)
+      redis.call('ZADD', k('exp'), ARGV[b + 5], id)
+      redis.call('HINCRBY', k('use', r), 'messages', 1)
+      redis.call('HINCRBY', k('use', r), 'bytes', size)
+      redis.call('SADD', k('rcpts'), r)
+      out[#out + 1] = pos
+    end
+  end
+end
+return out
+`;
+
+/**
+ * ARGV: prefix, recipient, owner, after, max, leaseMs, maxAttempts, now.
+ * → { held, entries (id, pos, type, payload, created, expires, attempts)…, expired ids, dead ids }
+ */
+export const LEASE = `${PRELUDE}
+local r, owner, after, max, leaseMs, maxAttempts, now = ARGV[2], ARGV[3], num(ARGV[4]), num(ARGV[5]), num(ARGV[6]), num(ARGV[7]), num(ARGV[8])
+local lk = k('lease', r)
+local cur = redis.call('HMGET', lk, 'owner', 'until')
+if cur[1] and cur[1] ~= owner and num(cur[2]) > now then return {0, {}, {}, {}} end
+redis.call('HSET', lk, 'owner', owner, 'until', now + leaseMs)
+local entries, expired, dead, got = {}, {}, {}, 0
+while got < max do
+  local ids = redis.call('ZRANGEBYSCORE', k('q', r), '(' .. after, '+inf', 'LIMIT', 0, max - got)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    local m = redis.call('HMGET', k('m', id), 'r', 'dead', 'size', 'pos', 'type', 'payload', 'c', 'x', 'a')
+    after = num(m[4])
+    if num(m[8]) <= now then
+      remove(id, m)
+      expired[#expired + 1] = id
+    elseif num(m[9]) >= maxAttempts then
+      redis.call('HSET', k('m', id), 'dead', 1)
+      redis.call('ZREM', k('q', r), id)
+      redis.call('ZADD', k('d', r), m[4], id)
+      redis.call('HINCRBY', k('use', r), 'messages', -1)
+      redis.call('HINCRBY', k('use', r), 'dead', 1)
+      dead[#dead + 1] = id
+    else
+      local a = redis.call('HINCRBY', k('m', id), 'a', 1)
+      for _, v in ipairs({id, m[4], m[5], m[6], m[7], m[8], a}) do entries[#entries + 1] = v end
+      got = got + 1
+    end
+  end
+end
+return {1, entries, expired, dead}
+`;
+
+/** ARGV: prefix, recipient, ids… → removed ids */
+export const ACK = `${PRELUDE}
+local out = {}
+for i = 3, #ARGV do
+  local m = meta(ARGV[i])
+  if m[1] == ARGV[2] then
+    remove(ARGV[i], m)
+    out[#out + 1] = ARGV[i]
+  end
+end
+return out
+`;
+
+/** ARGV: prefix, recipient, owner */
+export const RELEASE = `${PRELUDE}
+if redis.call('HGET', k('lease', ARGV[2]), 'owner') == ARGV[3] then redis.call('DEL', k('lease', ARGV[2])) end
+return 0
+`;
+
+/** ARGV: prefix, now, limit → { recipient, id, recipient, id, … }, seen ids pruned */
+export const SWEEP = `${PRELUDE}
+local now, limit = ARGV[2], num(ARGV[3])
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('exp'), '-inf', now, 'LIMIT', 0, limit)) do
+  local m = meta(id)
+  if m[1] then
+    remove(id, m)
+    out[#out + 1] = m[1]
+    out[#out + 1] = id
+  else
+    redis.call('ZREM', k('exp'), id)
+  end
+end
+local old = redis.call('ZRANGEBYSCORE', k('seenexp'), '-inf', now, 'LIMIT', 0, limit)
+for _, key in ipairs(old) do
+  local sep = string.find(key, '|', 1, true)
+  local sender, id = string.sub(key, 1, sep - 1), string.sub(key, sep + 1)
+  redis.call('HDEL', k('seen', sender), id)
+  redis.call('HINCRBY', k('snd', sender), 'count', -1)
+  redis.call('ZREM', k('seenexp'), key)
+end
+return {out, #old}
+`;
+
+/** ARGV: prefix, recipient or '' (all) → { messages, bytes, dead } */
+export const USAGE = `${PRELUDE}
+local rs = ARGV[2] == '' and redis.call('SMEMBERS', k('rcpts')) or {ARGV[2]}
+local t = {0, 0, 0}
+for _, r in ipairs(rs) do
+  local u = redis.call('HMGET', k('use', r), 'messages', 'bytes', 'dead')
+  for i = 1, 3 do t[i] = t[i] + num(u[i]) end
+end
+return t
+`;
+
+/** ARGV: prefix → recipients with pending entries (forgets those with none left) */
+export const RECIPIENTS = `${PRELUDE}
+local out = {}
+for _, r in ipairs(redis.call('SMEMBERS', k('rcpts'))) do
+  local u = redis.call('HMGET', k('use', r), 'messages', 'dead')
+  if num(u[1]) > 0 then out[#out + 1] = r elseif num(u[2]) == 0 then redis.call('SREM', k('rcpts'), r) end
+end
+return out
+`;
+
+/** ARGV: prefix, recipient or '', 'q' | 'd', limit → { id, recipient, pos, type, size, created, expires, attempts, dead }… */
+export const LIST = `${PRELUDE}
+local rs = ARGV[2] == '' and redis.call('SMEMBERS', k('rcpts')) or {ARGV[2]}
+table.sort(rs)
+local limit, out, n = num(ARGV[4]), {}, 0
+for _, r in ipairs(rs) do
+  for _, id in ipairs(redis.call('ZRANGE', k(ARGV[3], r), 0, limit - n - 1)) do
+    local m = redis.call('HMGET', k('m', id), 'r', 'pos', 'type', 'size', 'c', 'x', 'a', 'dead')
+    out[#out + 1] = id
+    for i = 1, 8 do out[#out + 1] = m[i] end
+    n = n + 1
+  end
+  if n >= limit then break end
+end
+return out
+`;
+
+/** ARGV: prefix, recipient, ids… or none (all dead letters) → count revived */
+export const RETRY = `${PRELUDE}
+local r = ARGV[2]
+local ids = {}
+if #ARGV > 2 then for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end else ids = redis.call('ZRANGE', k('d', r), 0, -1) end
+local n = 0
+for _, id in ipairs(ids) do
+  local m = redis.call('HMGET', k('m', id), 'r', 'dead', 'pos')
+  if m[1] == r and m[2] == '1' then
+    redis.call('HSET', k('m', id), 'dead', 0, 'a', 0)
+    redis.call('ZREM', k('d', r), id)
+    redis.call('ZADD', k('q', r), m[3], id)
+    redis.call('HINCRBY', k('use', r), 'dead', -1)
+    redis.call('HINCRBY', k('use', r), 'messages', 1)
+    n = n + 1
+  end
+end
+return n
+`;
+
+/** ARGV: prefix, recipient, 'q' | 'd' → count removed */
+export const PURGE = `${PRELUDE}
+local ids = redis.call('ZRANGE', k(ARGV[3], ARGV[2]), 0, -1)
+for _, id in ipairs(ids) do remove(id, meta(id)) end
+return #ids
+`;
+
+/**
+ * ARGV: prefix, max seen per sender, n, then n × (sender, epoch, id, pos, prev, keepUntil).
+ * → 'new' | 'redeliver' | 'duplicate' | 'gap' | 'full' each
+ */
+export const ACCEPT = `${PRELUDE}
+local maxSeen, n = num(ARGV[2]), num(ARGV[3])
+local out = {}
+for i = 0, n - 1 do
+  local b = 4 + i * 6
+  local sender, epoch, id, pos, prev = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], num(ARGV[b + 4])
+  local h = redis.call('HGET', k('seen', sender), id)
+  if h then
+    out[#out + 1] = h == '1' and 'duplicate' or 'redeliver'
+  else
+    local s = redis.call('HMGET', k('snd', sender), 'epoch', 'last', 'count')
+    local last = s[1] == epoch and num(s[2]) or 0
+    if prev ~= 0 and prev > last then
+      out[#out + 1] = 'gap'
+    elseif num(s[3]) >= maxSeen then
+      out[#out + 1] = 'full'
+    else
+      redis.call('HSET', k('seen', sender), id, 0)
+      redis.call('ZADD', k('seenexp'), ARGV[b + 5], sender .. '|' .. id)
+      redis.call('HSET', k('snd', sender), 'epoch', epoch, 'last', pos)
+      redis.call('HINCRBY', k('snd', sender), 'count', 1)
+      out[#out + 1] = 'new'
+    end
+  end
+end
+return out
+`;
+
+/** ARGV: prefix, then (sender, id) pairs */
+export const HANDLED = `${PRELUDE}
+for i = 2, #ARGV, 2 do
+  if redis.call('HEXISTS', k('seen', ARGV[i]), ARGV[i + 1]) == 1 then redis.call('HSET', k('seen', ARGV[i]), ARGV[i + 1], 1) end
+end
+return 0
+`;
