@@ -43,6 +43,8 @@ export const ErrorCode = {
   ABORTED: 'ABORTED',
   /** The remote application failed the request or refused the message (details.remoteCode, its code). */
   REQUEST_FAILED: 'REQUEST_FAILED',
+  /** The offline queue of a recipient is at its quota (messages or bytes): deliver() stored nothing. */
+  QUEUE_FULL: 'QUEUE_FULL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -25,3 +25,7 @@ export { RateLimiter, DEFAULT_RATE_LIMITS, type RateLimiterOptions, type RateCla
 export { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_STREAM_THRESHOLD, configureBufferPool, bufferPoolStats, type BufferPoolStats } from './chunking/index.js';
 export type { ListenerLimits, ListenerStats } from './peer/listener-guard.js';
 export { v1 } from './compat/v1/index.js';
+export {
+  OfflineQueue, SqliteStore, RedisStore, defaultQueuePath, DEFAULT_TTL_MS, DEFAULT_MAX_TTL_MS, MAX_TTL_MS,
+  type QueueOptions, type QueueStats, type QueuedMessage, type QueueStore, type Durability,
+} from './queue/index.js';

@@ -26,6 +26,8 @@ export class Identity {
   readonly publicKey: Buffer;
   /** Hex SHA-256 of the public key. */
   readonly fingerprint: string;
+  /** The key file it was loaded from or last saved to (the offline queue puts its database next to it). */
+  file: string | undefined = undefined;
   /** 64-byte libsodium secret key (seed ‖ public key) in sodium_malloc memory. */
   #secretKey: Buffer | null;
   #seed: Buffer | null;
@@ -96,6 +98,7 @@ export class Identity {
         identity.destroy();
         throw new PeerError(ErrorCode.INVALID_KEY, `key file ${file}: public key does not match the seed`);
       }
+      identity.file = file;
       return identity;
     } finally {
       wipe(seed);
@@ -125,6 +128,7 @@ export class Identity {
     }
     await handle.close();
     await fs.rename(tmp, file);
+    this.file = file;
   }
 
   sign(message: Uint8Array): Buffer {

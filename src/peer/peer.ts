@@ -23,6 +23,8 @@ import { RateLimiter, type PeerLimits, type RateClass, type RateLimiterOptions }
 import { ErrorCode, PeerError } from '../errors.js';
 import { InitReplayGuard, type HandshakeOptions, type RemoteIdentity } from '../handshake/index.js';
 import { connectTcp, listenTcp, parseAddress, type TcpAddress } from '../transport/index.js';
+import type { MessageType } from '../wire/index.js';
+import { OfflineQueue, type QueueOptions } from '../queue/index.js';
 import { ListenerGuard, type AddressLimits, type ListenerLimits, type ListenerStats } from './listener-guard.js';
 import { acceptConnection } from './listener.js';
 import { Session, type AdmissionHooks, type Message, type SessionIoOptions } from './session.js';
@@ -80,6 +82,11 @@ export interface PeerOptions {
    */
   rateLimits?: RateLimiterOptions;
   handshake?: Pick<HandshakeOptions, 'challengeLifetimeMs' | 'handshakeTimeoutMs' | 'versions'>;
+  /**
+   * The durable offline queue (`peer.deliver`, docs/QUEUE.md). Given, the store opens and
+   * delivery of what it holds starts at create; otherwise on first use.
+   */
+  queue?: QueueOptions;
 }
 
 export interface PeerStats {
@@ -127,6 +134,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   private readonly addressLimiter: RateLimiter;
   private readonly unwatchTrust: () => void;
   private readonly guard: ListenerGuard;
+  /** The offline queue: `peer.deliver()`, and `peer.queue.on('message')` for what others queued to us. */
+  readonly queue: OfflineQueue;
   private v1: V1Endpoint | null = null;
   private dhtNode: DhtNode | null = null;
   private readonly names: DhtNames;
@@ -160,12 +169,22 @@ export class Peer extends EventEmitter<PeerEvents> {
       },
       this.processBudget(),
     );
+    this.queue = new OfflineQueue(this, opts.queue);
   }
 
   static async create(opts: PeerOptions = {}): Promise<Peer> {
     const peer = new Peer(opts);
     if (opts.bootstrap !== undefined || opts.dht !== undefined) await peer.startDht();
+    if (opts.queue !== undefined) await peer.queue.start();
     return peer;
+  }
+
+  /**
+   * Queues a message for `recipient` (entity id) in the durable outbox; resolves with its 16-byte
+   * id once stored. Delivered when reachable, exactly once to its application (docs/QUEUE.md).
+   */
+  deliver(recipient: string, payload: Uint8Array | string, options?: { type?: MessageType | number; ttl?: number }): Promise<Uint8Array> {
+    return this.queue.deliver(recipient, payload, options);
   }
 
   /** The DHT node, when this peer joined one (Peer.create with `bootstrap` or `dht`). */
@@ -357,6 +376,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.closed) return;
     this.closed = true;
     this.unwatchTrust();
+    await this.queue.close();
     const server = this.server;
     this.server = null;
     const stopped = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
@@ -388,7 +408,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       if (limits === null || limits.key !== remote.fingerprint) limits = this.limiter.peer(remote.fingerprint);
       return limits.take(cls, now);
     };
-    const session = new Session(stream, this.handshakeOptions(), { ...this.opts.session, reassemblyBudget, rateLimit }, role, admission);
+    const session = new Session(stream, this.handshakeOptions(), { ...this.opts.session, reassemblyBudget, rateLimit, divert: (m) => this.queue.divert(m) }, role, admission);
     this.sessions.add(session);
     session.on('message', (m: Message) => {
       this.counters.messagesReceived++;

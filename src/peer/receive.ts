@@ -201,6 +201,7 @@ export class Receiver {
    * and, unless `manualAck`, acknowledges it once every listener returned.
    */
   private deliver(m: MessageV11): void {
+    if (this.opts.divert?.(m) === true) return;
     let out: MessageV11 | null;
     try {
       out = this.sender.delivery.receive(m, this.session);

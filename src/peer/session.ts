@@ -58,6 +58,8 @@ export interface SessionIoOptions extends SessionOptions, DeliveryOptions {
    * remote's key): 0 to accept, else the ms until the class has a token again.
    */
   rateLimit?: (remote: RemoteIdentity, cls: RateClass, now: number) => number;
+  /** Takes a received message before the session's listeners and iterator see it (Peer: the offline queue's). */
+  divert?: (m: MessageV11) => boolean;
 }
 
 /** What a listener's guard decides for a responder session (listener-guard.ts). */

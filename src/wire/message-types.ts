@@ -18,6 +18,9 @@ export const MESSAGE_TYPES = {
   capability_response: { id: 0x0a, rateClass: 'discovery' },
   discovery: { id: 0x0b, rateClass: 'discovery' },
   message: { id: 0x0c, rateClass: 'task' },
+  // The offline queue's envelope and its acknowledgement (docs/QUEUE.md "Wire format").
+  queued: { id: 0x20, rateClass: 'task' },
+  queue_ack: { id: 0x21, rateClass: 'heartbeat' },
 } as const satisfies Record<string, { id: number; rateClass: RateClass }>;
 
 export type MessageType = keyof typeof MESSAGE_TYPES;
