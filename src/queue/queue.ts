@@ -56,8 +56,11 @@ const SWEEP_BATCH = 10_000;
 
 export class OfflineQueue extends EventEmitter {
   readonly options: ResolvedQueueOptions;
-  /** This process's name in leases. */
-  readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  /**
+   * Our name in leases: per process on Redis (a dead process's lease must run out before another
+   * takes over); fixed on SQLite, whose file has one writer, so a restarted process resumes at once.
+   */
+  private owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   private store: Promise<QueueStore> | null = null;
   private readonly links = new Map<string, Link>();
   private readonly byEntity = new Map<string, Set<Session>>();
@@ -88,7 +91,10 @@ export class OfflineQueue extends EventEmitter {
     if (this.closed) return Promise.reject(new PeerError(ErrorCode.INVALID_STATE, 'the queue is closed'));
     if (this.store === null) {
       this.store = openStore(this.config, this.host.identity, (m) => this.warn(m));
-      this.store.then(() => this.startPolling(), () => undefined);
+      this.store.then((store) => {
+        if (store.backend === 'sqlite') this.owner = 'local';
+        this.startPolling();
+      }, () => undefined);
     }
     return this.store;
   }
