@@ -1,9 +1,12 @@
 /**
  * A session renewed by fresh handshakes on the same connection, seen as one ordered stream.
- * The newest SecureSession sends; the one before it keeps receiving until the peer's first
- * record under the new session arrives (a stream transport delivers in order, so nothing of
- * the old one can follow). Message numbers continue across renewals: each SecureSession counts
- * from 0 and the chain adds the messages of the sessions before it.
+ * Receiving moves to the newest SecureSession as soon as its handshake completes (the peer may
+ * seal under it from then on); the one before it keeps receiving until the peer's first record
+ * under the new session arrives (a stream transport delivers in order, so nothing of the old
+ * one can follow). Sending moves at once too, unless an outgoing stream is in progress: its
+ * remaining chunks are numbered and keyed on the old session, so sending waits for its end.
+ * Message numbers continue across renewals: each SecureSession counts from 0 and the chain adds
+ * the messages of the sessions before it.
  */
 import { PeerError, type ErrorCode as Code } from '../errors.js';
 import { SessionState } from '../handshake/index.js';
@@ -22,17 +25,26 @@ function sameId(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export class SessionChain {
+  /** The newest session: it receives, and sends unless `sending` still finishes a stream. */
+  private current: SecureSession;
+  /** The session this side seals with: `current`, or an older one until its outgoing stream ends. */
+  private sending: SecureSession;
+  /** The session before `current`, receiving until the peer's first record under `current`. */
+  private previous: SecureSession | null = null;
   private sendBase = 0;
   /** Message numbers received on the sessions before `current` (settled when the previous retires). */
   private receiveBase = 0;
-  private previous: SecureSession | null = null;
   private previousBase = 0;
   private renewals = 0;
-  /** A renewed session waiting for the current one's outgoing stream to end. */
-  private next: SecureSession | null = null;
+  /** What the old session still had queued when sending moved after a stream. */
+  private tail: Buffer | null = null;
 
-  constructor(private current: SecureSession) {}
+  constructor(first: SecureSession) {
+    this.current = first;
+    this.sending = first;
+  }
 
+  /** The newest session (its id, remote, TTL). */
   get session(): SecureSession {
     return this.current;
   }
@@ -46,49 +58,49 @@ export class SessionChain {
   }
 
   get pendingBytes(): number {
-    return this.current.pendingBytes;
+    return this.sending.pendingBytes;
   }
 
   send(type: number, payload: Uint8Array, now: number): number {
-    return this.sendBase + this.current.send(type, payload, now);
+    return this.sendBase + this.sending.send(type, payload, now);
   }
 
   flush(now: number, maxBytes?: number): Buffer | null {
-    return this.current.flush(now, maxBytes);
+    return this.sending.flush(now, maxBytes);
   }
 
   get streaming(): boolean {
-    return this.current.streaming;
+    return this.sending.streaming;
   }
 
   beginStream(type: number, total: number, now: number): { seq: number; messageId: number } {
-    const s = this.current.beginStream(type, total, now);
+    const s = this.sending.beginStream(type, total, now);
     return { seq: this.sendBase + s.seq, messageId: s.messageId };
   }
 
   streamWrite(bytes: Uint8Array, now: number): void {
-    this.current.streamWrite(bytes, now);
+    this.sending.streamWrite(bytes, now);
   }
 
-  /** Ends the outgoing stream; returns frames to write first if a deferred renewal now takes over. */
+  /** Ends the outgoing stream; returns frames to write first if sending now moves to a renewed session. */
   streamEnd(now: number): Buffer | null {
     try {
-      this.current.streamEnd();
+      this.sending.streamEnd();
     } finally {
-      this.finishDeferredInstall(now);
+      this.catchUp(now);
     }
     return this.takeTail();
   }
 
   abortMessage(messageId: number, reason: string, now: number): Buffer | null {
-    const out = this.current.abortMessage(messageId, reason);
-    this.finishDeferredInstall(now);
+    const out = this.sending.abortMessage(messageId, reason);
+    this.catchUp(now);
     const tail = this.takeTail();
     return out && tail ? Buffer.concat([out, tail]) : (out ?? tail);
   }
 
   notify(payload: Parameters<SecureSession['notify']>[0]): Buffer | null {
-    return this.current.notify(payload);
+    return this.sending.notify(payload);
   }
 
   /** Reassembly deadlines of the sessions still receiving. */
@@ -109,39 +121,35 @@ export class SessionChain {
   }
 
   close(now: number): Buffer {
-    this.previous?.destroy();
-    this.next?.destroy();
-    return this.current.close(now);
+    const out = this.sending.close(now);
+    this.destroy();
+    return out;
   }
 
   error(code: Code, reason: string): Buffer {
-    this.previous?.destroy();
-    this.next?.destroy();
-    return this.current.error(code, reason);
+    const out = this.sending.error(code, reason);
+    this.destroy();
+    return out;
   }
 
   /**
-   * Switches sending to `next`, a session from a fresh handshake with the same peer. Returns
-   * what the old session still had queued, sealed: write it before anything sealed by `next`.
+   * Installs `next`, a session from a fresh handshake with the same peer: it receives at once,
+   * and sends at once unless a stream is in progress. Returns what the old session still had
+   * queued, sealed: write it before anything sealed by `next`.
    */
   install(next: SecureSession, now: number): Buffer | null {
-    if (this.current.streaming) {
-      // The stream's remaining chunks are numbered and keyed on the current session.
-      this.next?.destroy();
-      this.next = next;
-      return null;
-    }
-    return this.switchTo(next, now);
+    if (this.previous !== null) this.retirePrevious();
+    this.previous = this.current;
+    this.previousBase = this.receiveBase;
+    this.current = next;
+    this.renewals++;
+    if (this.sending.streaming) return null;
+    return this.moveSending(now);
   }
 
-  /** What the old session still had queued when a deferred renewal took over. */
-  private tail: Buffer | null = null;
-
-  private finishDeferredInstall(now: number): void {
-    const next = this.next;
-    if (next === null || this.current.streaming) return;
-    this.next = null;
-    this.tail = this.switchTo(next, now);
+  /** After a stream ends: sending moves to the newest session if it was waiting. */
+  private catchUp(now: number): void {
+    if (this.sending !== this.current && !this.sending.streaming) this.tail = this.moveSending(now);
   }
 
   private takeTail(): Buffer | null {
@@ -150,15 +158,12 @@ export class SessionChain {
     return t;
   }
 
-  private switchTo(next: SecureSession, now: number): Buffer | null {
-    const old = this.current;
+  private moveSending(now: number): Buffer | null {
+    const old = this.sending;
     const tail = old.state === SessionState.Ready ? old.flush(now) : null;
-    if (this.previous !== null) this.retirePrevious();
-    this.previous = old;
-    this.previousBase = this.receiveBase;
     this.sendBase += old.nextSendSeq;
-    this.current = next;
-    this.renewals++;
+    this.sending = this.current;
+    if (old !== this.previous) old.destroy(); // it no longer receives either
     return tail;
   }
 
@@ -185,15 +190,15 @@ export class SessionChain {
 
   destroy(): void {
     this.previous?.destroy();
-    this.next?.destroy();
+    this.sending.destroy();
     this.current.destroy();
   }
 
-  /** The peer has moved to the current session: the previous one can receive nothing more. */
+  /** The peer has moved to the current session: the previous one receives nothing more. */
   private retirePrevious(): void {
     const prev = this.previous!;
     this.receiveBase = this.previousBase + prev.receivedMessages;
-    prev.destroy();
+    if (prev !== this.sending) prev.destroy(); // else it still finishes our stream
     this.previous = null;
   }
 }

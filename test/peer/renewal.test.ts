@@ -55,7 +55,8 @@ describe('session renewal (rekey before the TTL)', () => {
   });
 
   it('a renewal must authenticate the same identity', async () => {
-    const bob = await Peer.create({ entityId: 'bob' });
+    // The renewal window covers the whole TTL here, so the renewal is judged on its identity.
+    const bob = await Peer.create({ entityId: 'bob', session: { ttlMs: 60_000, renewBeforeMs: 60_000 } });
     peers.push(bob);
     const port = (await bob.listen()).port;
     const raw = await RawClient.connect(port);
