@@ -101,7 +101,32 @@ export const SUBNET_BITS: Required<PrefixBits> = { v4: 24, v6: 64 };
  * The prefix key (util/ip.ts) of an "ip:port" / "[ip6]:port" source: IPv4 /32 and IPv6 /64 by
  * default (the rate limiter), SUBNET_BITS for quotas and table caps.
  */
-export function sourcePrefix(address: string, bits?: PrefixBits): string {
+export function sourcePrefix(address: string, bits: PrefixBits = {}): string {
+  const key = `${bits.v4 ?? 32}/${bits.v6 ?? 64} ${address}`;
+  const hit = prefixes.get(key);
+  if (hit !== undefined) return hit;
   const ip = address.startsWith('[') ? address.slice(1, address.indexOf(']')) : address.slice(0, address.lastIndexOf(':'));
-  return addressPrefix(ip, bits);
+  const prefix = addressPrefix(ip, bits);
+  if (prefixes.size >= MAX_ENCODED) prefixes.clear();
+  prefixes.set(key, prefix);
+  return prefix;
+}
+
+/** Prefix keys of addresses seen recently (every datagram asks for one), bounded like `encoded`. */
+const prefixes = new Map<string, string>();
+
+const hex2 = (b: number): string => (b < 16 ? '0' : '') + b.toString(16);
+
+/** sourcePrefix(formatAddress(b, at), SUBNET_BITS), read straight from the wire form. */
+export function wireSubnet(b: Uint8Array, at: number): string {
+  let v4 = b[at] === 4 ? at + 1 : -1;
+  if (v4 < 0) {
+    let mapped = b[at + 11] === 0xff && b[at + 12] === 0xff;
+    for (let i = 1; mapped && i <= 10; i++) if (b[at + i] !== 0) mapped = false;
+    if (mapped) v4 = at + 13;
+  }
+  if (v4 >= 0) return `4/${hex2(b[v4]!)}${hex2(b[v4 + 1]!)}${hex2(b[v4 + 2]!)}`;
+  let out = '6/';
+  for (let i = 1; i <= 8; i++) out += hex2(b[at + i]!);
+  return out;
 }

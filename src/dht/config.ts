@@ -42,6 +42,8 @@ export interface DhtConfig {
   maxLookupRequests: number;
   /** New candidates one answer may add to a lookup (the closest of them). */
   maxCandidatesPerAnswer: number;
+  /** IPv4 prefix length the rate limiter counts a source by (32, or 24 for a whole subnet); IPv6 is /64. */
+  limitPrefixV4: number;
   /** Contacts of one address prefix (IPv4 /24, IPv6 /64) per bucket and per k-closest set. */
   maxPerPrefix: number;
   /** Serve no requests' routing: ask others not to add us (short-lived clients, CLI lookups). */
@@ -80,6 +82,7 @@ export const DEFAULT_CONFIG: Readonly<DhtConfig> = Object.freeze({
   maxLookupRequests: C.MAX_LOOKUP_REQUESTS,
   maxCandidatesPerAnswer: C.MAX_CANDIDATES_PER_ANSWER,
   maxPerPrefix: C.MAX_PER_PREFIX,
+  limitPrefixV4: 32,
   readOnly: false,
 });
 
@@ -91,6 +94,7 @@ const RANGES: Partial<Record<keyof DhtConfig, [number, number]>> = {
   maxFailures: [1, 255],
   recordTtlS: [1, 0xffffffff],
   maxPerPrefix: [1, 255],
+  limitPrefixV4: [8, 32],
 };
 
 /** Resolved configs by input object: 10,000 simulated nodes given one object share one config. */

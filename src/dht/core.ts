@@ -5,11 +5,14 @@
  * start with a method that returns an operation id and end with a 'done' event.
  */
 import { ErrorCode, PeerError } from '../errors.js';
-import { encodeAddress, normalizeAddress } from './address.js';
+import { encodeAddress, normalizeAddress, sourcePrefix } from './address.js';
 import { resolveConfig, type DhtConfig } from './config.js';
 import { MinHeap, type Timed } from '../util/min-heap.js';
 import { idsEqual, nodeIdOf } from './id.js';
-import { decodeMessage, encodeFind, encodeSimple, encodeStore, FLAG_READ_ONLY, FLAG_WANT_TOKEN, isRequest, MSG, type Message } from './messages.js';
+import {
+  decodeMessage, encodeError, encodeFind, encodeSimple, encodeStore, FLAG_READ_ONLY, FLAG_WANT_TOKEN, HEADER_BYTES, isRequest, MSG,
+  tidOf, WIRE_ERROR, type Message,
+} from './messages.js';
 import { Operations, type Run } from './operations.js';
 import { SecureRandom, type RandomSource } from './random.js';
 import { TokenBucketLimiter, type DhtRateLimiter } from './ratelimit.js';
@@ -89,6 +92,8 @@ const RESPONSE_OF: Record<number, number> = {
   [MSG.PING]: MSG.PONG, [MSG.FIND_NODE]: MSG.NODES, [MSG.FIND_VALUE]: MSG.VALUE, [MSG.STORE]: MSG.STORED,
 };
 const RECENT_RTTS = 32;
+/** An unmeasured contact's RTO: this many times the node's median RTT. */
+const UNMEASURED_RTO_FACTOR = 2;
 const NO_DATAGRAMS: Outgoing[] = [];
 const NO_EVENTS: DhtEvent[] = [];
 
@@ -104,6 +109,7 @@ export class DhtCore {
     served: 0, rateLimited: 0, badToken: 0, storesAccepted: 0, storesRejected: 0,
   };
   readonly ops: Operations;
+  private readonly limitBits: { v4: number; v6: number };
   private readonly server: ServerState;
   private readonly pending = new Map<number, Pending>();
   private readonly timers = new MinHeap<Pending>();
@@ -111,15 +117,14 @@ export class DhtCore {
   private events: DhtEvent[] = NO_EVENTS;
   private nextMaintenance: number;
   /**
-   * For contacts without an RTT of their own: the RFC 6298 estimate over all answers, and the
-   * largest of the last RECENT_RTTS samples (paths differ: the mean alone would time out the
-   * far half of the network).
+   * For contacts without an RTT of their own: UNMEASURED_RTO_FACTOR × the median of the last
+   * RECENT_RTTS samples. A median, not a maximum or a mean: a few slow (or deliberately slow)
+   * answers must not stretch every lookup's timeouts.
    */
-  private srtt = 0;
-  private rttvar = 0;
   private readonly recent = new Uint16Array(RECENT_RTTS);
   private recentAt = 0;
-  private recentMax = 0;
+  private samples = 0;
+  private median = -1;
 
   constructor(opts: DhtCoreOptions) {
     this.config = resolveConfig(opts.config);
@@ -137,6 +142,7 @@ export class DhtCore {
       random: this.random, stats: this.stats,
     };
     this.ops = new Operations(this);
+    this.limitBits = { v4: c.limitPrefixV4, v6: 64 };
     // Spread maintenance over the period so a simulated network does not tick in lock step.
     this.nextMaintenance = opts.now + 1 + (this.random.u32() % c.maintenanceMs);
   }
@@ -152,6 +158,16 @@ export class DhtCore {
     this.stats.received++;
     if (data.length > this.config.maxDatagramBytes) {
       this.stats.oversized++;
+      return this.drain();
+    }
+    // Requests are charged to their source prefix before anything else: parsing, the routing
+    // table, the store. A fresh source port is not a fresh burst.
+    const limiter = this.server.limiter;
+    // PING stays free (a PONG is smaller than 2× its PING): it is how tables stay honest.
+    if (data.length > 1 && isRequest(data[1]!) && data[1] !== MSG.PING && limiter && !limiter.allow(this.limitKey(from), now)) {
+      this.stats.rateLimited++;
+      // The notice is no larger than the request (a spoofed source gains nothing).
+      if (data.length >= HEADER_BYTES) this.send(from, encodeError(this.flags, tidOf(data), this.publicKey, WIRE_ERROR.RATE_LIMITED));
       return this.drain();
     }
     let m: Message;
@@ -171,7 +187,7 @@ export class DhtCore {
     }
     if (isRequest(m.type)) {
       if (!(m.flags & FLAG_READ_ONLY)) this.touch(senderId, fromBytes, now, undefined);
-      const reply = serve(this.server, m, from, fromBytes, senderId, now);
+      const reply = serve(this.server, m, data.length, from, fromBytes, senderId, now);
       if (reply) this.send(from, reply);
     } else {
       this.onResponse(m, from, fromBytes, senderId, now);
@@ -216,6 +232,11 @@ export class DhtCore {
 
   get pendingRequests(): number {
     return this.pending.size;
+  }
+
+  /** The rate limiter's key for a source: its IPv4 /32 (or /limitPrefixV4) or IPv6 /64. */
+  private limitKey(from: string): string {
+    return sourcePrefix(from, this.limitBits);
   }
 
   // ---- operations (see operations.ts) --------------------------------------------------------
@@ -282,7 +303,7 @@ export class DhtCore {
     const own = id ? this.table.rtt(id) : null;
     let rto: number;
     if (own) rto = own[0] + 4 * own[1];
-    else if (this.srtt > 0) rto = Math.max(this.srtt + 4 * this.rttvar, 1.25 * this.recentMax);
+    else if (this.samples > 0) rto = UNMEASURED_RTO_FACTOR * this.medianRtt();
     else rto = c.rtoInitialMs;
     return Math.min(c.rtoMaxMs, Math.max(c.rtoMinMs, rto));
   }
@@ -372,18 +393,19 @@ export class DhtCore {
   }
 
   private sampleRtt(r: number): void {
-    this.recent[this.recentAt] = Math.min(0xffff, Math.ceil(r));
+    this.recent[this.recentAt] = Math.min(0xffff, Math.max(1, Math.ceil(r)));
     this.recentAt = (this.recentAt + 1) % RECENT_RTTS;
-    let max = 0;
-    for (let i = 0; i < RECENT_RTTS; i++) if (this.recent[i]! > max) max = this.recent[i]!;
-    this.recentMax = max;
-    if (this.srtt === 0) {
-      this.srtt = Math.max(1, r);
-      this.rttvar = r / 2;
-    } else {
-      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
-      this.srtt = 0.875 * this.srtt + 0.125 * r;
+    this.samples = Math.min(RECENT_RTTS, this.samples + 1);
+    this.median = -1;
+  }
+
+  /** The median of the recent samples, computed when asked after a new sample. */
+  private medianRtt(): number {
+    if (this.median < 0) {
+      const sorted = this.recent.slice(0, this.samples).sort();
+      this.median = sorted[sorted.length >> 1]!;
     }
+    return this.median;
   }
 
   private maintain(now: number): void {

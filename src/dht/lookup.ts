@@ -5,7 +5,7 @@
  * k closest still alive, and the lookup ends when each of those k has answered (or failed).
  * A value lookup ends at the first record bound to its name; a provider lookup gathers to the end.
  */
-import { formatAddress } from './address.js';
+import { formatAddress, sourcePrefix, SUBNET_BITS, wireSubnet } from './address.js';
 import { ID_BYTES } from './constants.js';
 import { compareDistance, distancePrefix, idsEqual } from './id.js';
 
@@ -23,6 +23,8 @@ export interface Candidate {
   /** Store token from its answer (publish lookups). */
   token: Uint8Array | null;
   tries: number;
+  /** Its address's subnet (IPv4 /24, IPv6 /64): at most maxPerPrefix per k-closest set. */
+  prefix: string;
 }
 
 const SEED_TRIES = 3;
@@ -37,6 +39,8 @@ export class Lookup {
   answered = 0;
   /** A 'value' lookup met a record bound to its name (or its tombstone): it may end. */
   found = false;
+  /** Ended by its deadline or request cap: nothing more is sent. */
+  stopped = false;
   /** Leading 45 bits of each candidate's distance to the target, in candidate order. */
   private readonly dist: Float64Array;
   /** The candidates' ids back to back, in candidate order. */
@@ -49,6 +53,8 @@ export class Lookup {
     private readonly k: number,
     private readonly alpha: number,
     private readonly maxCandidates: number,
+    private readonly maxPerPrefix = Infinity,
+    private readonly maxRequests = Infinity,
   ) {
     this.dist = new Float64Array(maxCandidates);
     this.ids = new Uint8Array(maxCandidates * ID_BYTES);
@@ -62,7 +68,7 @@ export class Lookup {
    * each candidate's distance, searched as numbers; and `ids`, the ids back to back.
    * A candidate pushed out past maxCandidates never comes back: it was farther than all kept.
    */
-  add(buf: Uint8Array, at: number, address?: string): void {
+  add(buf: Uint8Array, at: number, address?: string): boolean {
     const c = this.candidates;
     const t = this.target;
     const dist = this.dist;
@@ -71,7 +77,7 @@ export class Lookup {
     const d = distancePrefix(buf, at, t);
     if (len >= this.maxCandidates) {
       const last = dist[len - 1]!;
-      if (d > last || (d === last && compareDistance(ids, buf, t, (len - 1) * ID_BYTES, at) <= 0)) return;
+      if (d > last || (d === last && compareDistance(ids, buf, t, (len - 1) * ID_BYTES, at) <= 0)) return false;
     }
     let lo = 0;
     let hi = len;
@@ -83,23 +89,76 @@ export class Lookup {
     // Equal leading bits: the same id (known already), or, rarely, a tie to order exactly.
     for (; lo < len && dist[lo] === d; lo++) {
       const cmp = compareDistance(ids, buf, t, lo * ID_BYTES, at);
-      if (cmp === 0) return;
+      if (cmp === 0) return false;
       if (cmp > 0) break;
     }
-    if (idsEqual(this.self, buf, at)) return;
+    if (idsEqual(this.self, buf, at)) return false;
     const keep = Math.min(len, this.maxCandidates - 1);
     dist.copyWithin(lo + 1, lo, keep);
     dist[lo] = d;
     ids.copyWithin((lo + 1) * ID_BYTES, lo * ID_BYTES, keep * ID_BYTES);
     for (let i = 0; i < ID_BYTES; i++) ids[lo * ID_BYTES + i] = buf[at + i]!;
     const id = ids.slice(lo * ID_BYTES, (lo + 1) * ID_BYTES);
-    c.splice(lo, 0, { id, address: address ?? formatAddress(buf, at + ID_BYTES), state: NEW, token: null, tries: 0 });
+    const addr = address ?? formatAddress(buf, at + ID_BYTES);
+    const prefix = address === undefined ? wireSubnet(buf, at + ID_BYTES) : sourcePrefix(address, SUBNET_BITS);
+    c.splice(lo, 0, { id, address: addr, state: NEW, token: null, tries: 0, prefix });
     if (c.length > this.maxCandidates) c.pop();
+    return true;
+  }
+
+  /**
+   * The contacts of one answer (`count` of them in `block`): at most `cap` new candidates,
+   * the closest first, and at most maxPerPrefix from one subnet. Made-up ids then cost an
+   * answer one slot each, not a lookup many round trips.
+   */
+  addAnswer(block: Uint8Array, count: number, cap: number, next: (block: Uint8Array, at: number) => number): void {
+    const at: number[] = [];
+    for (let i = 0, o = 0; i < count; i++, o = next(block, o)) at.push(o);
+    const t = this.target;
+    at.sort((x, y) => compareDistance(block, block, t, x, y));
+    const perPrefix = new Map<string, number>();
+    let added = 0;
+    for (const o of at) {
+      if (added >= cap) break;
+      const p = wireSubnet(block, o + ID_BYTES);
+      const n = perPrefix.get(p) ?? 0;
+      if (n >= this.maxPerPrefix) continue;
+      perPrefix.set(p, n + 1);
+      if (this.add(block, o)) added++;
+    }
   }
 
   /** A bootstrap address: queried before anything else; its id is learnt from its answer. */
   addSeed(address: string): void {
-    if (!this.seeds.some((s) => s.address === address)) this.seeds.push({ id: null, address, state: NEW, token: null, tries: 0 });
+    if (!this.seeds.some((s) => s.address === address)) {
+      this.seeds.push({ id: null, address, state: NEW, token: null, tries: 0, prefix: sourcePrefix(address, SUBNET_BITS) });
+    }
+  }
+
+  /** Ends the lookup where it is (deadline): later answers are ignored. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /**
+   * The candidates that make up the k-closest set, closest first: not failed, and at most
+   * maxPerPrefix from one subnet (so one host's ground ids cannot fill it). Calls `visit`
+   * on each until it returns false.
+   */
+  private closestSet(visit: (c: Candidate) => boolean): void {
+    let seen = 0;
+    const perPrefix = this.maxPerPrefix === Infinity ? null : new Map<string, number>();
+    for (const c of this.candidates) {
+      if (seen >= this.k) return;
+      if (c.state === FAILED) continue;
+      if (perPrefix) {
+        const n = perPrefix.get(c.prefix) ?? 0;
+        if (n >= this.maxPerPrefix) continue;
+        perPrefix.set(c.prefix, n + 1);
+      }
+      seen++;
+      if (!visit(c)) return;
+    }
   }
 
   /** The next candidates to query (marked pending); empty when nothing should be sent now. */
@@ -107,16 +166,14 @@ export class Lookup {
     const out: Candidate[] = [];
     if (this.finished) return out;
     for (const s of this.seeds) {
-      if (this.inflight >= this.alpha) return out;
+      if (this.inflight >= this.alpha || this.rpcs >= this.maxRequests) return out;
       if (s.state === NEW) this.launch(s, out);
     }
-    let seen = 0;
-    for (const c of this.candidates) {
-      if (this.inflight >= this.alpha || seen >= this.k) break;
-      if (c.state === FAILED) continue;
-      seen++;
+    this.closestSet((c) => {
+      if (this.inflight >= this.alpha || this.rpcs >= this.maxRequests) return false;
       if (c.state === NEW) this.launch(c, out);
-    }
+      return true;
+    });
     return out;
   }
 
@@ -154,24 +211,28 @@ export class Lookup {
 
   /** Done: a value found, or every one of the k closest live candidates has answered. */
   get finished(): boolean {
-    if (this.mode === 'value' && this.found) return true;
-    for (const s of this.seeds) if (s.state === NEW || s.state === PENDING) return false;
-    let seen = 0;
-    for (const c of this.candidates) {
-      if (seen >= this.k) break;
-      if (c.state === FAILED) continue;
-      seen++;
-      if (c.state === NEW || c.state === PENDING) return false;
-    }
-    return true;
+    if (this.stopped || (this.mode === 'value' && this.found)) return true;
+    for (const s of this.seeds) if (s.state === PENDING || (s.state === NEW && this.rpcs < this.maxRequests)) return false;
+    let open = false;
+    this.closestSet((c) => {
+      // At the request cap, only the requests in flight are still waited for.
+      open = c.state === PENDING || (c.state === NEW && this.rpcs < this.maxRequests);
+      return !open;
+    });
+    return !open;
   }
 
-  /** The k closest candidates that answered, closest first. */
+  /** The k closest candidates that answered, closest first, at most maxPerPrefix per subnet. */
   closest(): Candidate[] {
     const out: Candidate[] = [];
+    const perPrefix = new Map<string, number>();
     for (const c of this.candidates) {
       if (out.length >= this.k) break;
-      if (c.state === ANSWERED) out.push(c);
+      if (c.state !== ANSWERED) continue;
+      const n = perPrefix.get(c.prefix) ?? 0;
+      if (n >= this.maxPerPrefix) continue;
+      perPrefix.set(c.prefix, n + 1);
+      out.push(c);
     }
     return out;
   }

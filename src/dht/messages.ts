@@ -7,7 +7,7 @@
 import { ErrorCode, PeerError } from '../errors.js';
 import { ByteReader } from '../wire/reader.js';
 import { addressLength } from './address.js';
-import { ID_BYTES, MAX_DATAGRAM_BYTES, MAX_RECORD_BYTES, TOKEN_BYTES } from './constants.js';
+import { ID_BYTES, MAX_AMPLIFICATION, MAX_DATAGRAM_BYTES, MAX_RECORD_BYTES, TOKEN_BYTES } from './constants.js';
 
 export const DHT_VERSION = 0xd1;
 export const HEADER_BYTES = 39;
@@ -84,6 +84,18 @@ export function isRequest(type: number): boolean {
   return type < 0x80;
 }
 
+/** The request id of a datagram at least HEADER_BYTES long (answering without decoding it). */
+export function tidOf(data: Uint8Array): number {
+  return ((data[3]! << 24) | (data[4]! << 16) | (data[5]! << 8) | data[6]!) >>> 0;
+}
+
+/**
+ * FIND_NODE and FIND_VALUE are padded with zero bytes to this size: an answer is at most
+ * MAX_AMPLIFICATION × its request, and a full answer (MAX_DATAGRAM_BYTES) needs a request of
+ * ⌈1232 / 3⌉ bytes. QUIC pads its Initial packets for the same reason.
+ */
+export const PADDED_FIND_BYTES = Math.ceil(MAX_DATAGRAM_BYTES / MAX_AMPLIFICATION);
+
 function readAddr(r: ByteReader): Uint8Array {
   const family = r.u8();
   if (family !== 4 && family !== 6) r.fail(`address family ${family}`);
@@ -106,6 +118,12 @@ function readContacts(r: ByteReader, data: Uint8Array): WireContacts {
   return { count, bytes: data.subarray(start, r.offset) };
 }
 
+/** The rest of a FIND request: zero bytes only (padding, see PADDED_FIND_BYTES). */
+function padding(r: ByteReader): void {
+  const rest = r.bytesView(r.remaining);
+  for (let i = 0; i < rest.length; i++) if (rest[i] !== 0) r.fail('non-zero padding');
+}
+
 export function decodeMessage(data: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): Message {
   if (data.length > maxBytes) throw new PeerError(ErrorCode.FRAME_TOO_LARGE, `DHT datagram of ${data.length} bytes exceeds ${maxBytes}`);
   const r = new ByteReader(data, 'DHT datagram');
@@ -118,8 +136,8 @@ export function decodeMessage(data: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): 
   let m: Message;
   switch (type) {
     case MSG.PING: m = { type, flags, tid, publicKey }; break;
-    case MSG.FIND_NODE: m = { type, flags, tid, publicKey, target: r.bytesView(ID_BYTES) }; break;
-    case MSG.FIND_VALUE: m = { type, flags, tid, publicKey, key: r.bytesView(ID_BYTES) }; break;
+    case MSG.FIND_NODE: m = { type, flags, tid, publicKey, target: r.bytesView(ID_BYTES) }; padding(r); break;
+    case MSG.FIND_VALUE: m = { type, flags, tid, publicKey, key: r.bytesView(ID_BYTES) }; padding(r); break;
     case MSG.STORE: {
       const token = r.bytesView(TOKEN_BYTES);
       const key = r.bytesView(ID_BYTES);
@@ -223,8 +241,14 @@ export function encodeSimple(type: typeof MSG.PING, flags: number, tid: number, 
   return new Encoder(type, flags, tid, pk, 0).done();
 }
 
-export function encodeFind(type: typeof MSG.FIND_NODE | typeof MSG.FIND_VALUE, flags: number, tid: number, pk: Uint8Array, target: Uint8Array): Uint8Array {
-  return new Encoder(type, flags, tid, pk, ID_BYTES).bytes(target).done();
+/** A FIND request, zero-padded to `size` bytes (at least header and target). */
+export function encodeFind(
+  type: typeof MSG.FIND_NODE | typeof MSG.FIND_VALUE, flags: number, tid: number, pk: Uint8Array, target: Uint8Array, size = PADDED_FIND_BYTES,
+): Uint8Array {
+  const e = new Encoder(type, flags, tid, pk, Math.max(ID_BYTES, size - HEADER_BYTES)).bytes(target);
+  e.buf.fill(0, e.at);
+  e.at = e.buf.length;
+  return e.done();
 }
 
 export function encodeStore(flags: number, tid: number, pk: Uint8Array, token: Uint8Array, key: Uint8Array, record: Uint8Array): Uint8Array {

@@ -69,6 +69,8 @@ export interface Run {
   kind: KeyKind | null;
   then: (run: Run, now: number) => void;
   done: boolean;
+  /** The lookup ends here (at the first event from then on: an answer or a timeout). */
+  deadline: number;
 }
 
 /** What publish() takes: the record's fields but last_seen (the time of each publication). */
@@ -297,8 +299,8 @@ export class Operations {
     then: (run: Run, now: number) => void, seeds: string[] = [],
   ): void {
     const c = this.core.config;
-    const lookup = new Lookup(key, mode, this.core.id, c.k, c.alpha, c.maxLookupCandidates);
-    const run: Run = { op, lookup, key, wantToken, kind, then, done: false };
+    const lookup = new Lookup(key, mode, this.core.id, c.k, c.alpha, c.maxLookupCandidates, c.maxPerPrefix, c.maxLookupRequests);
+    const run: Run = { op, lookup, key, wantToken, kind, then, done: false, deadline: now + c.opDeadlineMs };
     op.parts++;
     for (const s of seeds) lookup.addSeed(s);
     const table = this.core.table;
@@ -315,6 +317,7 @@ export class Operations {
 
   private pump(run: Run, now: number): void {
     if (run.done) return;
+    if (now >= run.deadline) run.lookup.stop();
     for (;;) {
       const batch = run.lookup.next();
       if (batch.length === 0) break;
@@ -362,8 +365,7 @@ export class Operations {
     // NODES and VALUE carry contacts (and a token or records); an ERROR (rate limited) carries
     // nothing, but the node is alive, so it still counts as answered.
     if (m.type === MSG.NODES || m.type === MSG.VALUE) {
-      const block = m.contacts.bytes;
-      for (let i = 0, at = 0; i < m.contacts.count; i++, at = nextContact(block, at)) run.lookup.add(block, at);
+      run.lookup.addAnswer(m.contacts.bytes, m.contacts.count, this.core.config.maxCandidatesPerAnswer, nextContact);
       if (m.type === MSG.NODES) cand.token = m.token ? new Uint8Array(m.token) : null;
       else if (run.kind) for (const r of m.records) this.offer(run, r, now);
     }

@@ -4,6 +4,7 @@
  */
 import { sourcePrefix, SUBNET_BITS } from './address.js';
 import type { DhtConfig } from './config.js';
+import { MAX_AMPLIFICATION } from './constants.js';
 import {
   encodeError, encodeNodes, encodePong, encodeStored, encodeValue, FLAG_WANT_TOKEN, HEADER_BYTES, MSG,
   WIRE_ERROR, type Message,
@@ -55,16 +56,17 @@ function contactsBlock(s: ServerState, target: Uint8Array, exclude: Uint8Array, 
   return s.table.encodeContacts(s.table.closestRefs(target, s.config.k, exclude, false), room);
 }
 
+/**
+ * The answer to request `m` (`size` bytes on the wire, already charged to its source's rate
+ * limit), or null. An answer is at most MAX_AMPLIFICATION × `size` bytes: a spoofed source gains
+ * at most that, and requesters pad FIND requests to get full answers (messages.ts).
+ */
 export function serve(
-  s: ServerState, m: Message, from: string, fromBytes: Uint8Array, senderId: Uint8Array, now: number,
+  s: ServerState, m: Message, size: number, from: string, fromBytes: Uint8Array, senderId: Uint8Array, now: number,
 ): Uint8Array | null {
   const { flags, publicKey: pk } = s;
-  if (m.type !== MSG.PING && s.limiter && !s.limiter.allow(from, now)) {
-    s.stats.rateLimited++;
-    return encodeError(flags, m.tid, pk, WIRE_ERROR.RATE_LIMITED);
-  }
   s.stats.served++;
-  const max = s.config.maxDatagramBytes;
+  const max = Math.min(s.config.maxDatagramBytes, MAX_AMPLIFICATION * size);
   switch (m.type) {
     case MSG.PING:
       return encodePong(flags, m.tid, pk, fromBytes);
@@ -75,7 +77,8 @@ export function serve(
     }
     case MSG.FIND_VALUE: {
       const held = s.store.get(m.key, now);
-      if (held.length === 0) {
+      // An unpadded request gets no record that would not fit 3× its size: contacts instead.
+      if (held.length === 0 || held.every((r) => 2 + r.length > max - HEADER_BYTES - 2)) {
         const [n, block] = contactsBlock(s, m.key, senderId, max - HEADER_BYTES - 2);
         return encodeValue(flags, m.tid, pk, [], n, block);
       }

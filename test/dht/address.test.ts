@@ -33,3 +33,12 @@ describe('addresses', () => {
     }
   });
 });
+
+describe('subnet prefixes from the wire form', () => {
+  it('match the prefix keys of util/ip for IPv4, IPv6 and v4-mapped addresses', async () => {
+    const { sourcePrefix, wireSubnet, SUBNET_BITS } = await import('../../src/dht/address.js');
+    for (const a of ['10.1.2.3:4', '192.0.2.255:65535', '[2001:db8:1:2:3:4:5:6]:7', '[::ffff:10.9.8.7]:1', '[::1]:9']) {
+      expect(wireSubnet(encodeAddress(a), 0)).toBe(sourcePrefix(a, SUBNET_BITS));
+    }
+  });
+});
