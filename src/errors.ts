@@ -65,3 +65,32 @@ export class PeerError extends Error {
 export function isPeerError(err: unknown, code?: ErrorCode): err is PeerError {
   return err instanceof PeerError && (code === undefined || err.code === code);
 }
+
+/** The codes that travel in error records and handshake_error frames (PROTOCOL.md §8). */
+const WIRE_CODES: ReadonlySet<string> = new Set<string>([
+  ErrorCode.INVALID_VERSION, ErrorCode.INVALID_SIGNATURE, ErrorCode.REPLAY_DETECTED, ErrorCode.SESSION_EXPIRED,
+  ErrorCode.SEQUENCE_ERROR, ErrorCode.DECRYPTION_FAILED, ErrorCode.CHALLENGE_EXPIRED, ErrorCode.CHALLENGE_INVALID,
+  ErrorCode.HANDSHAKE_IN_PROGRESS, ErrorCode.SESSION_NOT_FOUND, ErrorCode.ENCRYPTION_NOT_READY, ErrorCode.INVALID_STATE,
+  ErrorCode.ENCRYPTION_REQUIRED, ErrorCode.RATE_LIMITED, ErrorCode.CHUNK_ERROR, ErrorCode.DHT_ERROR, ErrorCode.UNKNOWN_SENDER,
+  ErrorCode.MALFORMED_FRAME, ErrorCode.FRAME_TOO_LARGE,
+]);
+
+/** Longest reason text kept from a peer, in characters (the wire allows up to 1,024 or 512 bytes). */
+export const MAX_REMOTE_REASON_CHARS = 256;
+
+/** Control (Cc) and format (Cf: bidi overrides, zero-width) characters: never passed on to logs. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}]/gu;
+
+/**
+ * A peer's error code and reason, made safe to put in a PeerError and in logs: a code this
+ * protocol sends on the wire (any other becomes INVALID_STATE, the unknown code kept, cleaned,
+ * at the head of the reason), the reason without control or format characters, capped.
+ */
+export function fromPeer(code: string, reason: string): { code: ErrorCode; reason: string } {
+  const text = WIRE_CODES.has(code) ? reason : `unknown code ${code}: ${reason}`;
+  const clean = text.replace(UNPRINTABLE, '');
+  return {
+    code: WIRE_CODES.has(code) ? (code as ErrorCode) : ErrorCode.INVALID_STATE,
+    reason: clean.length > MAX_REMOTE_REASON_CHARS ? `${clean.slice(0, MAX_REMOTE_REASON_CHARS)}…` : clean,
+  };
+}

@@ -46,7 +46,8 @@ export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): B
   if (!Number.isInteger(length) || length < 0 || length > HKDF_MAX_LENGTH) {
     throw new PeerError(ErrorCode.INVALID_ARGUMENT, `HKDF length must be 0 to ${HKDF_MAX_LENGTH}, got ${length}`);
   }
-  const out = Buffer.allocUnsafe(length);
+  // Key material gets its own allocation, never a slice of Node's shared pool beside other data.
+  const out = Buffer.allocUnsafeSlow(length);
   let previous: Buffer = Buffer.alloc(0);
   for (let i = 1, offset = 0; offset < length; i++) {
     const t = crypto.createHmac('sha256', prk).update(previous).update(info).update(Uint8Array.of(i)).digest();

@@ -202,7 +202,7 @@ export class Handshake {
         throw new PeerError(ErrorCode.INVALID_STATE, 'cookie_echo reached the handshake');
       case FrameType.HandshakeError:
         if (m.code === ErrorCode.HANDSHAKE_IN_PROGRESS && this._role === 'responder') return []; // we lost the tie-break already
-        throw new PeerError(knownCode(m.code), `peer reported: ${m.message}`, { remote: true });
+        throw new PeerError(m.code as ErrorCode, `peer reported: ${m.message}`, { remote: true }); // both cleaned by the decoder
     }
   }
 
@@ -212,6 +212,10 @@ export class Handshake {
 
   /** handshake_init while not a fresh responder: simultaneous open, or a second handshake. */
   private onUnexpectedInit(body: Uint8Array, m: HandshakeInit, now: number): Buffer[] {
+    if (constantTimeEqual(m.identityKey, this.opts.identity.publicKey)) {
+      // Our own init reflected back: answering it as responder would sign for the attacker.
+      throw new PeerError(ErrorCode.INVALID_STATE, 'handshake_init carries our own identity key (reflected)');
+    }
     const inProgress = Handshake.errorFrame(new PeerError(ErrorCode.HANDSHAKE_IN_PROGRESS, 'a handshake is already in progress'));
     if (this._role !== 'initiator' || this._state !== SessionState.HandshakeInitSent) return [inProgress];
     if (winsTieBreak(this.opts.identity.publicKey, this.ephemeral!.publicKey, m.identityKey, m.ephemeralKey)) return [inProgress];
@@ -334,8 +338,4 @@ export class Handshake {
     this.ephemeral = null;
     this.keys = null;
   }
-}
-
-function knownCode(code: string): ErrorCode {
-  return (Object.values(ErrorCode) as string[]).includes(code) ? (code as ErrorCode) : ErrorCode.INVALID_STATE;
 }

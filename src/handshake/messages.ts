@@ -4,7 +4,7 @@
  * check every length before reading and reject trailing bytes (MALFORMED_FRAME).
  */
 import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, X25519_KEY_BYTES } from '../crypto/index.js';
-import { ErrorCode, PeerError, type ErrorCode as Code } from '../errors.js';
+import { ErrorCode, PeerError, fromPeer, type ErrorCode as Code } from '../errors.js';
 import { ByteReader, ByteWriter, FrameType, PROTOCOL_VERSION, SESSION_ID_BYTES } from '../wire/index.js';
 import { CHALLENGE_BYTES, CONFIRM_BYTES, INIT_NONCE_BYTES, MAX_ENTITY_ID_BYTES, MAX_OFFERED } from './constants.js';
 import { COOKIE_BYTES } from './cookie.js';
@@ -158,7 +158,8 @@ export function decodeHandshakeMessage(body: Uint8Array): HandshakeMessage {
       const code = r.shortString(64);
       const len = r.u16();
       if (len > MAX_ERROR_MESSAGE_BYTES) r.fail('error message too long');
-      m = { type, code, message: Buffer.from(r.bytesView(len)).toString('utf8') };
+      const clean = fromPeer(code, Buffer.from(r.bytesView(len)).toString('utf8'));
+      m = { type, code: clean.code, message: clean.reason };
       break;
     }
     default:

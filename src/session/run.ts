@@ -7,7 +7,7 @@
  *   ‖ [rate class (u8 length ‖ ASCII) if flags & 0x10]
  * and close and key-update records carry nothing.
  */
-import { ErrorCode, PeerError, type ErrorCode as Code } from '../errors.js';
+import { ErrorCode, PeerError, fromPeer, type ErrorCode as Code } from '../errors.js';
 import { ByteReader, ByteWriter } from '../wire/index.js';
 
 export const MESSAGE_HEADER_BYTES = 5;
@@ -106,17 +106,18 @@ export function encodeErrorPayload(e: ErrorPayload & { code: Code }): Buffer {
   return w.finish();
 }
 
+/** Decodes an error record; the code and texts come out cleaned (errors.ts fromPeer). */
 export function decodeErrorPayload(plain: Uint8Array): ErrorPayload {
   const r = new ByteReader(plain, 'error record');
-  const out: ErrorPayload = { code: r.shortString(64), reason: '' };
-  out.reason = Buffer.from(r.bytesView(r.u16())).toString('utf8');
+  const code = r.shortString(64);
+  const out: ErrorPayload = fromPeer(code, Buffer.from(r.bytesView(r.u16())).toString('utf8'));
   const flags = r.u8();
   if ((flags & ~(HAS_SEQ | HAS_MESSAGE_ID | HAS_RETRY_AFTER | ABANDONED | HAS_RATE_CLASS)) !== 0) r.fail('unknown flags');
   if (flags & ABANDONED) out.abandoned = true;
   if (flags & HAS_SEQ) out.seq = r.u64();
   if (flags & HAS_MESSAGE_ID) out.messageId = r.u64();
   if (flags & HAS_RETRY_AFTER) out.retryAfter = r.u64();
-  if (flags & HAS_RATE_CLASS) out.rateClass = r.shortString(32);
+  if (flags & HAS_RATE_CLASS) out.rateClass = fromPeer(ErrorCode.RATE_LIMITED, r.shortString(32)).reason;
   r.end();
   return out;
 }

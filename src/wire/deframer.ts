@@ -83,7 +83,8 @@ export class Deframer {
         frames.push(chunk.subarray(at, at + length));
         at += length;
       } else {
-        this.partial = Buffer.allocUnsafe(length);
+        // Its own allocation: a small allocUnsafe would share Node's pool with unrelated data.
+        this.partial = Buffer.allocUnsafeSlow(length);
         this.partialFilled = 0;
       }
     }
