@@ -17,6 +17,7 @@ export {
   Peer, Session, TrustStore, Request, type PeerOptions, type PeerStats, type Message, type MessageV11, type Reply, type SessionIoOptions,
   type SendOptions, type RequestOptions, type PeerEvents, type SessionEvents, type RejectionDetails,
 } from './peer/index.js';
+export { RemoteHandle, type HandleOptions, type HandleEvents } from './peer/index.js';
 export type { V1Message } from './compat/v1/index.js';
 export { SessionState, type Phase, type RemoteIdentity } from './handshake/index.js';
 export { memoryDuplexPair, type TcpAddress } from './transport/index.js';

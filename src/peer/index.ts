@@ -3,3 +3,4 @@ export { Session, type Message, type MessageV11, type Reply, type SessionIoOptio
 export { Request } from './request.js';
 export type { PeerEvents, SessionEvents, RejectionDetails } from './events.js';
 export { TrustStore, type PublicKeyInput } from './trust.js';
+export { RemoteHandle, type HandleOptions, type HandleEvents } from './handle.js';

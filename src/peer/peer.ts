@@ -30,6 +30,7 @@ import { acceptConnection } from './listener.js';
 import { Session, type AdmissionHooks, type Message, type SessionIoOptions } from './session.js';
 import { TrustStore, type PublicKeyInput } from './trust.js';
 import { wireSession, type PeerEvents } from './events.js';
+import { RemoteHandle, type HandleOptions } from './handle.js';
 
 export interface PeerOptions {
   identity?: Identity;
@@ -125,6 +126,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly trust: TrustStore;
   private server: net.Server | null = null;
   private readonly sessions = new Set<Session>();
+  private readonly handles = new Set<RemoteHandle>();
   /** Accepted connections, whatever state their session is in. */
   private readonly sockets = new Set<net.Socket>();
   private readonly replayGuard = new InitReplayGuard();
@@ -281,7 +283,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       return { version: '1.1', session: await this.connect(address) };
     } catch (err) {
       const code = err instanceof PeerError ? err.code : undefined;
-      const noV11 = code === ErrorCode.SESSION_NOT_FOUND || code === ErrorCode.INVALID_VERSION;
+      const noV11 = code === ErrorCode.UNREACHABLE || code === ErrorCode.SESSION_NOT_FOUND || code === ErrorCode.INVALID_VERSION;
       if (!noV11 || !this.opts.allowV1 || fallback === undefined) throw err;
       this.emit('v1Fallback', { entityId: fallback.entityId, url: fallback.v1Url, reason: err });
       return { version: '1.0', session: await this.v1Endpoint().handshake(fallback.entityId, fallback.v1Url) };
@@ -341,6 +343,18 @@ export class Peer extends EventEmitter<PeerEvents> {
     throw last;
   }
 
+  /**
+   * A handle to one remote (entity id or "host:port") that reconnects with jittered exponential
+   * back-off whenever its session ends, keeping call order for what is sent through it
+   * (handle.ts). `handle.close()` stops it; closing the peer closes its handles' sessions.
+   */
+  to(target: string | TcpAddress, options: HandleOptions = {}): RemoteHandle {
+    if (this.closed) throw new PeerError(ErrorCode.INVALID_STATE, 'peer is closed');
+    const handle = new RemoteHandle((t) => this.connect(t), target, options);
+    this.handles.add(handle);
+    return handle;
+  }
+
   /** Runs a session over any duplex stream (in-memory transport, a relay, a test harness). */
   async connectStream(stream: Duplex, role: 'initiator' | 'responder' = 'initiator'): Promise<Session> {
     return this.attach(stream, role);
@@ -377,6 +391,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.closed = true;
     this.unwatchTrust();
     await this.queue.close();
+    await Promise.all([...this.handles].map((h) => h.close()));
     const server = this.server;
     this.server = null;
     const stopped = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();

@@ -32,7 +32,7 @@ export function connectTcp(address: TcpAddress, timeoutMs = 10_000): Promise<net
     const socket = net.connect({ host: address.host, port: address.port });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new PeerError(ErrorCode.SESSION_NOT_FOUND, `connect to ${address.host}:${address.port} timed out`));
+      reject(new PeerError(ErrorCode.UNREACHABLE, `connect to ${address.host}:${address.port} timed out`));
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -41,7 +41,7 @@ export function connectTcp(address: TcpAddress, timeoutMs = 10_000): Promise<net
     });
     socket.once('error', (err) => {
       clearTimeout(timer);
-      reject(new PeerError(ErrorCode.SESSION_NOT_FOUND, `cannot connect to ${address.host}:${address.port}: ${err.message}`));
+      reject(new PeerError(ErrorCode.UNREACHABLE, `cannot connect to ${address.host}:${address.port}: ${err.message}`, { errno: (err as NodeJS.ErrnoException).code }));
     });
   });
 }

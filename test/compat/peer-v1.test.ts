@@ -53,6 +53,6 @@ describe('Peer and v1.0', () => {
     expect(second.version).toBe('1.0');
     expect(fallbacks).toHaveLength(1);
     // Without allowV1 there is no fallback: the v1.1 failure stands.
-    await expect(strict.connectAny(gone, { entityId: 'legacy', v1Url: legacyUrl })).rejects.toMatchObject({ code: 'SESSION_NOT_FOUND' });
+    await expect(strict.connectAny(gone, { entityId: 'legacy', v1Url: legacyUrl })).rejects.toMatchObject({ code: 'UNREACHABLE' }); // refused, not a session that died
   });
 });
