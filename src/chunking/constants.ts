@@ -14,6 +14,13 @@ export const DEFAULT_REASSEMBLY_TIMEOUT_MS = 30_000;
  * lets go of its memory by then.
  */
 export const DEFAULT_MIN_TRANSFER_RATE = 256 * 1024;
+/**
+ * What a buffered message is charged at least, from its chunk 0 (its later chunks use it up
+ * first): one record's worth. A chunk 0 cut tiny (many 1-byte chunks trade against the bitmap:
+ * at best ~6 KiB for 64 MiB announced) cannot then start tens of thousands of messages, each an
+ * allocation (a memory mapping) of the announced size, within one budget.
+ */
+export const DEFAULT_MIN_RESERVATION = 64 * 1024;
 /** Reassembly memory one peer may hold across its sessions. */
 export const DEFAULT_PEER_REASSEMBLY_BYTES = 128 * 1024 * 1024;
 /**

@@ -7,8 +7,8 @@
  *
  * A message starts with its chunk 0, which carries the type byte: it is charged to the `chunk`
  * rate class and to its type's class before anything is reserved (`charge`). Memory is reserved
- * as chunks arrive — the arrived bitmap and each chunk's bytes — so a peer holds as much of its
- * budget as it has sent, not what it announced. A message must be complete by a deadline
+ * as chunks arrive — the arrived bitmap and each chunk's bytes, at least `minReservation` from
+ * chunk 0 — so a peer holds as much of its budget as it has sent, not what it announced. A message must be complete by a deadline
  * (`timeoutMs` + total / `minTransferRate`) as well as never idle for `timeoutMs`.
  *
  * Layout: chunk 0's plaintext is `type (u8) ‖ payload`, every other chunk's is payload only,
@@ -22,7 +22,7 @@ import type { MemoryBudget } from './budget.js';
 import { allocReassemblyBuffer } from './buffer-pool.js';
 import {
   CHUNK_PREFIX_BYTES, DEFAULT_MAX_CONCURRENT_REASSEMBLIES, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_STREAM_SIZE,
-  DEFAULT_MIN_TRANSFER_RATE, DEFAULT_REASSEMBLY_TIMEOUT_MS, DEFAULT_STREAM_THRESHOLD,
+  DEFAULT_MIN_RESERVATION, DEFAULT_MIN_TRANSFER_RATE, DEFAULT_REASSEMBLY_TIMEOUT_MS, DEFAULT_STREAM_THRESHOLD,
 } from './constants.js';
 import { chunkLength, chunkOffset, planFromHeader, type ChunkPlan } from './plan.js';
 
@@ -36,6 +36,8 @@ export interface ReassemblyOptions {
   minTransferRate?: number;
   /** Messages larger than this arrive as streams. */
   streamThreshold?: number;
+  /** A buffered message is charged at least this from its chunk 0 on (default 64 KiB). */
+  minReservation?: number;
   /** Memory budget of the peer (itself inside the prefix, unpinned and process budgets). */
   budget?: MemoryBudget;
   /** Charges a new message to a rate class at its chunk 0: 0 if allowed, else the retry-after (ms). */
@@ -60,8 +62,10 @@ interface Assembly {
   buffer: Buffer | null;
   arrived: Uint8Array | null;
   received: number;
-  /** Bytes charged to the budget: the bitmap and the chunks that arrived. */
+  /** Bytes charged to the budget: the bitmap and the chunks that arrived (at least the minimum). */
   reserved: number;
+  /** Of which reserved at chunk 0 beyond what has arrived (the minimum's rest), used up first. */
+  credit: number;
   /** Streamed: the next index expected (chunks must come in order). */
   nextIndex: number;
 }
@@ -94,6 +98,7 @@ export class Reassembler {
   private readonly timeoutMs: number;
   private readonly minTransferRate: number;
   private readonly streamThreshold: number;
+  private readonly minReservation: number;
 
   constructor(private readonly opts: ReassemblyOptions = {}) {
     this.maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
@@ -102,6 +107,7 @@ export class Reassembler {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_REASSEMBLY_TIMEOUT_MS;
     this.minTransferRate = opts.minTransferRate ?? DEFAULT_MIN_TRANSFER_RATE;
     this.streamThreshold = opts.streamThreshold ?? DEFAULT_STREAM_THRESHOLD;
+    this.minReservation = opts.minReservation ?? DEFAULT_MIN_RESERVATION;
   }
 
   /** Messages being received. */
@@ -161,11 +167,14 @@ export class Reassembler {
       if (!region.equals(plain)) throw this.abort(c.messageId, `chunk ${c.index} arrived twice with different content`);
       return [];
     }
-    if (!this.opts.budget || this.opts.budget.reserve(plain.length)) {
-      a.reserved += plain.length;
+    const fromCredit = Math.min(a.credit, plain.length);
+    const more = plain.length - fromCredit;
+    if (!this.opts.budget || this.opts.budget.reserve(more)) {
+      a.credit -= fromCredit;
+      a.reserved += more;
     } else {
       if (inRegion) region.fill(0);
-      throw this.abort(c.messageId, `reassembly memory bound reached (${plain.length} more bytes refused)`);
+      throw this.abort(c.messageId, `reassembly memory bound reached (${more} more bytes refused)`);
     }
     if (!inRegion) region.set(plain);
     return this.arrive(c, a, now);
@@ -243,14 +252,15 @@ export class Reassembler {
     const limit = streamed ? this.maxStreamSize : this.maxMessageSize;
     if (plan.total > limit) throw chunkError(c.messageId, `message of ${plan.total} bytes exceeds the limit of ${limit}`);
     const a: Assembly = {
-      seq, plan, idleAt: now + this.timeoutMs, endBy: now + this.allowedMs(plan.total), buffer: null, arrived: null, received: 0, reserved: 0, nextIndex: 0,
+      seq, plan, idleAt: now + this.timeoutMs, endBy: now + this.allowedMs(plan.total), buffer: null, arrived: null, received: 0, reserved: 0, credit: 0, nextIndex: 0,
     };
     if (streamed) {
       this.active.set(c.messageId, a);
       return this.commitStream(c, a, plain);
     }
     const bitmap = Math.ceil(plan.count / 8);
-    const reserve = bitmap + plain.length;
+    const first = Math.max(plain.length, Math.min(this.minReservation, CHUNK_PREFIX_BYTES + plan.total));
+    const reserve = bitmap + first;
     if (this.opts.budget && !this.opts.budget.reserve(reserve)) {
       throw chunkError(c.messageId, `reassembly memory bound reached (${reserve} bytes refused)`);
     }
@@ -262,6 +272,7 @@ export class Reassembler {
       throw chunkError(c.messageId, `could not allocate ${CHUNK_PREFIX_BYTES + plan.total} bytes for reassembly`);
     }
     a.reserved = reserve;
+    a.credit = first - plain.length;
     a.buffer.set(plain, 0);
     this.active.set(c.messageId, a);
     return this.arrive(c, a, now);

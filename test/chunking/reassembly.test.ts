@@ -121,8 +121,9 @@ describe('Reassembler', () => {
     const processBudget = new MemoryBudget(1500);
     const peerA = new MemoryBudget(1200, processBudget);
     const peerB = new MemoryBudget(1200, processBudget);
-    const a = new Reassembler({ budget: peerA });
-    const b = new Reassembler({ budget: peerB });
+    // No minimum reservation here (see the next test): exactly what arrived.
+    const a = new Reassembler({ budget: peerA, minReservation: 0 });
+    const b = new Reassembler({ budget: peerB, minReservation: 0 });
     // 1000 bytes in 10 chunks of 100: a bitmap of 2 bytes, chunk 0 carries the type byte too.
     const chunk = (r: Reassembler, messageId: number, index: number) =>
       feed(r, { messageId, index, count: 10, totalLength: 1000 }, Buffer.alloc(index === 0 ? 101 : 100, index));
@@ -141,6 +142,23 @@ describe('Reassembler', () => {
     expect([peerB.inUse, processBudget.inUse]).toEqual([0, 903]);
     expect(chunk(a, 0, 9)).toMatchObject([{ kind: 'message' }]);
     expect(processBudget.inUse).toBe(0); // handed to the application, no longer reassembly memory
+  });
+
+  it('charges a buffered message at least minReservation (at most its size) from chunk 0; its chunks use that up first', () => {
+    const budget = new MemoryBudget(100_000);
+    const r = new Reassembler({ budget, minReservation: 500 });
+    const f = (messageId: number, index: number, count: number, totalLength: number) => ({ messageId, index, count, totalLength });
+    feed(r, f(0, 0, 100, 10_000), Buffer.alloc(101)); // 100 chunks of 100: bitmap 13
+    expect(budget.inUse).toBe(13 + 500);
+    for (let i = 1; i <= 3; i++) feed(r, f(0, i, 100, 10_000), Buffer.alloc(100));
+    expect(budget.inUse).toBe(13 + 500); // 401 arrived
+    feed(r, f(0, 4, 100, 10_000), Buffer.alloc(100));
+    feed(r, f(0, 5, 100, 10_000), Buffer.alloc(100));
+    expect(budget.inUse).toBe(13 + 601);
+    feed(r, f(1, 0, 3, 300), Buffer.alloc(101)); // a message smaller than the minimum: its size
+    expect(budget.inUse).toBe(13 + 601 + 1 + 301);
+    r.clear();
+    expect(budget.inUse).toBe(0);
   });
 
   it('charges `chunk`, then the type\'s class, at chunk 0 before reserving anything; a refused message\'s chunks are dropped', () => {
