@@ -81,7 +81,6 @@ export class Delivery {
   track(kind: 'ack', type: number, payload: Uint8Array, opts: TrackOptions): Promise<number>;
   track(kind: 'request', type: number, payload: Uint8Array, opts: TrackOptions): Promise<Reply>;
   track(kind: EnvelopeKind, type: number, payload: Uint8Array, opts: TrackOptions): Promise<number | Reply> {
-    if (this.closedWith) return Promise.reject(this.closedWith);
     let id: Buffer;
     try {
       id = opts.id === undefined ? newId() : parseId(opts.id);
@@ -89,6 +88,7 @@ export class Delivery {
       return Promise.reject(err);
     }
     const hex = id.toString('hex');
+    if (this.closedWith) return Promise.reject(sessionClosed(kind, hex, -1, this.closedWith));
     if (this.byId.has(hex)) return Promise.reject(new PeerError(ErrorCode.INVALID_ARGUMENT, `message ${hex} is already pending on this session`));
     if (opts.signal?.aborted) return Promise.reject(aborted(hex));
     return new Promise<number | Reply>((resolve, reject) => {
@@ -133,7 +133,7 @@ export class Delivery {
     if (this.closedWith) return;
     this.closedWith = err;
     for (const p of [...this.byId.values()]) {
-      this.settle(p, new PeerError(ErrorCode.SESSION_CLOSED, `session ended before ${p.kind === 'ack' ? 'message' : 'request'} ${p.hex} was ${p.kind === 'ack' ? 'acknowledged' : 'answered'}: ${err.message}`, { id: p.hex, seq: p.seq, cause: err.code }));
+      this.settle(p, sessionClosed(p.kind, p.hex, p.seq, err));
     }
   }
 
@@ -260,6 +260,11 @@ export class Delivery {
 
 function hexOf(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.length).toString('hex');
+}
+
+function sessionClosed(kind: EnvelopeKind, hex: string, seq: number, err: PeerError): PeerError {
+  const what = kind === 'ack' ? `message ${hex} was acknowledged` : `request ${hex} was answered`;
+  return new PeerError(ErrorCode.SESSION_CLOSED, `session ended before ${what}: ${err.message}`, { id: hex, seq, cause: err.code });
 }
 
 function aborted(hex: string): PeerError {
