@@ -12,6 +12,13 @@ export const T_EXPIRE_MS = 86_400_000;
 /** Buckets without a lookup for this long are refreshed; owners republish this often (spec: tRefresh = 3600 s). */
 export const T_REFRESH_MS = 3_600_000;
 
+/**
+ * Liveness (issue 11): records live minutes, not the spec's day, and owners republish well
+ * inside that (three chances per ttl), so a killed agent vanishes within RECORD_TTL_S.
+ */
+export const RECORD_TTL_S = 600;
+export const REPUBLISH_MS = 180_000;
+
 /** Ids are SHA-256 digests: a 256-bit XOR metric, one bucket per shared-prefix length. */
 export const ID_BYTES = 32;
 export const ID_BITS = 256;

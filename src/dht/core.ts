@@ -275,6 +275,11 @@ export class DhtCore {
     return this.ops.unpublish(entityId);
   }
 
+  /** Stores a signed tombstone for every record this node publishes (graceful close); the operations' ids. */
+  retire(now: number): number[] {
+    return this.ops.retire(now);
+  }
+
   ping(address: string, now: number): number {
     return this.ops.ping(normalizeAddress(address), now);
   }

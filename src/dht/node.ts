@@ -60,6 +60,9 @@ export interface DhtNodeStats extends DhtStats {
   operations: number;
 }
 
+/** How long close() waits for its tombstones to be stored. */
+const RETIRE_WAIT_MS = 3000;
+
 const udpFactory: TransportFactory = async (onDatagram, host, port) => UdpTransport.bind({ host, port, onDatagram });
 
 export class DhtNode {
@@ -189,6 +192,19 @@ export class DhtNode {
   /** Stops republishing, rejects pending operations with DHT_ERROR and closes the socket. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    if (this.state === 'open' && this.core) {
+      // Graceful: tombstones replace our records at the nodes holding them, so lookups and
+      // discover() stop returning us within seconds instead of a ttl. Bounded: a node that
+      // cannot reach anyone still closes after RETIRE_WAIT_MS.
+      const core = this.core;
+      const ops = core.retire(this.clock());
+      const done = ops.map((op) => new Promise<void>((resolve) => this.waiting.set(op, { resolve: () => resolve(), reject: () => resolve() })));
+      this.apply(core.drain());
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(done), new Promise<void>((r) => { timer = setTimeout(r, RETIRE_WAIT_MS); })]);
+      clearTimeout(timer);
+    }
+    if ((this.state as string) === 'closed') return;
     this.state = 'closed';
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;

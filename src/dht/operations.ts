@@ -203,6 +203,21 @@ export class Operations {
     return this.owned.delete(entityId);
   }
 
+  /**
+   * Graceful close: stores a signed tombstone (same name, key and capabilities, no address,
+   * a newer last_seen) under every key of every record this node publishes, and stops
+   * republishing. Returns the operations' ids (each ends like a publish).
+   */
+  retire(now: number): number[] {
+    const ops: number[] = [];
+    for (const [entityId, owned] of this.owned) {
+      if (this.ops.size >= this.core.config.maxOperations) break;
+      this.owned.delete(entityId);
+      ops.push(this.storeRecord({ ...owned, fields: { ...owned.fields, addresses: [], tombstone: true } }, now, false).id);
+    }
+    return ops;
+  }
+
   ping(address: string, now: number): number {
     const op = this.open('ping', now);
     op.parts = 1;

@@ -40,7 +40,11 @@ describe('300 nodes, 30% killed at once', () => {
 
   it('after one refresh interval: FIND_VALUE 100%, FIND_NODE recall ≥ 0.99, dead contacts gone', () => {
     sim.advance(T_REFRESH_MS);
-    expect(measureFindValue(sim, records, 300).ok).toBe(300);
+    // Records of the killed owners have expired (their ttl is minutes: issue 11); every live
+    // owner's record is still found.
+    const live = records.filter((r) => sim.nodes[r.owner]!.ep.alive);
+    expect(live.length).toBeGreaterThan(0);
+    expect(measureFindValue(sim, live, 300).ok).toBe(300);
     expect(measureFindNode(sim, 200).recall).toBeGreaterThanOrEqual(0.99);
     const dead = new Set(sim.nodes.filter((n) => !n.ep.alive).map((n) => n.ep.address));
     let stale = 0;
@@ -69,7 +73,8 @@ describe('300 nodes under continuous churn', () => {
       sim.advance(15 * 60_000);
       const alive = sim.nodes.filter((n) => n.ep.alive).length;
       expect(alive).toBeGreaterThan(150);
-      const f = measureFindValue(sim, records, 50);
+      // Agents that are down vanish within their ttl (issue 11): the records of the live ones are what must be found.
+      const f = measureFindValue(sim, records.filter((r) => sim.nodes[r.owner]!.ep.alive), 50);
       ok += f.ok;
       tries += f.count;
     }
