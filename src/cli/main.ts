@@ -134,7 +134,7 @@ async function main(argv: string[]): Promise<void> {
       if (!values.bootstrap?.length) usage(`${command} needs --bootstrap host:port (a DHT node)`);
       // A human name resolves only to the key given with --pin (self-certifying agent-<fingerprint> ids need none).
       const trust: [string, string][] = command === 'lookup' && values.pin ? [[what, values.pin]] : [];
-      const peer = await Peer.create({ entityId: values.id ?? 'peercomm-cli', trust, bootstrap: values.bootstrap, dht: { host: values.host ?? '127.0.0.1' } });
+      const peer = await Peer.create({ entityId: values.id ?? 'peercomm-cli', trust, bootstrap: values.bootstrap, dht: { host: values.host ?? '127.0.0.1', config: { readOnly: true } } });
       try {
         const records = command === 'discover' ? await peer.discover(what) : [await peer.lookup(what)];
         if (records.length === 0) log(`no agent offers ${what}`);

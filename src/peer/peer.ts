@@ -217,7 +217,8 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   /** Publishes (and the node keeps republishing) our record: entity id, TCP addresses, capabilities. */
   private async publish(): Promise<void> {
-    if (this.dhtNode === null) return;
+    // A read-only DHT node is a client (the CLI's lookups): it serves nothing and publishes nothing.
+    if (this.dhtNode === null || this.opts.dht?.config?.readOnly) return;
     const tcp = this.address;
     const host = tcp && tcp.host !== '0.0.0.0' && tcp.host !== '::' ? tcp.host : '127.0.0.1';
     const addresses = this.opts.dht?.advertise ?? (tcp ? [`${host}:${tcp.port}`] : []);

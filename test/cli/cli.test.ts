@@ -89,22 +89,23 @@ describe('peercomm CLI', () => {
   });
 
   it('node and discover/lookup find each other across two processes (DHT over UDP)', async () => {
+    // Each client on its own loopback address: the DHT limits requests per source address.
     const node = await start(['node', '--port', '0', '--id', 'summarizer', '--cap', 'summarize', '--cap', 'translate'], /DHT on (127\.0\.0\.1:\d+)/);
     const dht = node.match[1]!;
-    const found = await run(['discover', 'summarize', '--bootstrap', dht]);
+    const found = await run(['discover', 'summarize', '--bootstrap', dht, '--host', '127.0.91.1']);
     expect(found.code, found.err).toBe(0);
     expect(found.out).toMatch(/^summarizer 127\.0\.0\.1:\d+ key [0-9a-f]{64} capabilities summarize, translate binding none$/m);
     // 'summarizer' is a human name: lookup resolves it only to a pinned key, and says so otherwise.
-    const unbound = await run(['lookup', 'summarizer', '--bootstrap', dht]);
+    const unbound = await run(['lookup', 'summarizer', '--bootstrap', dht, '--host', '127.0.92.1']);
     expect(unbound.code).toBe(1);
     expect(unbound.err).toContain('no verifiable binding');
     const key = /key ([0-9a-f]{64})/.exec(found.out)![1]!;
-    const looked = await run(['lookup', 'summarizer', '--bootstrap', dht, '--pin', key]);
+    const looked = await run(['lookup', 'summarizer', '--bootstrap', dht, '--pin', key, '--host', '127.0.93.1']);
     expect(looked.out).toContain('summarizer 127.0.0.1:');
     expect(looked.out).toContain('binding pinned');
-    const none = await run(['discover', 'juggling', '--bootstrap', dht]);
+    const none = await run(['discover', 'juggling', '--bootstrap', dht, '--host', '127.0.94.1']);
     expect(none.out).toContain('no agent offers juggling');
-    const missing = await run(['lookup', 'nobody', '--bootstrap', dht]);
+    const missing = await run(['lookup', 'nobody', '--bootstrap', dht, '--host', '127.0.95.1']);
     expect(missing.code).toBe(1);
     expect(missing.err).toContain('DHT_ERROR');
   }, 30_000);
