@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CLI, runCli } from '../helpers/cli.js';
 
-const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const dir = mkdtempSync(path.join(tmpdir(), 'peercomm-cli-'));
 const children: ChildProcessWithoutNullStreams[] = [];
 afterAll(() => {
@@ -13,15 +13,8 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [CLI, ...args], { cwd: dir });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.stderr.on('data', (d) => (err += d));
-    c.on('close', (code) => resolve({ code, out, err }));
-  });
+function run(args: string[]): ReturnType<typeof runCli> {
+  return runCli(args, dir);
 }
 
 /** Starts a long-running command and resolves once its output matches. */

@@ -1,0 +1,113 @@
+/**
+ * Issue 12 item 7: the CLI's help, version, and every bad input of the issue: one line on
+ * stderr, the documented exit code (1 PeerError / failed operation, 2 usage), never a stack.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { Identity, Peer } from '../../src/index.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'peercomm-cli-bad-'));
+const cleanup: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function run(args: string[]): ReturnType<typeof runCli> {
+  return runCli(args, dir);
+}
+
+function oneLine(err: string): void {
+  expect(err.trimEnd().split('\n')).toHaveLength(1);
+  expect(err).toMatch(/^peercomm: /);
+  expect(err).not.toMatch(/\n\s+at /);
+}
+
+describe('CLI help, version and bad inputs', () => {
+  it('--help, -h, help, <command> --help and --version print and exit 0', async () => {
+    for (const args of [['--help'], ['-h'], ['help'], ['keygen', '--help'], ['send', '--help'], ['listen', '-h'], ['demo', '--help']]) {
+      const r = await run(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 0 });
+      expect(r.out).toMatch(/usage: peercomm/);
+    }
+    const v = await run(['--version']);
+    expect(v.code).toBe(0);
+    expect(v.out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('usage errors: one line, exit 2', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise((r) => busy.close(r)));
+    const cases: string[][] = [
+      ['listen', '--port', '70000'], ['listen', '--port', 'abc'], ['listen', '--port', '-1'],
+      ['send', '127.0.0.1:7400', '@missing.json'], ['send', '127.0.0.1:abc', 'hi'], ['send', '127.0.0.1:7400', 'hi', 'extra'],
+      ['send', '127.0.0.1:7400', 'hi', '--pin', 'ab'], ['send', '127.0.0.1:7400', 'hi', '--pin', 'zz'.repeat(32)],
+      ['send', '127.0.0.1:7400', 'hi', '--type', '300'], ['send', '127.0.0.1:7400', 'hi', '--timeout', 'soon'],
+      ['demo', '--peers', 'abc'], ['frobnicate'], [], ['keygen', '--bogus'],
+    ];
+    for (const args of cases) {
+      const r = await run(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      oneLine(r.err);
+    }
+  });
+
+  it('failed operations and PeerErrors: one line, exit 1 (port in use, unwritable key file, refused address, HTTP server, silent listener)', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const web = http.createServer((_req, res) => res.end('hello'));
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise((r) => busy.close(r)), () => silent.close(), () => web.close());
+    const portOf = (s: net.Server): number => (s.address() as net.AddressInfo).port;
+    const gone = net.createServer();
+    await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
+    const gonePort = portOf(gone);
+    await new Promise((r) => gone.close(r));
+    const cases: [string[], RegExp][] = [
+      [['listen', '--port', String(portOf(busy))], /EADDRINUSE/],
+      [['keygen', '--out', '/no/such/dir/a.key'], /ENOENT/],
+      [['send', `127.0.0.1:${gonePort}`, 'hi'], /UNREACHABLE/],
+      [['send', `127.0.0.1:${portOf(silent)}`, 'hi', '--timeout', '500'], /TIMEOUT/],
+      [['send', `127.0.0.1:${portOf(web)}`, 'hi'], /HTTP/],
+      [['send', 'somebody', 'hi'], /INVALID_STATE: this peer has no DHT node/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await run(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 1 });
+      oneLine(r.err);
+      expect(r.err).toMatch(msg);
+    }
+  });
+
+  it('--pin takes the key or the fingerprint; an impostor is refused at handshake step 2 (the API\'s trust)', async () => {
+    const real = Identity.generate();
+    const server = await Peer.create({ identity: real, entityId: 'bob' });
+    const { port } = await server.listen();
+    cleanup.push(() => server.close());
+    let sessions = 0;
+    server.on('session', () => void sessions++);
+    const bySession = { key: real.publicKey.toString('hex'), fingerprint: real.fingerprint };
+    for (const [what, hex] of Object.entries(bySession)) {
+      const r = await run(['send', `127.0.0.1:${port}`, `pinned by ${what}`, '--pin', hex, '--type', '0x80']);
+      expect({ what, code: r.code, err: r.err }).toEqual({ what, code: 0, err: '' });
+      expect(r.out).toMatch(/acknowledged/);
+    }
+    const before = sessions;
+    const failures = server.stats().handshakesFailed;
+    const impostor = await run(['send', `127.0.0.1:${port}`, 'x', '--pin', Identity.generate().fingerprint]);
+    expect(impostor.code).toBe(1);
+    oneLine(impostor.err);
+    expect(impostor.err).toContain('INVALID_SIGNATURE');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sessions).toBe(before); // never READY on the listener's side
+    expect(server.stats().handshakesFailed).toBeGreaterThan(failures);
+  });
+});
