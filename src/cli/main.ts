@@ -143,7 +143,7 @@ async function main(argv: string[]): Promise<void> {
         identity: await identityFrom(values.key), entityId: values.id,
         // The API's trust: an impostor is refused at handshake step 2, before any session key.
         trust: pinned === null ? [] : new PinnedKey(pinned),
-        ...(values.bootstrap ? { bootstrap: values.bootstrap, dht: { host: values.host ?? '127.0.0.1' } } : {}),
+        ...(values.bootstrap ? { bootstrap: values.bootstrap, dht: { host: values.host ?? '127.0.0.1', config: { readOnly: true } } } : {}),
       });
       let timer: NodeJS.Timeout | undefined;
       try {
