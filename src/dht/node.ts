@@ -58,6 +58,8 @@ export interface DhtNodeStats extends DhtStats {
   storedRecords: number;
   pendingRequests: number;
   operations: number;
+  /** Exceptions (a bug of ours) caught on the datagram or timer path: that datagram or tick was dropped. */
+  internalErrors: number;
 }
 
 /** How long close() waits for its tombstones to be stored. */
@@ -77,6 +79,7 @@ export class DhtNode {
   private readonly waiting = new Map<number, { resolve: (r: OpResult) => void; reject: (e: PeerError) => void }>();
   private state: 'new' | 'starting' | 'open' | 'closed' = 'new';
   private readonly binding: BindingCheck;
+  private internalErrors = 0;
 
   constructor(opts: DhtNodeOptions = {}) {
     this.identity = opts.identity ?? Identity.generate();
@@ -92,7 +95,7 @@ export class DhtNode {
     this.state = 'starting';
     const core = new DhtCore({ publicKey: this.identity.publicKey, now: this.clock(), ...this.coreOptions });
     try {
-      this.transport = await this.factory((data, from) => this.apply(core.receive(data, from, this.clock())), opts.host ?? '0.0.0.0', opts.port ?? 0);
+      this.transport = await this.factory((data, from) => this.guard(() => this.apply(core.receive(data, from, this.clock()))), opts.host ?? '0.0.0.0', opts.port ?? 0);
     } catch (err) {
       this.state = 'closed';
       throw err;
@@ -186,7 +189,10 @@ export class DhtNode {
 
   stats(): DhtNodeStats {
     const core = this.open();
-    return { ...core.stats, contacts: core.table.size, storedRecords: core.store.size, pendingRequests: core.pendingRequests, operations: core.ops.active };
+    return {
+      ...core.stats, contacts: core.table.size, storedRecords: core.store.size, pendingRequests: core.pendingRequests, operations: core.ops.active,
+      internalErrors: this.internalErrors,
+    };
   }
 
   /** Stops republishing, rejects pending operations with DHT_ERROR and closes the socket. */
@@ -242,6 +248,19 @@ export class DhtNode {
     this.arm(out.deadline);
   }
 
+  /**
+   * The backstop of the datagram and timer handlers: what escapes them (a bug of ours; the core
+   * turns every bad datagram into a count, never an exception) drops that datagram or tick and
+   * is counted, instead of reaching the event loop and killing the process.
+   */
+  private guard(handler: () => void): void {
+    try {
+      handler();
+    } catch {
+      this.internalErrors++;
+    }
+  }
+
   /** One timer, at the core's next deadline (unref'd: the socket keeps the process alive). */
   private arm(deadline: number): void {
     if (deadline >= this.timerAt && this.timer) return;
@@ -250,7 +269,7 @@ export class DhtNode {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.timerAt = Infinity;
-      if (this.state === 'open' && this.core) this.apply(this.core.tick(this.clock()));
+      if (this.state === 'open' && this.core) this.guard(() => this.apply(this.core!.tick(this.clock())));
     }, Math.max(0, deadline - this.clock()));
     this.timer.unref();
   }
