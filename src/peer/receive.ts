@@ -94,7 +94,9 @@ export class Receiver {
         case 'error': {
           const err = new PeerError(e.error.code as ErrorCode, `peer reported: ${e.error.reason}`, { remote: true, ...e.error });
           if (e.fatal) {
+            // The peer ended the session: end our side of the connection too (nothing else would).
             this.hooks.finish(err);
+            this.hooks.endStream();
           } else {
             // Only a refusal naming a message of ours is kept (and rejects exactly that message).
             if (this.sender.onRefusal(err, e.error.seq, e.error.messageId, e.error.rateClass, e.error.retryAfter)) this.session.emit('rejected', err);
