@@ -53,6 +53,7 @@ const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 /**
  * Seals the attack under `evil`'s keys and writes it as planned; resolves when it is over:
  * after the victim closed, or `lingerMs` (0: a few event-loop turns, for in-memory streams).
+ * The caller then closes `evil` (after checking what the victim did with the connection).
  */
 export async function playAttack(evil: AuthenticatedPeer, a: Attack, lingerMs: number): Promise<void> {
   const renew = evil.role === 'initiator' ? a.renew : null; // a responder cannot start a renewal

@@ -7,7 +7,8 @@
  * pinned honest peer exchanges messages with the victim (it echoes them) the whole time.
  *
  * The victim must stay alive, answer every honest message, report no internal error (nothing
- * but a PeerError may end a session), give back all reassembly memory, and keep its RSS bounded.
+ * but a PeerError may end a session) and no error code but the spec's (whatever the attacker's
+ * error records say), give back all reassembly memory, and keep its RSS bounded.
  * Second mode: the fuzzer is the listener and the victim a client connecting to it again and again.
  *
  * Time: PEERCOMM_FUZZ_NET_MS (default 20 s for the listener victim, 40% of it for the client
@@ -20,7 +21,7 @@ import { Identity, Peer, type Message } from '../../src/index.js';
 import { AuthenticatedPeer } from '../helpers/authenticated-peer.js';
 import { Victim } from '../helpers/victim.js';
 import { attackArb, describeAttack, playAttack, type Attack } from './attack.js';
-import { FUZZ_SEED, seedFor } from './harness.js';
+import { FUZZ_SEED, KNOWN_CODES, seedFor } from './harness.js';
 
 const NET_MS = Number(process.env.PEERCOMM_FUZZ_NET_MS ?? 20_000);
 /** Attackers at once. */
@@ -64,7 +65,10 @@ async function fuzzFor(target: string, ms: number, victim: Victim, open: () => P
       inFlight.set(n, attack);
       const evil = await open();
       if (evil === null) handshakesFailed++;
-      else await playAttack(evil, attack, 100);
+      else {
+        await playAttack(evil, attack, 100);
+        evil.close();
+      }
       await victim.settle(0);
       if (victim.alive) inFlight.delete(n);
     }
@@ -155,6 +159,7 @@ describe.skipIf(process.env.PEERCOMM_NO_NATIVE === '1')('fuzz: an authenticated 
     const retainedGrowth = (await retainedBytes(victim)) - retainedBefore;
     expect(victim.alive).toBe(true);
     expect(stats.internalErrors).toBe(0);
+    expect(Object.keys(stats.sessionErrors).filter((code) => !KNOWN_CODES.has(code))).toEqual([]);
     expect(stats.sessions).toBe(1);
     expect(stats.reassembly.bytesInUse).toBe(0);
     expect(maxRss - baseline).toBeLessThan(RSS_GROWTH_LIMIT);
@@ -186,6 +191,7 @@ describe.skipIf(process.env.PEERCOMM_NO_NATIVE === '1')('fuzz: an authenticated 
     expect(victim.alive).toBe(true);
     expect(connected).toBeGreaterThan(20);
     expect(stats.internalErrors).toBe(0);
+    expect(Object.keys(stats.sessionErrors).filter((code) => !KNOWN_CODES.has(code))).toEqual([]);
     expect(stats.reassembly.bytesInUse).toBe(0);
     expect(maxRss - baseline).toBeLessThan(RSS_GROWTH_LIMIT);
     expect(retainedGrowth).toBeLessThan(RETAINED_GROWTH_LIMIT);

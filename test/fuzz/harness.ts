@@ -38,7 +38,8 @@ export function seedFor(name: string): number {
   return h | 0;
 }
 
-const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+/** The spec's codes (and ours): nothing else may name an error, whatever a peer sends. */
+export const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
 
 /** Fails unless `err` is a PeerError with one of the spec's codes (a TypeError, RangeError, ... is a bug). */
 export function assertPeerError(err: unknown): asserts err is PeerError {

@@ -1,14 +1,16 @@
 /**
  * The authenticated fuzzer in-process, for speed and shrinking: a long-lived Peer (it echoes
- * every whole message, and greets every session with a large message) runs sessions over in-memory streams (transport/memory.ts) with attackers
- * that complete real handshakes — the Peer as responder or as initiator — and play the same
+ * every whole message, and greets every session with a large message) runs sessions over
+ * in-memory streams (transport/memory.ts) with attackers that complete real handshakes — the Peer as responder or as initiator — and play the same
  * attacks as authenticated.test.ts (attack.ts). Nothing may reach the session backstop (each
- * such escape is a Peer 'internalError'), and once every session ended the Peer holds none and
- * no reassembly memory. A failing attack is shrunk to a minimal one.
+ * such escape is a Peer 'internalError'), a session the Peer ended must not leave its connection
+ * open, and once every session ended the Peer holds none and no reassembly memory. A failing
+ * attack is shrunk to a minimal one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Peer, type Message, type Session } from '../../src/index.js';
+import { isTerminal } from '../../src/handshake/index.js';
 import { memoryDuplexPair } from '../../src/transport/memory.js';
 import { AuthenticatedPeer } from '../helpers/authenticated-peer.js';
 import { attackArb, describeAttack, playAttack } from './attack.js';
@@ -43,8 +45,12 @@ describe('fuzz: an authenticated peer over in-memory streams (Peer in-process)',
       const [mine, theirs] = memoryDuplexPair();
       const started = victim.connectStream(theirs, victimListens ? 'responder' : 'initiator').catch(() => undefined);
       const evil = await AuthenticatedPeer.stream(mine, victimListens ? 'initiator' : 'responder');
-      await started;
+      const session = await started;
       await playAttack(evil, attack, 0);
+      // A session the victim ended must not leave its connection open (nothing would close it).
+      const leftOpen = session !== undefined && isTerminal(session.state) && !theirs.writableEnded && !theirs.destroyed;
+      evil.close();
+      if (leftOpen) throw new Error(`the victim's session is ${session.state} but its connection is open\nattack:\n  ${describeAttack(attack)}`);
       if (internal.length > 0) {
         const err = internal.splice(0)[0];
         throw new Error(`internal error: ${err instanceof Error ? err.stack : String(err)}\nattack:\n  ${describeAttack(attack)}`);
