@@ -7,6 +7,8 @@
  */
 import fc from 'fast-check';
 import { wire } from '../../src/index.js';
+import * as delivery from '../../src/peer/envelope.js';
+import * as queued from '../../src/queue/envelope.js';
 import { encodeErrorPayload } from '../../src/session/run.js';
 import { runOf } from '../helpers/authenticated-peer.js';
 import type { ForgedFields, RecordForger } from '../helpers/record-forger.js';
@@ -18,6 +20,20 @@ const RUNS = [
   runOf([{ type: 4, payload: Buffer.from('hello') }]),
   runOf([{ type: 1, payload: Buffer.alloc(0) }, { type: 0x0c, payload: Buffer.alloc(40, 7) }]),
   runOf(Array.from({ length: 8 }, (_, i) => ({ type: 0x80 + i, payload: Buffer.alloc(i, i) }))),
+  // Messages whose payload has a format of its own: delivery envelopes, replies and acks (PROTOCOL.md §6), the offline queue's (QUEUE.md).
+  runOf([
+    { type: delivery.ENVELOPE_TYPE, payload: delivery.encodeEnvelope('ack', 0x04, Buffer.alloc(16, 1), Buffer.from('x')) },
+    { type: delivery.ENVELOPE_TYPE, payload: delivery.encodeEnvelope('request', 0x04, Buffer.alloc(16, 2), Buffer.from('y')) },
+  ]),
+  runOf([
+    { type: delivery.REPLY_TYPE, payload: delivery.encodeReplyOk(0x04, Buffer.alloc(16, 0), Buffer.from('z')) },
+    { type: delivery.REPLY_TYPE, payload: delivery.encodeReplyError(0x04, Buffer.alloc(16, 0), 'NOPE', 'no', 5) },
+    { type: delivery.ACK_TYPE, payload: delivery.encodeAck(Buffer.alloc(16, 0)) },
+  ]),
+  runOf([
+    { type: 0x20, payload: queued.encodeEnvelope({ id: Buffer.alloc(16, 3), epoch: Buffer.alloc(8, 4), pos: 1, prev: 0, ttlSeconds: 60, type: 0x04, payload: Buffer.from('q') }) },
+    { type: 0x21, payload: queued.encodeAck(queued.AckKind.Acked, [Buffer.alloc(16, 3)]) },
+  ]),
 ];
 const ERRORS = [
   encodeErrorPayload({ code: 'RATE_LIMITED', reason: 'task rate limit', seq: 1, retryAfter: 1500, rateClass: 'task' }),
