@@ -33,7 +33,7 @@ beforeAll(async () => {
     s.on('renewed', () => tally('renewed'));
   });
   victim.on('message', (m: Message) => {
-    if (!m.streamed && m.version === '1.1') m.session.send(m.payload, { type: m.type }).catch(() => undefined);
+    if (m.version === '1.1' && !m.streamed) m.session.send(m.payload, { type: m.type }).catch(() => undefined);
   });
 });
 afterAll(() => victim.close());
