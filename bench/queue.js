@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+// The offline queue's throughput, end to end and durable, sender and receiver in separate
+// processes (this one sends, a child receives), 1 KiB messages, each figure a ratio to plain
+// session.send() and to send({ ack: true }) measured in the same run, in interleaved rounds
+// (medians):
+//   send        session.send(1 KiB) until the receiver has them all
+//   send+ack    session.send(1 KiB, { ack: true }) with 1,024 outstanding, until every ack is in
+//   sqlite      peer.deliver() into a SQLite outbox until every entry was acknowledged by the
+//               receiving application (its own SQLite seen set) and removed
+//   redis       the same with both queues on a redis-server (AOF on, appendfsync everysec) that
+//               this script starts in a temporary directory
+// Then: 1,000,000 messages queued to an unreachable recipient (SQLite): the sender's memory.
+// Usage: node bench/queue.js [--quick] [--no-million]. Needs dist/ (npm run build).
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Peer } from '../dist/index.js';
+
+const NO_LIMITS = { classes: { handshake: 'unlimited', heartbeat: 'unlimited', task: 'unlimited', discovery: 'unlimited', chunk: 'unlimited' } };
+const SIZE = 1024;
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 1 : 3;
+const N = quick ? 10_000 : 30_000;
+const BIG_QUOTA = { messages: 2_000_000, bytes: 4 * 1024 ** 3 };
+const payload = Buffer.alloc(SIZE, 7);
+
+/** The receiving process: counts plain messages and queued ones; answers { expect } when reached. */
+async function receiver() {
+  // The receiving process: counts plain messages and queued ones; answers { expect } when reached.
+  const opts = JSON.parse(process.argv[3]);
+  const peer = await Peer.create({ entityId: 'bob', rateLimits: NO_LIMITS, queue: { ...opts.queue, quota: BIG_QUOTA } });
+  let plain = 0;
+  let queued = 0;
+  let want = null;
+  const check = () => {
+    if (want !== null && (want.kind === 'queued' ? queued : plain) >= want.n) {
+      want = null;
+      process.send({ reached: true });
+    }
+  };
+  peer.on('message', () => { plain++; check(); });
+  peer.queue.on('message', () => { queued++; check(); });
+  process.on('message', (m) => {
+    if (m.expect) { plain = 0; queued = 0; want = m.expect; check(); }
+  });
+  const { port } = await peer.listen({ host: '127.0.0.1', port: 0 });
+  process.send({ port });
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startReceiver(queue) {
+  const child = fork(new URL(import.meta.url).pathname, ['receiver', JSON.stringify({ queue })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const { port } = await new Promise((r) => child.once('message', r));
+  const expect = (kind, n) => {
+    const reached = new Promise((r) => child.once('message', r));
+    child.send({ expect: { kind, n } });
+    return reached;
+  };
+  return { child, port, expect };
+}
+
+async function startRedis(dir) {
+  const bin = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
+  if (bin === '') return null;
+  const port = await freePort();
+  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--logfile', ''], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((r) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
+      s.once('error', () => r(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, url: `redis://127.0.0.1:${port}` };
+}
+
+/** msgs/s of one run of `fn` sending n messages, measured until `done` resolves. */
+async function timed(n, fn) {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return n / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+async function plainSend(rx, session) {
+  const reached = rx.expect('plain', N);
+  return timed(N, async () => {
+    for (let i = 0; i < N; i++) await session.send(payload);
+    await reached;
+  });
+}
+
+async function ackSend(rx, session) {
+  const reached = rx.expect('plain', N);
+  return timed(N, async () => {
+    const window = new Set();
+    for (let i = 0; i < N; i++) {
+      const p = session.send(payload, { ack: true }).finally(() => window.delete(p));
+      window.add(p);
+      if (window.size >= 1024) await Promise.race(window);
+    }
+    await Promise.all(window);
+    await reached;
+  });
+}
+
+async function queued(rx, sender) {
+  const reached = rx.expect('queued', N);
+  let delivered = 0;
+  let resolveAll;
+  const all = new Promise((r) => (resolveAll = r));
+  const on = () => { if (++delivered === N) resolveAll(); };
+  sender.queue.on('delivered', on);
+  const rate = await timed(N, async () => {
+    for (let i = 0; i < N; i += 1000) {
+      const batch = [];
+      for (let j = i; j < Math.min(N, i + 1000); j++) batch.push(sender.deliver('bob', payload));
+      await Promise.all(batch);
+    }
+    await Promise.all([all, reached]);
+  });
+  sender.queue.off('delivered', on);
+  return rate;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (x) => Math.round(x).toLocaleString('en-US');
+
+async function main() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'peercomm-bench-queue-'));
+  const redis = await startRedis(dir);
+  const receivers = { sqlite: await startReceiver({ path: path.join(dir, 'rx.db') }) };
+  if (redis) receivers.redis = await startReceiver({ redis: { url: redis.url, prefix: 'rx' } });
+  const client = await Peer.create({ entityId: 'plain', rateLimits: NO_LIMITS });
+  const session = await client.connect({ host: '127.0.0.1', port: receivers.sqlite.port });
+  const senders = {
+    sqlite: await Peer.create({ entityId: 'alice', rateLimits: NO_LIMITS, queue: { path: path.join(dir, 'tx.db'), quota: BIG_QUOTA, routes: { bob: `127.0.0.1:${receivers.sqlite.port}` } } }),
+  };
+  if (redis) senders.redis = await Peer.create({ entityId: 'carol', rateLimits: NO_LIMITS, queue: { redis: { url: redis.url, prefix: 'tx' }, quota: BIG_QUOTA, routes: { bob: `127.0.0.1:${receivers.redis.port}` } } });
+  const r = { send: [], ack: [], sqlite: [], redis: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    r.send.push(await plainSend(receivers.sqlite, session));
+    r.ack.push(await ackSend(receivers.sqlite, session));
+    r.sqlite.push(await queued(receivers.sqlite, senders.sqlite));
+    if (redis) r.redis.push(await queued(receivers.redis, senders.redis));
+  }
+  const send = median(r.send);
+  const ack = median(r.ack);
+  console.log(`bench:queue — ${N.toLocaleString('en-US')} × 1 KiB per run, ${ROUNDS} interleaved round(s), medians; node ${process.version}`);
+  console.log('| path | msgs/s | vs send() | vs send({ ack: true }) | floor |');
+  console.log('|---|---:|---:|---:|---|');
+  console.log(`| session.send() | ${fmt(send)} | 1.00× | ${(send / ack).toFixed(2)}× | |`);
+  console.log(`| session.send({ ack: true }) | ${fmt(ack)} | ${(ack / send).toFixed(2)}× | 1.00× | |`);
+  for (const [name, floor] of [['sqlite', 20_000], ['redis', 15_000]]) {
+    if (r[name].length === 0) { console.log(`| deliver() ${name} | skipped: no redis-server | | | |`); continue; }
+    const v = median(r[name]);
+    console.log(`| deliver() ${name}, durable end to end | ${fmt(v)} | ${(v / send).toFixed(2)}× | ${(v / ack).toFixed(2)}× | ≥ ${fmt(floor)}: ${v >= floor ? 'met' : 'NOT met'} |`);
+  }
+  await client.close();
+  for (const s of Object.values(senders)) await s.close();
+  for (const rx of Object.values(receivers)) rx.child.kill();
+  if (!process.argv.includes('--no-million') && !quick) await million(dir);
+  redis?.child.kill();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** 1,000,000 × 1 KiB queued to a recipient that cannot be reached: the sender's memory stays flat. */
+async function million(dir) {
+  const peer = await Peer.create({ entityId: 'hoarder', queue: { path: path.join(dir, 'million.db'), quota: BIG_QUOTA, backoff: { minMs: 60_000, maxMs: 60_000 } } });
+  const mb = (x) => `${(x / 1024 ** 2).toFixed(0)} MiB`;
+  global.gc?.();
+  const before = process.memoryUsage();
+  const t0 = Date.now();
+  let peak = 0;
+  for (let i = 0; i < 1_000_000; i += 10_000) {
+    const batch = [];
+    for (let j = 0; j < 10_000; j++) batch.push(peer.deliver('offline-agent', payload));
+    await Promise.all(batch);
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }
+  global.gc?.();
+  const after = process.memoryUsage();
+  const s = await peer.queue.stats();
+  console.log(`\n1,000,000 × 1 KiB queued (SQLite, recipient unreachable) in ${((Date.now() - t0) / 1000).toFixed(1)} s: pending ${s.pending.toLocaleString('en-US')}, ` +
+    `database ${mb(statSync(path.join(dir, 'million.db')).size)}; sender RSS ${mb(before.rss)} before, ${mb(after.rss)} after (peak ${mb(peak)}), heap used ${mb(before.heapUsed)} → ${mb(after.heapUsed)}`);
+  await peer.close();
+}
+
+if (process.argv[2] === 'receiver') await receiver();
+else await main();
