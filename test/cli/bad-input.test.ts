@@ -2,13 +2,14 @@
  * Issue 12 item 7: the CLI's help, version, and every bad input of the issue: one line on
  * stderr, the documented exit code (1 PeerError / failed operation, 2 usage), never a stack.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { CLI, runCli } from '../helpers/cli.js';
 import { Identity, Peer } from '../../src/index.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'peercomm-cli-bad-'));
@@ -109,5 +110,27 @@ describe('CLI help, version and bad inputs', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(sessions).toBe(before); // never READY on the listener's side
     expect(server.stats().handshakesFailed).toBeGreaterThan(failures);
+  });
+});
+
+describe('the v1 commands together, as the README shows them', () => {
+  it('keygen, v1 serve --pin legacy=<key>, v1 send --key legacy.key --id legacy: delivered and printed', async () => {
+    const key = await run(['keygen', '--out', 'legacy.key']);
+    const hex = /public key\s+([0-9a-f]{64})/.exec(key.out)![1]!;
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const serve = spawn(process.execPath, [CLI, 'v1', 'serve', '--port', String(port), '--pin', `legacy=${hex}`], { cwd: dir });
+    cleanup.push(() => serve.kill('SIGTERM'));
+    let out = '';
+    serve.stdout.on('data', (d) => (out += d));
+    while (!out.includes('serving v1.0')) await new Promise((r) => setTimeout(r, 20));
+    const sent = await run(['v1', 'send', `http://127.0.0.1:${port}`, 'status', '{"load": 0.3}', '--key', 'legacy.key', '--id', 'legacy']);
+    expect(sent.code).toBe(0);
+    while (!out.includes('[v1.0 legacy status]')) await new Promise((r) => setTimeout(r, 20));
+    expect(out).toContain('{"load":0.3}');
   });
 });
