@@ -49,6 +49,7 @@ export class RemoteHandle extends EventEmitter<HandleEvents> {
     private readonly connectTo: (target: string | TcpAddress) => Promise<Session>,
     readonly target: string | TcpAddress,
     opts: HandleOptions = {},
+    private readonly onClose: () => void = () => undefined,
   ) {
     super();
     this.minDelay = opts.minDelayMs ?? 100;
@@ -79,6 +80,7 @@ export class RemoteHandle extends EventEmitter<HandleEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.onClose();
     if (this.timer) clearTimeout(this.timer);
     this.failQueued(new PeerError(ErrorCode.INVALID_STATE, 'handle closed'));
     await this.current?.close();

@@ -351,7 +351,7 @@ export class Peer extends EventEmitter<PeerEvents> {
    */
   to(target: string | TcpAddress, options: HandleOptions = {}): RemoteHandle {
     if (this.closed) throw new PeerError(ErrorCode.INVALID_STATE, 'peer is closed');
-    const handle = new RemoteHandle((t) => this.connect(t), target, options);
+    const handle: RemoteHandle = new RemoteHandle((t) => this.connect(t), target, options, () => this.handles.delete(handle));
     this.handles.add(handle);
     return handle;
   }
