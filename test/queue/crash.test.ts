@@ -189,12 +189,15 @@ describe('offline queue crash tests (child processes, SIGKILL)', () => {
   it.skipIf(bin === null)('two processes share one Redis queue for one identity; one is killed mid-stream, the other finishes', async () => {
     const { port, log, receiver, sender } = agents('shared', { redis: { url: redis!.url, prefix: 'shared' }, leaseMs: 2000 });
     port.value = await freePort();
-    await receiver.start({ port: port.value });
     const a = sender('a');
     const b = sender('b');
     await a.start({ count: TOTAL });
     await b.start({ count: 0 });
-    await until('a mid-stream', () => logOf(log).ids.length >= TOTAL * 0.3 && a.done);
+    // The receiver comes up only once a has stored all its messages: with it up from the start,
+    // delivery could finish before a reported done (seen in CI), leaving b nothing to take over.
+    await until('a stored everything', () => a.done);
+    await receiver.start({ port: port.value });
+    await until('a mid-stream', () => logOf(log).ids.length >= TOTAL * 0.3);
     const atKill = logOf(log).ids.length;
     await a.kill();
     expect(atKill).toBeLessThan(TOTAL); // b has work left to take over
