@@ -3,11 +3,14 @@
 //
 //   node bench/run.js                    full suite (~2–4 min), table on stdout, progress on stderr
 //   node bench/run.js --quick            six headline cases, a few seconds
-//   node bench/run.js --check            regression gate against bench/baseline.json (< 90 s)
+//   node bench/run.js --check            regression gate against bench/baseline.json (< 90 s), then
+//                                        node bench/stacks.js --check: the peer-to-peer ratios to
+//                                        node:tls against bench/baseline-stacks.json (~40 s)
 //   node bench/run.js --update-baseline  re-measure the gated cases (--runs N, default 5) and
 //                                        write bench/baseline.json
 //   --json <file>                        also write the results as JSON
 //   --filter <text>                      only cases whose id or title contains <text>
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -202,6 +205,12 @@ let code = 0;
 const started = Date.now();
 if (opts.mode === 'check') {
   code = runCheck(cases, env, opts);
+  if (!opts.filter) {
+    // The same gate over real sockets: peercomm against node:tls in two processes (bench/stacks.js).
+    console.log('\n== peer-to-peer gate: node bench/stacks.js --check\n');
+    const stacks = spawnSync(process.execPath, [path.join(here, 'stacks.js'), '--check'], { stdio: 'inherit' });
+    if (stacks.status !== 0) code = 1;
+  }
 } else if (opts.mode === 'update-baseline') {
   code = updateBaseline(cases, env, opts);
 } else {

@@ -1,4 +1,4 @@
-// The four stacks bench:stacks compares, behind one interface so every scenario drives them alike:
+// The four stacks bench:peers (bench/stacks.js) compares, behind one interface so every scenario drives them alike:
 //
 //   const srv = await STACKS[name].server({ onMessage(size) }, setup)  → { port, info, close() }
 //   const cli = await STACKS[name].client(info, setup)                 → { connect(port), close() }
@@ -12,15 +12,19 @@
 // secret  @hyperswarm/secret-stream (Noise XX, Ed25519 keys, libsodium secretstream), one
 //         message per write, each side checking the other's public key
 // peercomm  Peer sessions, each side pinning the other (trusted: no rate limits), loopback exempt
-//         from the listener's per-address limits
-import { execFileSync } from 'node:child_process';
+//         from the listener's per-address limits; its server can also run as examples/cluster.mjs
+//         (node:cluster workers on one port: `server(hooks, setup, { cluster: n })`), and its
+//         connections add `api()` (send with ack, request → reply) for the delivery-API figures
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import SecretStream from '@hyperswarm/secret-stream';
 import { Identity, Peer } from '../../dist/index.js';
 
@@ -156,12 +160,12 @@ const tlsStack = {
     return { port: server.address().port, info: {}, close };
   },
   async client(_info, setup) {
+    // One context for every connection, as a real client keeps (parsing the key and certificates
+    // per connection would charge node:tls for work that is not the handshake); no resumption.
+    const secureContext = tls.createSecureContext({ ...TLS_OPTIONS, key: setup.client.key, cert: setup.client.cert, ca: [setup.server.cert] });
     return {
       async connect(port) {
-        const socket = tls.connect({
-          ...TLS_OPTIONS, host: HOST, port, key: setup.client.key, cert: setup.client.cert,
-          ca: [setup.server.cert], checkServerIdentity: () => undefined,
-        });
+        const socket = tls.connect({ ...TLS_OPTIONS, host: HOST, port, secureContext, checkServerIdentity: () => undefined });
         socket.setNoDelay(true);
         socket.on('error', () => {});
         await once(socket, 'secureConnect');
@@ -231,6 +235,67 @@ const secret = {
 const UNLIMITED = { classes: { handshake: 'unlimited', heartbeat: 'unlimited', task: 'unlimited', discovery: 'unlimited', chunk: 'unlimited' } };
 /** The listener's per-address limits do not apply to loopback: every client here is 127.0.0.1. */
 const LOOPBACK_EXEMPT = { exempt: ['127.0.0.0/8'] };
+const CLUSTER_SCRIPT = fileURLToPath(new URL('../../examples/cluster.mjs', import.meta.url));
+/** Requests or acknowledged messages in flight in the delivery-API scenarios (as bench/peers-api.js had). */
+const API_WINDOW = 256;
+
+function serverPeerOptions(setup) {
+  const client = Identity.fromSeed(Buffer.from(setup.client, 'hex'));
+  return {
+    entityId: 'server', trust: [['client', Buffer.from(client.publicKey).toString('hex')]], acceptUnknown: false,
+    rateLimits: UNLIMITED, addressLimits: LOOPBACK_EXEMPT,
+    listener: { maxHalfOpen: 100_000, idleTimeoutMs: 0 },
+  };
+}
+
+/** CPU time (user + system, µs) of other processes, from /proc (Linux). */
+function procCpuUs(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      // gone: its time is no longer counted
+    }
+  }
+  return (ticks * 1e6) / 100; // USER_HZ is 100 on Linux
+}
+
+/**
+ * The server as examples/cluster.mjs runs it: `workers` node:cluster processes sharing one port
+ * and one identity. Its CPU (primary + workers) is read from /proc.
+ */
+async function clusterServer(setup, workers) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-cluster-'));
+  const identityFile = path.join(dir, 'server.key');
+  await Identity.fromSeed(Buffer.from(setup.server, 'hex')).save(identityFile);
+  const child = spawn(process.execPath, [CLUSTER_SCRIPT, JSON.stringify({ identityFile, host: HOST, workers, peer: serverPeerOptions(setup) })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(createInterface({ input: child.stdout }), 'line');
+  const { port, workers: pids } = JSON.parse(line);
+  return {
+    port, info: {},
+    cpuUs: () => procCpuUs([child.pid, ...pids]),
+    async close() {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts `op` until stop(), `window` at a time, counting completions. */
+async function windowed(op, window, stop, onDone) {
+  const inflight = new Set();
+  while (!stop()) {
+    const p = op().then(onDone).finally(() => inflight.delete(p));
+    inflight.add(p);
+    if (inflight.size >= window) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+}
 
 const peercomm = {
   setup() {
@@ -239,15 +304,12 @@ const peercomm = {
       client: randomBytes(32).toString('hex'),
     };
   },
-  async server({ onMessage }, setup) {
+  async server({ onMessage }, setup, { cluster } = {}) {
+    if (cluster) return clusterServer(setup, cluster);
     const identity = Identity.fromSeed(Buffer.from(setup.server, 'hex'));
-    const client = Identity.fromSeed(Buffer.from(setup.client, 'hex'));
-    const peer = await Peer.create({
-      identity, entityId: 'server', trust: [['client', client.publicKey]], acceptUnknown: false,
-      rateLimits: UNLIMITED, addressLimits: LOOPBACK_EXEMPT,
-      listener: { maxHalfOpen: 100_000, idleTimeoutMs: 0 },
-    });
+    const peer = await Peer.create({ ...serverPeerOptions(setup), identity });
     peer.on('message', (m) => onMessage(m.size));
+    peer.on('request', (req) => void req.reply(req.payload));
     const { port } = await peer.listen({ host: HOST, port: 0 });
     return { port, info: {}, close: () => peer.close() };
   },
@@ -265,6 +327,16 @@ const peercomm = {
           async pump(payload, stop) {
             while (!stop()) await session.send(payload, { type: 'task' });
           },
+          /**
+           * The delivery API (issue 12): `ack` = send(x, { ack: true }), `request` = request() →
+           * reply, `window` in flight; onDone per completion.
+           */
+          api(mode, payload, window, stop, onDone) {
+            const op = mode === 'ack'
+              ? () => session.send(payload, { type: 'task', ack: true })
+              : () => session.request(payload, { type: 'task' });
+            return windowed(op, window, stop, onDone);
+          },
           close: () => session.close(),
         };
       },
@@ -273,5 +345,6 @@ const peercomm = {
   },
 };
 
+export { API_WINDOW };
 export const STACKS = { tcp, tls: tlsStack, secret, peercomm };
 export const STACK_NAMES = Object.keys(STACKS);
