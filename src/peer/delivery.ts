@@ -6,8 +6,8 @@
  * settles exactly its promise; the session's end rejects every one still pending with its id.
  * At most `maxTrackedMessages` are pending; later ones wait in call order.
  * Receiving: envelopes become Messages with an id (acked when the application accepts them) or
- * Requests; acks and replies settle what we sent. A reply to a request of ours is admitted by
- * that request (no rate-limit token), anything else is charged to its type's class.
+ * Requests; acks and replies settle what we sent. An ack or a reply to a message of ours still
+ * pending is admitted by it (no rate-limit token), anything else is charged to its type's class.
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCode, PeerError } from '../errors.js';
@@ -19,7 +19,7 @@ import {
 } from './envelope.js';
 import type { Message, MessageV11, Reply } from './message.js';
 import { Request } from './request.js';
-import type { Sender } from './send.js';
+import type { Refused, Sender } from './send.js';
 
 /** Tracked (ack: true or request) messages pending per session before later ones wait. */
 export const DEFAULT_MAX_TRACKED = 65_536;
@@ -39,6 +39,8 @@ export interface TrackOptions {
 interface Pending {
   kind: EnvelopeKind;
   hex: string;
+  /** The rate class the peer charges it to (a range refusal names one). */
+  cls: RateClass;
   seq: number;
   chunkId: number | null;
   resolve(value: number | Reply): void;
@@ -95,7 +97,7 @@ export class Delivery {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = (): void => this.settle(p, aborted(hex));
       const p: Pending = {
-        kind, hex, seq: -1, chunkId: null, resolve, reject,
+        kind, hex, cls: rateClassOf(type), seq: -1, chunkId: null, resolve, reject,
         cleanup: () => {
           if (timer) clearTimeout(timer);
           opts.signal?.removeEventListener('abort', onAbort);
@@ -122,10 +124,27 @@ export class Delivery {
     });
   }
 
-  /** The peer refused message `seq` (or chunked message `messageId`): exactly its promise rejects. */
-  onRefusal(err: PeerError, seq: number | undefined, messageId: number | undefined): void {
-    const p = (seq !== undefined ? this.bySeq.get(seq) : undefined) ?? (messageId !== undefined ? this.byChunk.get(messageId) : undefined);
-    if (p) this.settle(p, new PeerError(err.code, err.message, { ...err.details, id: p.hex, seq: p.seq }));
+  /**
+   * The peer refused message `seq` (or chunked message `messageId`), or the whole messages of
+   * class `rateClass` numbered seq … seq + count − 1: exactly their promises reject.
+   */
+  onRefusal(err: PeerError, refused: Refused): void {
+    const { seq, messageId, rateClass, count = 1 } = refused;
+    const named = (p: Pending): void => this.settle(p, new PeerError(err.code, err.message, { ...err.details, id: p.hex, seq: p.seq }));
+    if (messageId !== undefined || seq === undefined) {
+      const p = (messageId !== undefined ? this.byChunk.get(messageId) : undefined) ?? (seq !== undefined ? this.bySeq.get(seq) : undefined);
+      if (p) named(p);
+      return;
+    }
+    const inRange = (p: Pending | undefined): p is Pending => p !== undefined && p.chunkId === null && (count === 1 || p.cls === rateClass);
+    if (count <= this.bySeq.size) {
+      for (let s = seq; s < seq + count; s++) {
+        const p = this.bySeq.get(s);
+        if (inRange(p)) named(p);
+      }
+    } else {
+      for (const p of [...this.bySeq.values()]) if (p.seq >= seq && p.seq < seq + count && inRange(p)) named(p);
+    }
   }
 
   /** The session is over: every pending message rejects with its id. */
@@ -145,7 +164,8 @@ export class Delivery {
   classify(type: number, payload: Uint8Array): { cls: RateClass; tracked: Uint8Array | null } | null {
     if (type === ACK_TYPE) return null;
     if (type === REPLY_TYPE) {
-      if (payload.length >= ENVELOPE_HEADER_BYTES && this.byId.get(hexOf(payload.subarray(2, ENVELOPE_HEADER_BYTES)))?.kind === 'request') return null;
+      // The answer to a request or an ack: true message of ours (each answered once: settling removes it).
+      if (payload.length >= ENVELOPE_HEADER_BYTES && this.byId.has(hexOf(payload.subarray(2, ENVELOPE_HEADER_BYTES)))) return null;
       return { cls: rateClassOf(payload[1] ?? type), tracked: null };
     }
     if (type === ENVELOPE_TYPE && payload.length >= ENVELOPE_HEADER_BYTES && isApplicationType(payload[1]!)) {

@@ -12,15 +12,20 @@ import type { Request } from './request.js';
 import type { Session } from './session.js';
 
 /**
- * `details` of a 'rejected' error: the peer refused one of our messages (RATE_LIMITED or
- * CHUNK_ERROR) and the session goes on. `seq` (or `messageId`, a chunked message) names it;
- * an `ack: true` message or a request with that number also has its promise rejected.
+ * `details` of a 'rejected' error: the peer refused messages of ours (RATE_LIMITED or
+ * CHUNK_ERROR) and the session goes on. `seq` (or `messageId`, a chunked message) names one;
+ * with `count`, the peer refused every whole (unchunked) message of class `rateClass` numbered
+ * `seq` … `seq + count − 1` (the numbers `send()` resolved with). Every refused message is
+ * named by one event. An `ack: true` message or a request so named also has its promise
+ * rejected (RATE_LIMITED, `details.id`, `details.retryAfter`).
  */
 export interface RejectionDetails {
   remote: true;
   code: string;
   reason: string;
   seq?: number;
+  /** Messages refused from `seq` (absent: 1). */
+  count?: number;
   messageId?: number;
   retryAfter?: number;
   rateClass?: string;

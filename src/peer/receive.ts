@@ -12,6 +12,7 @@ import { IncomingStream } from './incoming-stream.js';
 import { ACK_TYPE, ENVELOPE_TYPE } from './envelope.js';
 import { NO_ACK, once as single, type MessageV11 } from './message.js';
 import { OverLimitMeter } from './over-limit.js';
+import { RefusalNotices } from './refusals.js';
 import type { Sender } from './send.js';
 import type { Session, SessionIoOptions } from './session.js';
 import type { SessionTimer } from './timers.js';
@@ -31,8 +32,8 @@ export interface ReceiveHooks {
 export class Receiver {
   /** Streamed messages being received, by message id. */
   private readonly incoming = new Map<number, IncomingStream>();
-  /** Until when each class's last RATE_LIMITED notice holds: one notice per (class, retry-after window). */
-  private readonly noticeUntil = new Map<RateClass, number>();
+  /** RATE_LIMITED notices naming every refused whole message (refusals.ts). */
+  private readonly notices: RefusalNotices;
   private readonly overLimit: OverLimitMeter | null;
   /** Set when this side ended the session mid-batch: the rest of the batch is not acted on. */
   private stopped = false;
@@ -48,6 +49,7 @@ export class Receiver {
     private readonly hooks: ReceiveHooks,
   ) {
     this.overLimit = opts.overLimit === false ? null : new OverLimitMeter(opts.overLimit);
+    this.notices = new RefusalNotices(stream, chain);
   }
 
   /** The records of one read, opened with one native call per shared buffer. */
@@ -68,6 +70,7 @@ export class Receiver {
         case 'message':
           // Only chunked messages come whole (data records come as runs): charged at their chunk 0.
           this.overLimit?.accept(Date.now());
+          this.notices.acceptedChunked();
           this.deliver(this.message(from, e.type, e.seq, e.payload.length, false, e.payload));
           break;
         case 'run':
@@ -78,6 +81,7 @@ export class Receiver {
           break;
         case 'stream-start': {
           this.overLimit?.accept(Date.now());
+          this.notices.acceptedChunked();
           const s = new IncomingStream(this.opts.maxBufferedChunks ?? 16, () => this.stream.pause(), () => this.stream.resume());
           this.incoming.set(e.messageId, s);
           this.deliver(this.message(from, e.type, e.seq, e.total, true, new Uint8Array(0), s));
@@ -99,7 +103,7 @@ export class Receiver {
             this.hooks.endStream();
           } else {
             // Only a refusal naming a message of ours is kept (and rejects exactly that message).
-            if (this.sender.onRefusal(err, e.error.seq, e.error.messageId, e.error.rateClass, e.error.retryAfter)) this.session.emit('rejected', err);
+            if (this.sender.onRefusal(err, e.error)) this.session.emit('rejected', err);
           }
           break;
         }
@@ -112,6 +116,7 @@ export class Receiver {
     }
     if (this.stopped) return;
     if (r.error) return this.hooks.fail(r.error, false); // its sealed error record is among the replies
+    this.notices.flush();
     // Re-arm when a reassembly deadline appeared or moved; idleness is re-checked when the timer fires.
     if (this.chain.deadline !== this.timer.armedReassembly) this.hooks.armTimer();
   }
@@ -155,6 +160,7 @@ export class Receiver {
     const retryAfter = this.opts.rateLimit?.(this.chain.session.remote, cls, now) ?? 0;
     if (retryAfter === 0) {
       this.overLimit?.accept(now);
+      this.notices.accepted(cls);
       return false;
     }
     this.refused(cls, seq, retryAfter, now, undefined, envelope);
@@ -163,9 +169,10 @@ export class Receiver {
 
   /**
    * A message over its rate limit is dropped and counted, and the session goes on. The sender
-   * is told (RATE_LIMITED with the retry-after) once per class and retry-after window, and
-   * never while our socket needs draining: what a peer can make us write stays bounded however
-   * much it sends. A peer that stays far over (over-limit.ts) is disconnected with RATE_LIMITED.
+   * is told which: an envelope by an error reply naming its id (delivery.ts), a chunked message
+   * by a notice naming its message id (not while our socket is backed up), any other by a
+   * range notice (refusals.ts). A peer that stays far over (over-limit.ts) is disconnected
+   * with RATE_LIMITED.
    */
   private refused(cls: RateClass, seq: number, retryAfter: number, now: number, messageId?: number, envelope?: Uint8Array): void {
     this.session.emit('rateLimited', cls);
@@ -179,10 +186,10 @@ export class Receiver {
       this.sender.delivery.refuseTracked(envelope, ErrorCode.RATE_LIMITED, `${cls} rate limit`, retryAfter);
       return;
     }
-    if (now < (this.noticeUntil.get(cls) ?? 0) || this.stream.writableNeedDrain) return;
+    if (messageId === undefined) return this.notices.refuse(cls, seq, retryAfter);
+    if (this.stream.writableNeedDrain) return;
     const notice = this.chain.notify({ code: ErrorCode.RATE_LIMITED, reason: `${cls} rate limit`, seq, messageId, retryAfter, rateClass: cls });
     if (notice) this.stream.write(notice);
-    this.noticeUntil.set(cls, now + retryAfter);
   }
 
   private message(from: string, type: number, seq: number, size: number, streamed: boolean, payload: Uint8Array, stream?: IncomingStream): MessageV11 {

@@ -44,6 +44,16 @@ export interface QueueOptions {
   gate?: () => boolean;
 }
 
+/** What a refusal from the peer names (an error record's fields). */
+export interface Refused {
+  seq?: number;
+  messageId?: number;
+  rateClass?: string;
+  retryAfter?: number;
+  /** Whole messages of `rateClass` numbered seq … seq + count − 1 (default 1). */
+  count?: number;
+}
+
 /** A send waiting for its turn: the FIFO keeps call order whatever the sizes. */
 interface Waiting {
   gate: (() => boolean) | undefined;
@@ -170,14 +180,15 @@ export class Sender {
    * record names no message of ours (a number not yet handed out, a chunked message not in
    * flight) — nothing is stored for it. Back-off is kept for known classes only, capped.
    */
-  onRefusal(err: PeerError, seq: number | undefined, messageId: number | undefined, rateClass: string | undefined, retryAfter: number | undefined): boolean {
-    const ours = (seq !== undefined && seq < this.nextSeq) || (seq === undefined && messageId !== undefined && messageId < this.chunkIdBound());
+  onRefusal(err: PeerError, refused: Refused): boolean {
+    const { seq, messageId, rateClass, retryAfter, count = 1 } = refused;
+    const ours = (seq !== undefined && seq + count <= this.nextSeq) || (seq === undefined && messageId !== undefined && messageId < this.chunkIdBound());
     if (!ours) return false;
     if (messageId !== undefined && messageId === this.streamId) this.streamRefusal = err;
     if (err.code === ErrorCode.RATE_LIMITED && rateClass !== undefined && BACKOFF_CLASSES.has(rateClass)) {
       this.backoff.set(rateClass as RateClass, Date.now() + Math.min(Math.max(0, retryAfter ?? 0), MAX_BACKOFF_MS));
     }
-    this.delivery.onRefusal(err, seq, messageId);
+    this.delivery.onRefusal(err, refused);
     return true;
   }
 

@@ -86,6 +86,8 @@ export interface ErrorPayload {
   abandoned?: boolean;
   /** The rate-limit class that refused the message (RATE_LIMITED). */
   rateClass?: string;
+  /** RATE_LIMITED: the whole messages of `rateClass` numbered seq … seq + count − 1 were all refused (absent: 1). */
+  count?: number;
 }
 
 const HAS_SEQ = 0x01;
@@ -93,16 +95,18 @@ const HAS_MESSAGE_ID = 0x02;
 const HAS_RETRY_AFTER = 0x04;
 const ABANDONED = 0x08;
 const HAS_RATE_CLASS = 0x10;
+const HAS_COUNT = 0x20;
 
 export function encodeErrorPayload(e: ErrorPayload & { code: Code }): Buffer {
   const text = Buffer.from(e.reason, 'utf8').subarray(0, 1024);
   const flags = (e.seq !== undefined ? HAS_SEQ : 0) | (e.messageId !== undefined ? HAS_MESSAGE_ID : 0) |
-    (e.retryAfter !== undefined ? HAS_RETRY_AFTER : 0) | (e.abandoned ? ABANDONED : 0) | (e.rateClass !== undefined ? HAS_RATE_CLASS : 0);
+    (e.retryAfter !== undefined ? HAS_RETRY_AFTER : 0) | (e.abandoned ? ABANDONED : 0) | (e.rateClass !== undefined ? HAS_RATE_CLASS : 0) | (e.count !== undefined ? HAS_COUNT : 0);
   const w = new ByteWriter().shortString(e.code, 64).u16(text.length).raw(text).u8(flags);
   if (e.seq !== undefined) w.u64(e.seq, 'seq');
   if (e.messageId !== undefined) w.u64(e.messageId, 'message id');
   if (e.retryAfter !== undefined) w.u64(Math.ceil(e.retryAfter), 'retry after');
   if (e.rateClass !== undefined) w.shortString(e.rateClass, 32);
+  if (e.count !== undefined) w.u64(e.count, 'count');
   return w.finish();
 }
 
@@ -112,12 +116,16 @@ export function decodeErrorPayload(plain: Uint8Array): ErrorPayload {
   const code = r.shortString(64);
   const out: ErrorPayload = fromPeer(code, Buffer.from(r.bytesView(r.u16())).toString('utf8'));
   const flags = r.u8();
-  if ((flags & ~(HAS_SEQ | HAS_MESSAGE_ID | HAS_RETRY_AFTER | ABANDONED | HAS_RATE_CLASS)) !== 0) r.fail('unknown flags');
+  if ((flags & ~(HAS_SEQ | HAS_MESSAGE_ID | HAS_RETRY_AFTER | ABANDONED | HAS_RATE_CLASS | HAS_COUNT)) !== 0) r.fail('unknown flags');
   if (flags & ABANDONED) out.abandoned = true;
   if (flags & HAS_SEQ) out.seq = r.u64();
   if (flags & HAS_MESSAGE_ID) out.messageId = r.u64();
   if (flags & HAS_RETRY_AFTER) out.retryAfter = r.u64();
   if (flags & HAS_RATE_CLASS) out.rateClass = fromPeer(ErrorCode.RATE_LIMITED, r.shortString(32)).reason;
+  if (flags & HAS_COUNT) {
+    out.count = r.u64();
+    if (out.count === 0 || out.seq === undefined) r.fail('a count needs a seq and is at least 1');
+  }
   r.end();
   return out;
 }

@@ -178,6 +178,61 @@ describe('refusals land on the message refused', () => {
     expect(limited).toBeGreaterThan(0);
   });
 
+  it('1,000 concurrent ack: true tasks with default limits: each accepted or rejected RATE_LIMITED with its id and a retry-after', async () => {
+    const { server, session } = await pair();
+    let taken = 0;
+    server.on('message', () => void taken++);
+    const ids = Array.from({ length: 1000 }, (_, i) => i.toString(16).padStart(32, '0'));
+    const outcomes = await Promise.allSettled(ids.map((id, i) => session.send(String(i), { type: 'task', ack: true, id })));
+    let limited = 0;
+    outcomes.forEach((o, i) => {
+      if (o.status === 'fulfilled') return;
+      const e = o.reason as PeerError;
+      expect(e.code).toBe('RATE_LIMITED');
+      expect(e.details?.id).toBe(ids[i]);
+      expect(e.details?.retryAfter).toBeGreaterThan(0);
+      limited++;
+    });
+    expect(1000 - limited).toBe(taken); // accepted ones are exactly those the agent's application took
+    expect(taken).toBeGreaterThanOrEqual(60);
+  });
+
+  it('1,000 concurrent plain tasks with default limits: each delivered, or named by one \'rejected\' event, or refused locally with a retry-after', async () => {
+    const { server, session } = await pair();
+    const delivered = new Set<number>();
+    server.on('message', (m) => void (m.version === '1.1' && delivered.add(Number(Buffer.from(m.payload).toString()))));
+    const named = new Map<number, number>(); // message number → events naming it
+    let ranges = 0;
+    session.on('rejected', (e) => {
+      const d = e.details as { seq: number; count?: number; rateClass: string; retryAfter: number };
+      expect(e.code).toBe('RATE_LIMITED');
+      expect(d.rateClass).toBe('task');
+      expect(d.retryAfter).toBeGreaterThan(0);
+      ranges++;
+      for (let s = d.seq; s < d.seq + (d.count ?? 1); s++) named.set(s, (named.get(s) ?? 0) + 1);
+    });
+    const outcomes = await Promise.allSettled(Array.from({ length: 1000 }, (_, i) => session.send(String(i), { type: 'task' })));
+    const seqOf = new Map<number, number>(); // message number → which task
+    let local = 0;
+    outcomes.forEach((o, i) => {
+      if (o.status === 'fulfilled') return void seqOf.set(o.value, i);
+      expect((o.reason as PeerError).details).toMatchObject({ local: true, class: 'task' });
+      expect((o.reason as PeerError).details?.retryAfter).toBeGreaterThan(0);
+      local++;
+    });
+    // Every message that went out is accounted for: delivered, or named by a refusal.
+    await session.request('sync', { type: 'status' }).catch(() => undefined); // ordered after all of them
+    const deadline = Date.now() + 20_000;
+    while (delivered.size + named.size < seqOf.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const [seq, task] of seqOf) {
+      const times = (delivered.has(task) ? 1 : 0) + (named.get(seq) ?? 0);
+      expect({ task, seq, times }).toEqual({ task, seq, times: 1 });
+    }
+    expect(delivered.size + named.size + local).toBe(1000);
+    expect(delivered.size).toBeGreaterThanOrEqual(60);
+    expect(ranges).toBeLessThan(20); // refusals travel as ranges, not one notice each
+  });
+
   it('replies are admitted by credit: a client whose own task limit is spent still gets every answer', async () => {
     const { server, session } = await pair(
       { rateLimits: { classes: { task: 'unlimited' } } },
