@@ -43,6 +43,67 @@ describe('peer.to(): a reconnecting handle', () => {
     await handle.close();
   });
 
+  it('ack: true sends and requests whose session ended unsettled are issued again on the next one, same ids, in call order, before later sends', async () => {
+    // The first remote takes every message but accepts none, then shuts down.
+    const first = await Peer.create({ entityId: 'remote', rateLimits: { classes: { task: 'unlimited' } }, session: { manualAck: true } });
+    const firstIds: string[] = [];
+    first.on('message', (m) => void (m.version === '1.1' && firstIds.push(m.id!)));
+    first.on('request', (req) => void firstIds.push(req.id)); // never answered
+    const { port } = await first.listen({ host: '127.0.0.1', port: 0 });
+    const client = await Peer.create({ entityId: 'client' });
+    cleanup.push(() => client.close());
+    const handle = client.to(`127.0.0.1:${port}`, { minDelayMs: 20, maxDelayMs: 200 });
+    const calls = Array.from({ length: 60 }, (_, i) =>
+      i % 4 === 3 ? handle.request(`a${i}`, { type: 'task', timeout: 60_000 }).then((r) => Buffer.from(r.payload).toString()) : handle.send(`a${i}`, { type: 'task', ack: true }));
+    while (firstIds.length < 60) await new Promise((r) => setTimeout(r, 10));
+    const down = new Promise((r) => handle.once('disconnected', r));
+    await first.close();
+    await down;
+    const later = handle.send('b0', { type: 'task', ack: true }); // made after: must arrive after every re-sent one
+    const second = await Peer.create({ entityId: 'remote', rateLimits: { classes: { task: 'unlimited' } } });
+    cleanup.push(() => second.close());
+    const got: string[] = [];
+    const secondIds: string[] = [];
+    second.on('message', (m) => {
+      if (m.version !== '1.1') return;
+      got.push(Buffer.from(m.payload).toString());
+      secondIds.push(m.id!);
+    });
+    second.on('request', (req) => {
+      got.push(Buffer.from(req.payload).toString());
+      secondIds.push(req.id);
+      void req.reply(`re:${Buffer.from(req.payload).toString()}`);
+    });
+    await second.listen({ host: '127.0.0.1', port });
+    const results = await Promise.all(calls);
+    results.forEach((r, i) => (i % 4 === 3 ? expect(r).toBe(`re:a${i}`) : expect(r).toBe(i))); // numbered on the new session
+    await later;
+    expect(got).toEqual([...Array.from({ length: 60 }, (_, i) => `a${i}`), 'b0']);
+    expect(secondIds.slice(0, 60)).toEqual(firstIds); // the same ids: a receiver can drop duplicates
+    await handle.close();
+  });
+
+  it('resend: false rejects them with SESSION_CLOSED and their id; close() rejects what waits with its id', async () => {
+    const first = await Peer.create({ entityId: 'remote', session: { manualAck: true } });
+    let seen = 0;
+    first.on('message', () => void seen++);
+    const { port } = await first.listen({ host: '127.0.0.1', port: 0 });
+    const client = await Peer.create({ entityId: 'client' });
+    cleanup.push(() => client.close());
+    const handle = client.to(`127.0.0.1:${port}`, { minDelayMs: 20, maxDelayMs: 100, resend: false });
+    const id = 'ab'.repeat(16);
+    const sent = handle.send('x', { ack: true, id }).catch((e: PeerError) => e);
+    while (seen === 0) await new Promise((r) => setTimeout(r, 10));
+    await first.close();
+    const err = await sent;
+    expect(err).toBeInstanceOf(PeerError);
+    expect((err as PeerError).code).toBe('SESSION_CLOSED');
+    expect((err as PeerError).details?.id).toBe(id);
+    const waiting = handle.send('y', { ack: true, id: 'cd'.repeat(16) }).catch((e: PeerError) => e);
+    await handle.close();
+    expect(((await waiting) as PeerError).details?.id).toBe('cd'.repeat(16));
+  });
+
   it('a refused address is UNREACHABLE (was SESSION_NOT_FOUND)', async () => {
     const gone = await Peer.create({});
     const { port } = await gone.listen();
