@@ -2,7 +2,7 @@
  * `peercomm v1 …`: v1.0 compatibility from the command line.
  *
  *   peercomm v1 verify <file> --key <hex>
- *   peercomm v1 send <url> <msg_type> <json-payload> [--key FILE] [--id NAME] [--to NAME]
+ *   peercomm v1 send <url> <msg_type> <json-payload> [--key FILE] [--id NAME] [--to NAME] [--listen [HOST:]PORT]
  *   peercomm v1 serve [--port N] [--host H] [--key FILE] [--id NAME] [--pin NAME=HEX]… [--peer NAME=URL]… [--accept-unknown]
  *
  * Errors are PeerErrors (usage errors INVALID_ARGUMENT); the caller prints them and sets the exit code.
@@ -17,14 +17,17 @@ import { TrustStore } from '../peer/trust.js';
 export const V1_USAGE = `usage: peercomm v1 <command> [options]   (v1.0 compatibility: signed, NOT encrypted)
 
   verify <file> --key <hex>              check a v1.0 envelope (HTTP body) and its signature
-  send <url> <msg_type> <json-payload> [--key FILE] [--id NAME] [--to NAME]
-                                         sign and POST one v1.0 message to <url>/message
+  send <url> <msg_type> <json-payload> [--key FILE] [--id NAME] [--to NAME] [--listen [HOST:]PORT]
+                                         sign and POST one v1.0 message to <url>/message;
+                                         with --listen, run the v1.0 handshake first (answered
+                                         at this endpoint: the server's --peer NAME=URL)
   serve [--port N] [--host H] [--key FILE] [--id NAME] [--pin NAME=HEX]... [--peer NAME=URL]...
         [--accept-unknown]               a v1.0 endpoint: POST /message, GET /public-key, /health
 
 --key defaults to a fresh identity for send and serve; --id to "peercomm"; --to to the entity_id
 the peer's GET /public-key reports. serve accepts only --pin'ned senders unless --accept-unknown
-(then unpinned senders must complete the v1.0 handshake first); --peer tells it where to answer.`;
+(then unpinned senders must complete the v1.0 handshake first: v1 send --listen); --peer tells it
+where to answer.`;
 
 const MAX_FILE_BYTES = 1 << 20;
 
@@ -56,7 +59,7 @@ export async function runV1(args: string[], log: (line: string) => void, options
       args: rest,
       allowPositionals: true,
       options: {
-        key: { type: 'string' }, id: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
+        key: { type: 'string' }, id: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, listen: { type: 'string' },
         pin: { type: 'string', multiple: true }, peer: { type: 'string', multiple: true }, 'accept-unknown': { type: 'boolean' },
       },
     });
@@ -88,7 +91,9 @@ export async function runV1(args: string[], log: (line: string) => void, options
       } catch {
         throw usage('<json-payload> must be a JSON object');
       }
+      const listen = values.listen === undefined ? null : hostPort(values.listen);
       const identity = await identityFrom(values.key, log);
+      if (listen !== null) return sendInSession(url, msgType, payload, identity, values.id ?? 'peercomm', values.to, listen, log);
       const client = new V1Client();
       const to = values.to ?? (await client.publicKey(url).then((k) => k.entityId, () => ''));
       const body = sign({ msgType, senderId: values.id ?? 'peercomm', recipientId: to, payload }, identity);
@@ -98,8 +103,7 @@ export async function runV1(args: string[], log: (line: string) => void, options
     }
     case 'serve': {
       if (positionals.length !== 0) throw usage('serve takes no arguments');
-      const port = Number(values.port ?? 8000);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage('--port must be 0..65535');
+      const port = portNumber(values.port ?? '8000', '--port');
       const identity = await identityFrom(values.key, log);
       const trust = new TrustStore(pairs(values.pin, 'pin'), values['accept-unknown'] === true);
       const endpoint = new V1Endpoint({ identity, entityId: values.id ?? 'peercomm', trust, peers: pairs(values.peer, 'peer'), log });
@@ -118,5 +122,41 @@ export async function runV1(args: string[], log: (line: string) => void, options
     }
     default:
       throw usage(command === undefined ? 'missing command' : `unknown command: ${command}`);
+  }
+}
+
+function portNumber(text: string, what: string): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw usage(`${what} must be 0..65535`);
+  return port;
+}
+
+/** `--listen PORT` or `HOST:PORT` (host default 127.0.0.1). */
+function hostPort(text: string): { host: string; port: number } {
+  const i = text.lastIndexOf(':');
+  return i < 0 ? { host: '127.0.0.1', port: portNumber(text, '--listen') } : { host: text.slice(0, i) || '127.0.0.1', port: portNumber(text.slice(i + 1), '--listen') };
+}
+
+/**
+ * `v1 send --listen`: the v1.0 handshake with the server at `url` (its key pinned to what its
+ * GET /public-key serves; its acks arrive at our endpoint on `listen`), then the message in
+ * that session, then the endpoint closes.
+ */
+async function sendInSession(
+  url: string, msgType: string, payload: JsonObject, identity: Identity, entityId: string, toName: string | undefined,
+  listen: { host: string; port: number }, log: (line: string) => void,
+): Promise<void> {
+  const served = await new V1Client().publicKey(url);
+  const to = toName ?? served.entityId;
+  const trust = new TrustStore([[to, served.publicKey]], false);
+  const endpoint = new V1Endpoint({ identity, entityId, trust, peers: [[to, url]], handshakeTimeoutMs: 10_000, log: () => undefined });
+  try {
+    await endpoint.listen(listen);
+    const session = await endpoint.handshake(to);
+    log(`v1.0 session ${session.id} with ${to} (key ${served.publicKey.toString('hex')})`);
+    const res = await endpoint.send(to, msgType, payload);
+    log(`${res.status} ${JSON.stringify(res.body)} (attempt ${res.attempts}; v1.0: signed, not encrypted)`);
+  } finally {
+    await endpoint.close();
   }
 }

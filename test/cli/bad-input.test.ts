@@ -117,12 +117,7 @@ describe('the v1 commands together, as the README shows them', () => {
   it('keygen, v1 serve --pin legacy=<key>, v1 send --key legacy.key --id legacy: delivered and printed', async () => {
     const key = await run(['keygen', '--out', 'legacy.key']);
     const hex = /public key\s+([0-9a-f]{64})/.exec(key.out)![1]!;
-    const port = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const serve = spawn(process.execPath, [CLI, 'v1', 'serve', '--port', String(port), '--pin', `legacy=${hex}`], { cwd: dir });
     cleanup.push(() => serve.kill('SIGTERM'));
     let out = '';
@@ -133,4 +128,33 @@ describe('the v1 commands together, as the README shows them', () => {
     while (!out.includes('[v1.0 legacy status]')) await new Promise((r) => setTimeout(r, 20));
     expect(out).toContain('{"load":0.3}');
   });
+
+  it('v1 serve --accept-unknown --peer legacy=<url>, v1 send --listen <port>: the v1.0 handshake, then the message in its session', async () => {
+    const [port, back] = [await freePort(), await freePort()];
+    const serve = spawn(process.execPath, [CLI, 'v1', 'serve', '--port', String(port), '--accept-unknown', '--peer', `legacy=http://127.0.0.1:${back}`], { cwd: dir });
+    cleanup.push(() => serve.kill('SIGTERM'));
+    let out = '';
+    serve.stdout.on('data', (d) => (out += d));
+    while (!out.includes('serving v1.0')) await new Promise((r) => setTimeout(r, 20));
+    // Without the handshake an unpinned sender is refused: one line, exit 1.
+    const bare = await run(['v1', 'send', `http://127.0.0.1:${port}`, 'status', '{"load": 0.1}', '--key', 'legacy.key', '--id', 'legacy']);
+    expect(bare.code).toBe(1);
+    oneLine(bare.err);
+    expect(bare.err).toContain('UNKNOWN_SENDER');
+    const sent = await run(['v1', 'send', `http://127.0.0.1:${port}`, 'status', '{"load": 0.3}', '--key', 'legacy.key', '--id', 'legacy', '--listen', String(back)]);
+    expect(sent.code, sent.err).toBe(0);
+    expect(sent.out).toMatch(/v1\.0 session \S+ with peercomm/);
+    while (!out.includes('[v1.0 legacy status #')) await new Promise((r) => setTimeout(r, 20));
+    expect(out).toContain('{"load":0.3}');
+    expect(out).toMatch(/v1\.0 session \S+ with legacy/);
+  });
 });
+
+function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
