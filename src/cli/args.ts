@@ -34,9 +34,13 @@ export function messageType(value: string | undefined): MessageType | number {
 
 /** "host:port" with a valid port, or an entity id (no colon) resolved through the DHT. */
 export function target(value: string): string {
-  if (!value.includes(':')) return value;
+  return value.includes(':') ? address(value, 'the address', ' or an entity id') : value;
+}
+
+/** "host:port" (IPv6 in brackets) with a port 1-65535. */
+export function address(value: string, name: string, or = ''): string {
   const m = /^(?:\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
-  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new UsageError(`the address must be host:port (port 1-65535) or an entity id, got ${JSON.stringify(value)}`);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new UsageError(`${name} must be host:port (port 1-65535)${or}, got ${JSON.stringify(value)}`);
   return value;
 }
 

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { Identity } from '../crypto/index.js';
 import { PeerError } from '../errors.js';
 import { Peer, type Message } from '../peer/index.js';
-import { PinnedKey, UsageError, messageType, pin, port, positive, target } from './args.js';
+import { PinnedKey, UsageError, address, messageType, pin, port, positive, target } from './args.js';
 import { runDemo } from './demo.js';
 import { runV1 } from './v1.js';
 
@@ -100,6 +100,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const { values, positionals } = parsed;
   if (values.help) return log(HELP[command]!);
+  values.bootstrap?.forEach((b) => address(b, '--bootstrap'));
   if (positionals.length > POSITIONALS[command]!) usage(`${command}: unexpected argument ${JSON.stringify(positionals[POSITIONALS[command]!])}`);
   switch (command) {
     case 'keygen': {

@@ -30,6 +30,7 @@ the peer's GET /public-key reports. serve accepts only --pin'ned senders unless 
 where to answer.`;
 
 const MAX_FILE_BYTES = 1 << 20;
+const HELP_WORDS: ReadonlySet<string> = new Set(['help', '--help', '-h']);
 
 function usage(message: string): PeerError {
   return new PeerError(ErrorCode.INVALID_ARGUMENT, `${message}\n${V1_USAGE}`);
@@ -61,19 +62,24 @@ export async function runV1(args: string[], log: (line: string) => void, options
       options: {
         key: { type: 'string' }, id: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, listen: { type: 'string' },
         pin: { type: 'string', multiple: true }, peer: { type: 'string', multiple: true }, 'accept-unknown': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (err) {
     throw usage((err as Error).message);
   }
   const { values, positionals } = parsed;
+  if (values.help || HELP_WORDS.has(command ?? '')) return log(V1_USAGE);
   switch (command) {
     case 'verify': {
       const [file] = positionals;
       if (file === undefined || positionals.length !== 1 || values.key === undefined) throw usage('verify takes <file> --key <hex>');
-      const size = (await stat(file)).size;
+      const unreadable = (err: NodeJS.ErrnoException): never => {
+        throw usage(`cannot read ${file}: ${err.code ?? err.message}`);
+      };
+      const size = (await stat(file).catch(unreadable)).size;
       if (size > MAX_FILE_BYTES) throw new PeerError(ErrorCode.FRAME_TOO_LARGE, `${file} is larger than ${MAX_FILE_BYTES} bytes`);
-      const env = verify(await readFile(file), values.key);
+      const env = verify(await readFile(file).catch(unreadable), values.key);
       log(`valid v1.0 envelope (version ${env.version}): ${env.msgType} from ${env.senderId} to ${env.recipientId}`);
       log(`timestamp ${env.timestamp}  nonce ${env.nonce}  session ${env.sessionId ?? '-'}  seq ${env.sequenceNum ?? '-'}`);
       log(`payload ${canonicalJson(env.payload)}`);

@@ -31,7 +31,8 @@ function oneLine(err: string): void {
 
 describe('CLI help, version and bad inputs', () => {
   it('--help, -h, help, <command> --help and --version print and exit 0', async () => {
-    for (const args of [['--help'], ['-h'], ['help'], ['keygen', '--help'], ['send', '--help'], ['listen', '-h'], ['demo', '--help']]) {
+    for (const args of [['--help'], ['-h'], ['help'], ['keygen', '--help'], ['send', '--help'], ['listen', '-h'], ['demo', '--help'], ['node', '--help'],
+      ['discover', '--help'], ['lookup', '--help'], ['v1', '--help'], ['v1', 'help'], ['v1', 'send', '--help'], ['v1', 'serve', '-h'], ['v1', 'verify', '--help']]) {
       const r = await run(args);
       expect({ args, code: r.code }).toEqual({ args, code: 0 });
       expect(r.out).toMatch(/usage: peercomm/);
@@ -51,6 +52,10 @@ describe('CLI help, version and bad inputs', () => {
       ['send', '127.0.0.1:7400', 'hi', '--pin', 'ab'], ['send', '127.0.0.1:7400', 'hi', '--pin', 'zz'.repeat(32)],
       ['send', '127.0.0.1:7400', 'hi', '--type', '300'], ['send', '127.0.0.1:7400', 'hi', '--timeout', 'soon'],
       ['demo', '--peers', 'abc'], ['frobnicate'], [], ['keygen', '--bogus'],
+      ['discover', 'x', '--bootstrap', 'abc'], ['node', '--bootstrap', '127.0.0.1:0'], ['send', 'bob', 'hi', '--bootstrap', 'h:99999'],
+      ['node', '--port', 'abc'], ['node', '--dht-port', '70000'], ['discover'], ['lookup', 'x'],
+      ['v1'], ['v1', 'frobnicate'], ['v1', 'serve', '--port', '99999'], ['v1', 'serve', '--pin', 'x'], ['v1', 'verify', 'missing.json', '--key', 'ab'],
+      ['v1', 'send', 'http://127.0.0.1:1', 'status', 'notjson'], ['v1', 'send', 'http://127.0.0.1:1', 'status', '{}', '--listen', 'abc'],
     ];
     for (const args of cases) {
       const r = await run(args);
