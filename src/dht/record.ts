@@ -17,6 +17,10 @@ export const RECORD_VERSION = 1;
 const FLAG_ROTATION = 1;
 /** The entity has gone (graceful close): the record replaces its live versions, lists no address. */
 const FLAG_TOMBSTONE = 2;
+/** The entity lists relays it holds reservations on (docs/RELAY.md): a relay list follows the capabilities. */
+const FLAG_RELAYS = 4;
+/** Relays a record may list (a sender tries them in turn). */
+export const MAX_RECORD_RELAYS = 3;
 export const MAX_ENTITY_ID_BYTES = 128;
 export const MAX_RECORD_ADDRESSES = 8;
 export const MAX_RECORD_ADDRESS_BYTES = 128;
@@ -35,10 +39,18 @@ export interface RecordFields {
   ttl: number;
   /** A signed "gone": replaces the live versions at every key; addresses must be empty. */
   tombstone?: boolean;
+  /** Relays (relay port "host:port") holding a reservation for this entity, until `expiresAt` (unix ms). */
+  relays?: RelayEntry[];
+}
+
+export interface RelayEntry {
+  address: string;
+  expiresAt: number;
 }
 
 export interface DhtRecord extends RecordFields {
   tombstone: boolean;
+  relays: RelayEntry[];
   publicKey: Uint8Array;
   signature: Uint8Array;
   /** A key change: the previous key and its signature over the same body. */
@@ -102,7 +114,10 @@ function encodeBody(f: RecordFields, publicKey: Uint8Array, oldKey: Uint8Array |
   if (!Number.isInteger(f.ttl) || f.ttl < 1 || f.ttl > 0xffffffff) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'ttl must be 1..2^32-1 s');
   if (f.tombstone && f.addresses.length > 0) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'a tombstone lists no address');
   const caps = canonicalCapabilities(f.capabilities);
-  const flags = (oldKey ? FLAG_ROTATION : 0) | (f.tombstone ? FLAG_TOMBSTONE : 0);
+  // A tombstone lists no relay (the entity is gone), whatever the live record listed.
+  const relays = f.tombstone ? [] : f.relays ?? [];
+  if (!Array.isArray(relays) || relays.length > MAX_RECORD_RELAYS) throw new PeerError(ErrorCode.INVALID_ARGUMENT, `at most ${MAX_RECORD_RELAYS} relays`);
+  const flags = (oldKey ? FLAG_ROTATION : 0) | (f.tombstone ? FLAG_TOMBSTONE : 0) | (relays.length > 0 ? FLAG_RELAYS : 0);
   const w = new ByteWriter().u8(RECORD_VERSION).u8(flags).shortString(f.entityId, MAX_ENTITY_ID_BYTES);
   w.raw(publicKey).u64(f.lastSeen, 'lastSeen').u16(Math.floor(f.ttl / 0x10000)).u16(f.ttl & 0xffff);
   w.u8(f.addresses.length);
@@ -112,6 +127,10 @@ function encodeBody(f: RecordFields, publicKey: Uint8Array, oldKey: Uint8Array |
   }
   w.u8(caps.length);
   for (const c of caps) w.shortString(c, MAX_CAPABILITY_BYTES);
+  if (relays.length > 0) {
+    w.u8(relays.length);
+    for (const r of relays) w.shortString(r.address, MAX_RECORD_ADDRESS_BYTES).u64(r.expiresAt, 'relay expiresAt');
+  }
   if (oldKey) w.raw(oldKey);
   return w.finish();
 }
@@ -146,7 +165,7 @@ export function decodeRecord(input: Uint8Array, maxBytes = MAX_RECORD_BYTES): Dh
   const r = new ByteReader(bytes, 'DHT record');
   if (r.u8() !== RECORD_VERSION) r.fail('unknown record version');
   const flags = r.u8();
-  if ((flags & ~(FLAG_ROTATION | FLAG_TOMBSTONE)) !== 0) r.fail('unknown record flags');
+  if ((flags & ~(FLAG_ROTATION | FLAG_TOMBSTONE | FLAG_RELAYS)) !== 0) r.fail('unknown record flags');
   const entityId = r.shortString(MAX_ENTITY_ID_BYTES);
   const publicKey = r.bytesView(32);
   const lastSeen = r.u64();
@@ -167,12 +186,18 @@ export function decodeRecord(input: Uint8Array, maxBytes = MAX_RECORD_BYTES): Dh
     capabilities.push(c);
   }
   if (capabilities.length > MAX_CAPABILITIES) r.fail('too many capabilities');
+  const relays: RelayEntry[] = [];
+  if (flags & FLAG_RELAYS) {
+    const n = r.u8();
+    if (n === 0 || n > MAX_RECORD_RELAYS || tombstone) r.fail('relay list empty, too long, or in a tombstone');
+    for (let i = 0; i < n; i++) relays.push({ address: r.shortString(MAX_RECORD_ADDRESS_BYTES), expiresAt: r.u64() });
+  }
   const oldKey = flags & FLAG_ROTATION ? r.bytesView(32) : null;
   const signature = r.bytesView(64);
   const oldSignature = oldKey ? r.bytesView(64) : null;
   r.end();
   return {
-    entityId, addresses, capabilities, lastSeen, ttl, tombstone, publicKey, signature, bytes,
+    entityId, addresses, capabilities, lastSeen, ttl, tombstone, relays, publicKey, signature, bytes,
     rotation: oldKey && oldSignature ? { publicKey: oldKey, signature: oldSignature } : null,
   };
 }

@@ -76,6 +76,8 @@ export interface PeerEvents {
   dhtError: [error: PeerError];
   /** connectAny() fell back to v1.0. */
   v1Fallback: [info: { entityId: string; url: string; reason: unknown }];
+  /** connect(entityId) (or a handle) reached the entity: directly, or through relays (docs/RELAY.md). */
+  route: [info: { entityId: string; path: 'direct' | 'relay'; via: string[]; session: Session }];
 }
 
 /** Forwards a session's requests, refusals and handler errors to the peer. */

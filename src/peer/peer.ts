@@ -17,7 +17,7 @@ import {
   DEFAULT_PROCESS_REASSEMBLY_BYTES, ReassemblyBudgets, bufferPoolStats, processReassemblyBudget, type BudgetLease, type BufferPoolStats,
 } from '../chunking/index.js';
 import { Identity, type AeadSuite } from '../crypto/index.js';
-import { DhtNode, type DhtConfig, type LookupResult, type ResolvedRecord } from '../dht/index.js';
+import { DhtNode, RECORD_TTL_S, type DhtConfig, type LookupResult, type ResolvedRecord } from '../dht/index.js';
 import { DhtNames } from './dht-names.js';
 import { RateLimiter, type PeerLimits, type RateClass, type RateLimiterOptions } from '../ratelimit/index.js';
 import { ErrorCode, PeerError } from '../errors.js';
@@ -31,6 +31,7 @@ import { Session, type AdmissionHooks, type Message, type SessionIoOptions } fro
 import { TrustStore, type PublicKeyInput } from './trust.js';
 import { wireSession, type PeerEvents } from './events.js';
 import { RemoteHandle, type HandleOptions } from './handle.js';
+import { RelayAgent, RelayServer, openCircuit, type RelayOptions, type ReserveOptions } from '../relay/index.js';
 
 export interface PeerOptions {
   identity?: Identity;
@@ -88,6 +89,16 @@ export interface PeerOptions {
    * delivery of what it holds starts at create; otherwise on first use.
    */
   queue?: QueueOptions;
+  /** Serve as a relay for agents that reserve with it, on a port of its own (opt-in; docs/RELAY.md). */
+  relay?: RelayOptions;
+  /** Reserve slots on these relays and list them in our DHT record, for when nobody can connect to us (docs/RELAY.md). */
+  reserve?: ReserveOptions;
+}
+
+/** How a session reached its remote: directly, or through these relays (first hop first). */
+export interface Route {
+  path: 'direct' | 'relay';
+  via: string[];
 }
 
 export interface PeerStats {
@@ -143,6 +154,9 @@ export class Peer extends EventEmitter<PeerEvents> {
   private readonly names: DhtNames;
   /** Reassembly budgets per remote peer, address prefix and trust, nested in the process budget. */
   private readonly budgets: ReassemblyBudgets;
+  private relayServer: RelayServer | null = null;
+  private relayAgent: RelayAgent | null = null;
+  private readonly routes = new WeakMap<Session, Route>();
   private closed = false;
   private readonly counters: Omit<PeerStats, 'listener' | 'rateLimited' | 'handshakeRateLimited' | 'reassembly'> = {
     sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0, chunkErrors: 0, internalErrors: 0, dhtPublishFailures: 0,
@@ -178,6 +192,15 @@ export class Peer extends EventEmitter<PeerEvents> {
     const peer = new Peer(opts);
     if (opts.bootstrap !== undefined || opts.dht !== undefined) await peer.startDht();
     if (opts.queue !== undefined) await peer.queue.start();
+    if (opts.relay !== undefined) {
+      peer.relayServer = new RelayServer(peer.identity, opts.relay);
+      await peer.relayServer.listen();
+    }
+    if (opts.reserve !== undefined) {
+      const ttlS = opts.reserve.ttlS ?? opts.dht?.config?.recordTtlS ?? RECORD_TTL_S;
+      peer.relayAgent = new RelayAgent(peer.identity, { ...opts.reserve, ttlS }, (socket, relay) => peer.attachRelayed(socket, 'responder', [relay]));
+      peer.relayAgent.on('change', () => void peer.publish());
+    }
     return peer;
   }
 
@@ -223,7 +246,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     const host = tcp && tcp.host !== '0.0.0.0' && tcp.host !== '::' ? tcp.host : '127.0.0.1';
     const addresses = this.opts.dht?.advertise ?? (tcp ? [`${host}:${tcp.port}`] : []);
     try {
-      await this.dhtNode.publish({ entityId: this.entityId, addresses, capabilities: this.opts.capabilities ?? [] });
+      const relays = this.relayAgent?.listed() ?? [];
+      await this.dhtNode.publish({ entityId: this.entityId, addresses, capabilities: this.opts.capabilities ?? [], relays });
     } catch (err) {
       // A first node has nobody to store on yet: the peer still works, and says so.
       if (!(err instanceof PeerError && err.code === ErrorCode.DHT_ERROR)) throw err;
@@ -326,22 +350,71 @@ export class Peer extends EventEmitter<PeerEvents> {
     return this.attach(socket, 'initiator');
   }
 
+  /** The record's addresses in turn, then (when none answers) its unexpired relays: says which path it took ('route'). */
   private async connectEntity(entityId: string): Promise<Session> {
     const record = await this.lookup(entityId);
-    let last: unknown = new PeerError(ErrorCode.DHT_ERROR, `${entityId}'s record lists no address`);
-    for (const address of record.addresses) {
+    const now = Date.now();
+    const routes: Route[] = [
+      ...record.addresses.map((a): Route => ({ path: 'direct', via: [a] })),
+      ...record.relays.filter((r) => r.expiresAt > now).map((r): Route => ({ path: 'relay', via: [r.address] })),
+    ];
+    let last: unknown = new PeerError(ErrorCode.DHT_ERROR, `${entityId}'s record lists no address and no relay`);
+    for (const route of routes) {
       try {
-        const session = await this.connect(address);
+        const session = route.path === 'direct' ? await this.connect(route.via[0]!) : await this.connectVia(route.via, record.publicKey);
         if (!Buffer.from(session.remote!.publicKey).equals(record.publicKey) || session.remote!.entityId !== entityId) {
           await session.close();
-          throw new PeerError(ErrorCode.INVALID_SIGNATURE, `${address} is not the ${entityId} of the signed DHT record`);
+          throw new PeerError(ErrorCode.INVALID_SIGNATURE, `${route.via[0]} is not the ${entityId} of the signed DHT record`);
         }
+        this.routes.set(session, route);
+        this.emit('route', { entityId, ...route, session });
         return session;
       } catch (err) {
         last = err;
       }
     }
     throw last;
+  }
+
+  /**
+   * Opens a circuit through `relays` (1–3 relay addresses, the target reserved on the last) to
+   * the entity whose Ed25519 key is `publicKey`, and runs the handshake through it: the relays
+   * see only ciphertext. Rejects UNREACHABLE naming the refusing hop (details.relayStatus, hop),
+   * or INVALID_SIGNATURE if the key that answered is not `publicKey`.
+   */
+  async connectVia(relays: string[], publicKey: Uint8Array): Promise<Session> {
+    if (this.closed) throw new PeerError(ErrorCode.INVALID_STATE, 'peer is closed');
+    const session = await this.attachRelayed(await openCircuit(relays, publicKey), 'initiator', relays);
+    if (!Buffer.from(session.remote!.publicKey).equals(publicKey)) {
+      await session.close();
+      throw new PeerError(ErrorCode.INVALID_SIGNATURE, `the circuit through ${relays.join(' → ')} reached another key`);
+    }
+    return session;
+  }
+
+  /** How `session` reached its remote (sessions opened by address or accepted on our listener: direct). */
+  routeOf(session: Session): Route {
+    return this.routes.get(session) ?? { path: 'direct', via: [] };
+  }
+
+  /** The relay this peer serves (option `relay`), or null. */
+  get relay(): RelayServer | null {
+    return this.relayServer;
+  }
+
+  /** Our reservations on relays (option `reserve`), or null. */
+  get relayReservations(): RelayAgent | null {
+    return this.relayAgent;
+  }
+
+  /** A session over a spliced circuit socket (paused until the session reads it). */
+  private attachRelayed(socket: net.Socket, role: 'initiator' | 'responder', via: string[]): Promise<Session> {
+    const session = this.attach(socket, role);
+    socket.resume();
+    return session.then((s) => {
+      this.routes.set(s, { path: 'relay', via });
+      return s;
+    });
   }
 
   /**
@@ -391,6 +464,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.closed) return;
     this.closed = true;
     this.unwatchTrust();
+    this.relayAgent?.close();
     await this.queue.close();
     await Promise.all([...this.handles].map((h) => h.close()));
     const server = this.server;
@@ -400,7 +474,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     // Connections whose session already ended but whose remote keeps them open would hold
     // server.close() forever.
     for (const socket of this.sockets) socket.destroy();
-    await Promise.all([stopped, this.v1?.close(), this.dhtNode?.close()]);
+    await Promise.all([stopped, this.v1?.close(), this.dhtNode?.close(), this.relayServer?.close()]);
   }
 
   private accept(socket: net.Socket): void {

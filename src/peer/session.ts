@@ -243,7 +243,8 @@ export class Session extends EventEmitter<SessionEvents> {
       this.finish();
       if (!this.stream.destroyed) {
         this.stream.end();
-        await Promise.race([once(this.stream, 'close'), new Promise((r) => setTimeout(r, 2000).unref())]);
+        // A reset while closing (the remote or a relay went away) still closes: once() would reject on 'error'.
+        await Promise.race([once(this.stream, 'close').catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
         this.stream.destroy();
       }
     })();
