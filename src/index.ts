@@ -30,3 +30,8 @@ export {
   OfflineQueue, SqliteStore, RedisStore, defaultQueuePath, DEFAULT_TTL_MS, DEFAULT_MAX_TTL_MS, MAX_TTL_MS,
   type QueueOptions, type QueueStats, type QueuedMessage, type QueueStore, type Durability,
 } from './queue/index.js';
+export {
+  RelayServer, RelayCore, RelayAgent, Reservation, openCircuit, joinCircuit, RelayStatus, RELAY_DEFAULTS,
+  type RelayOptions, type RelayLimits, type RelayStats, type ReserveOptions,
+} from './relay/index.js';
+export type { Route } from './peer/peer.js';

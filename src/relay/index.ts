@@ -4,3 +4,4 @@ export * from './messages.js';
 export { RelayServer, type RelayOptions } from './server.js';
 export { openCircuit, joinCircuit, Reservation, DEFAULT_RELAY_TIMEOUT_MS } from './client.js';
 export { RelayAgent, type ReserveOptions } from './agent.js';
+export { readControl } from './read-control.js';
