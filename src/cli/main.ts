@@ -11,6 +11,7 @@ import { Peer, type Message } from '../peer/index.js';
 import { PinnedKey, UsageError, address, messageType, pin, port, positive, target } from './args.js';
 import { runDemo } from './demo.js';
 import { runV1 } from './v1.js';
+import { runRelay } from './relay.js';
 
 const USAGE = `usage: peercomm <command> [options]      (peercomm <command> --help for one command)
 
@@ -25,6 +26,7 @@ const USAGE = `usage: peercomm <command> [options]      (peercomm <command> --he
   lookup <entity-id> --bootstrap H:P     an agent's signed record (DHT; a human name needs --pin KEY)
   demo [--peers N] [--seconds S]         a local network of peers: handshakes, messages, throughput
   v1 verify|send|serve …                 v1.0 compatibility (signed, not encrypted): peercomm v1 --help
+  relay [--port N] [--host H] [--key FILE] …  run a relay for agents nobody can reach: peercomm relay --help
   help, --help, -h | --version
 
 options: --key defaults to ./peercomm.key (created by keygen); --pin refuses the remote unless
@@ -81,6 +83,7 @@ async function main(argv: string[]): Promise<void> {
     }
     return;
   }
+  if (command === 'relay') return void (await runRelay(rest, log));
   if (!Object.hasOwn(POSITIONALS, command)) usage(`unknown command ${JSON.stringify(command)}`);
   let parsed;
   try {
