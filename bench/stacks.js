@@ -137,7 +137,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Counter and both processes' CPU over a window after a warm-up. */
 async function window(server, client, counterOf, seconds, onStart) {
-  await sleep(Math.min(400, seconds * 500));
+  await sleep(Math.min(1500, seconds * 750)); // warm-up: connections up, JIT past its first compiles
   const [s0, c0] = await Promise.all([server.ask('snapshot'), client.ask('snapshot')]);
   onStart?.(c0);
   const t0 = performance.now();

@@ -62,6 +62,20 @@ export class PeerError extends Error {
   }
 }
 
+/**
+ * A PeerError for an expected ending (a session closed normally, the waiters it leaves): built
+ * without a stack trace, which would cost more than the rest of the close and says nothing.
+ */
+export function endingError(code: ErrorCode, message: string): PeerError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new PeerError(code, message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 export function isPeerError(err: unknown, code?: ErrorCode): err is PeerError {
   return err instanceof PeerError && (code === undefined || err.code === code);
 }

@@ -53,6 +53,14 @@ export const CONTEXTS = {
   ready: 'peer-v1.1 ready',
 } as const;
 
+const encoded = new Map<string, Buffer>();
+/** The UTF-8 bytes of one of the constant labels or contexts above, encoded once. */
+export function labelBytes(label: string): Buffer {
+  let b = encoded.get(label);
+  if (b === undefined) encoded.set(label, (b = Buffer.from(label, 'utf8')));
+  return b;
+}
+
 /** handshake_init timestamps further than this from our clock are replays (spec: ±60 s). */
 export const TIMESTAMP_WINDOW_MS = 60_000;
 /** challenge_response must arrive within this of handshake_init_ack. */

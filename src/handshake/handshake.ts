@@ -19,7 +19,7 @@ import { ErrorCode, PeerError } from '../errors.js';
 import { FrameType } from '../wire/index.js';
 import {
   CHALLENGE_BYTES, CONTEXTS, DEFAULT_CHALLENGE_LIFETIME_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, INIT_NONCE_BYTES,
-  SUITE_NAMES, SUPPORTED_VERSIONS, suiteId, type SuiteId,
+  SUITE_NAMES, SUPPORTED_VERSIONS, labelBytes, suiteId, type SuiteId,
 } from './constants.js';
 import { confirmation, deriveKeys, transcriptHash, type DirectionalKeys, type Role } from './key-schedule.js';
 import {
@@ -243,7 +243,7 @@ export class Handshake {
       version, suite: suiteId(suite), identityKey: this.opts.identity.publicKey, ephemeralKey: this.ephemeral.publicKey,
       challenge: this.opts.fixed?.challenge ?? randomBytes(CHALLENGE_BYTES), entityId: this.opts.entityId,
     });
-    const signature = this.opts.identity.sign(Buffer.concat([Buffer.from(CONTEXTS.initAckSignature), sha256(this.init), signed]));
+    const signature = this.opts.identity.sign(Buffer.concat([labelBytes(CONTEXTS.initAckSignature), sha256(this.init), signed]));
     const ack = Buffer.concat([signed, signature]);
     this.handshakeHash = transcriptHash(this.init, ack);
     this.peerEphemeral = Buffer.from(m.ephemeralKey);
@@ -259,20 +259,20 @@ export class Handshake {
       throw new PeerError(ErrorCode.INVALID_VERSION, 'responder chose a version or suite we did not offer');
     }
     this.acceptRemote(m.entityId, m.identityKey);
-    const signedBy = Buffer.concat([Buffer.from(CONTEXTS.initAckSignature), sha256(this.init!), initAckSignedPart(body)]);
+    const signedBy = Buffer.concat([labelBytes(CONTEXTS.initAckSignature), sha256(this.init!), initAckSignedPart(body)]);
     Identity.verify(m.identityKey, signedBy, m.signature);
     this.chosen = { version: m.version, suite: SUITE_NAMES[m.suite as SuiteId] };
     this.handshakeHash = transcriptHash(this.init!, body);
     this.keys = deriveKeys(this.ephemeral!, m.ephemeralKey, this.handshakeHash, 'initiator');
     this._state = SessionState.HandshakeAckReceived;
-    const sig = this.opts.identity.sign(Buffer.concat([Buffer.from(CONTEXTS.challengeSignature), this.handshakeHash]));
+    const sig = this.opts.identity.sign(Buffer.concat([labelBytes(CONTEXTS.challengeSignature), this.handshakeHash]));
     this._state = SessionState.ChallengeSent;
     return [encodeChallengeResponse(sig)];
   }
 
   private onChallengeResponse(signature: Uint8Array, now: number): Buffer[] {
     if (now > this.challengeExpiry) throw new PeerError(ErrorCode.CHALLENGE_EXPIRED, 'challenge_response arrived after the challenge lifetime');
-    const signed = Buffer.concat([Buffer.from(CONTEXTS.challengeSignature), this.handshakeHash!]);
+    const signed = Buffer.concat([labelBytes(CONTEXTS.challengeSignature), this.handshakeHash!]);
     if (!Identity.isValidSignature(this.remoteIdentityKey!, signed, signature)) {
       throw new PeerError(ErrorCode.CHALLENGE_INVALID, 'challenge_response signature does not verify');
     }

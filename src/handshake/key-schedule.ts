@@ -6,9 +6,9 @@
  *   then HKDF-Expand(session_key, label, L) for each directional key (32) and IV (12), the
  *   confirmation key (32) and the session id (8). One key is never used by both sides.
  */
-import { hkdf, hkdfExpand, hmacSha256, sha256, wipe, x25519, type X25519KeyPair } from '../crypto/index.js';
+import { HmacSha256Key, hkdf, hmacSha256, sha256, wipe, x25519, type X25519KeyPair } from '../crypto/index.js';
 import { SESSION_ID_BYTES } from '../wire/index.js';
-import { LABELS, SESSION_KEY_INFO } from './constants.js';
+import { LABELS, SESSION_KEY_INFO, labelBytes } from './constants.js';
 
 export type Role = 'initiator' | 'responder';
 
@@ -33,10 +33,13 @@ export function transcriptHash(init: Uint8Array, initAck: Uint8Array): Buffer {
 export function deriveKeys(ephemeral: X25519KeyPair, peerEphemeral: Uint8Array, handshakeHash: Uint8Array, role: Role): DirectionalKeys {
   let shared: Buffer | null = null;
   let sessionKey: Buffer | null = null;
+  let prk: HmacSha256Key | null = null;
   try {
     shared = x25519.sharedSecret(ephemeral.secretKey, peerEphemeral);
-    sessionKey = hkdf(shared, handshakeHash, SESSION_KEY_INFO, 32);
-    const expand = (label: string, length: number): Buffer => hkdfExpand(sessionKey!, Buffer.from(label, 'utf8'), length);
+    sessionKey = hkdf(shared, handshakeHash, labelBytes(SESSION_KEY_INFO), 32);
+    // session_key is the PRK of six expansions: its HMAC states are computed once.
+    prk = new HmacSha256Key(sessionKey);
+    const expand = (label: string, length: number): Buffer => prk!.expand(labelBytes(label), length);
     const i2rKey = expand(LABELS.keyInitiatorToResponder, 32);
     const i2rIv = expand(LABELS.ivInitiatorToResponder, 12);
     const r2iKey = expand(LABELS.keyResponderToInitiator, 32);
@@ -52,11 +55,12 @@ export function deriveKeys(ephemeral: X25519KeyPair, peerEphemeral: Uint8Array, 
     };
   } finally {
     x25519.wipe(ephemeral);
+    prk?.wipe();
     wipe(shared, sessionKey);
   }
 }
 
 /** HMAC-SHA256(confirmKey, context ‖ session_id): the key-confirmation values of steps 4–6. */
 export function confirmation(confirmKey: Uint8Array, context: string, sessionId: Uint8Array): Buffer {
-  return hmacSha256(confirmKey, Buffer.concat([Buffer.from(context, 'utf8'), sessionId]));
+  return hmacSha256(confirmKey, Buffer.concat([labelBytes(context), sessionId]));
 }

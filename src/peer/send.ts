@@ -29,8 +29,10 @@ export function frame(body: Uint8Array): Buffer {
   return f;
 }
 
+/** Handshake frames of one step go out in one write (one syscall, one segment). */
 export function writeFrames(stream: Duplex, bodies: Uint8Array[]): void {
-  for (const body of bodies) stream.write(frame(body));
+  if (bodies.length === 1) stream.write(frame(bodies[0]!));
+  else if (bodies.length > 1) stream.write(Buffer.concat(bodies.map(frame)));
 }
 
 export interface QueueOptions {

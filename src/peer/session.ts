@@ -8,7 +8,7 @@
  */
 import { EventEmitter, once } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { ErrorCode, PeerError } from '../errors.js';
+import { ErrorCode, PeerError, endingError } from '../errors.js';
 import {
   Handshake, SessionState, decodeHandshakeMessage, encodeCookie, isTerminal, phaseOf,
   type HandshakeOptions, type HandshakeResult, type Phase, type RemoteIdentity,
@@ -469,10 +469,11 @@ export class Session extends EventEmitter<SessionEvents> {
     this.handshake.destroy();
     this.renewal?.destroy();
     this.chain?.destroy();
-    this.settleReady(err ?? new PeerError(ErrorCode.INVALID_STATE, 'session closed before READY'));
-    this.sender?.close(err ?? new PeerError(ErrorCode.INVALID_STATE, 'session is CLOSED'));
+    // A normal close builds its errors without stack traces (endingError).
+    if (this.chain === null) this.settleReady(err ?? endingError(ErrorCode.INVALID_STATE, 'session closed before READY'));
+    this.sender?.close(err ?? endingError(ErrorCode.INVALID_STATE, 'session is CLOSED'));
     this.inbox.end();
-    this.receiver?.abandon(err ?? new PeerError(ErrorCode.INVALID_STATE, 'session closed during a streamed message'));
+    this.receiver?.abandon(err ?? endingError(ErrorCode.INVALID_STATE, 'session closed during a streamed message'));
     if (err && this.listenerCount('error') > 0) this.emit('error', err);
     this.emit('close', err);
   }

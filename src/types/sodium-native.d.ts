@@ -17,6 +17,10 @@ declare module 'sodium-native' {
     crypto_scalarmult(q: Bytes, n: Bytes, p: Bytes): void;
     crypto_hash_sha256_BYTES: number;
     crypto_hash_sha256(out: Bytes, input: Bytes): void;
+    crypto_hash_sha256_STATEBYTES: number;
+    crypto_hash_sha256_init(state: Bytes): void;
+    crypto_hash_sha256_update(state: Bytes, input: Bytes): void;
+    crypto_hash_sha256_final(state: Bytes, out: Bytes): void;
     crypto_aead_chacha20poly1305_ietf_ABYTES: number;
     crypto_aead_chacha20poly1305_ietf_KEYBYTES: number;
     crypto_aead_chacha20poly1305_ietf_NPUBBYTES: number;
