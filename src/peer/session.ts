@@ -218,7 +218,9 @@ export class Session extends EventEmitter<SessionEvents> {
    * bytes) without holding it whole: chunks are sealed and written as the socket drains, so
    * memory stays bounded whatever the size. Other sends on this session wait until it ends.
    * Resolves with the message number; rejects with CHUNK_ERROR if the source yields more or
-   * fewer bytes than `length`, or the peer refuses the message.
+   * fewer bytes than `length`, or the peer refuses the message. No `ack`: the receiver reads a
+   * stream chunk by chunk, so there is no single moment of acceptance to report; follow it
+   * with a `request()` the remote answers once it has read it (README).
    */
   async sendStream(source: AsyncIterable<Uint8Array | string>, options: { length: number; type?: MessageType | number }): Promise<number> {
     const type = typeId(options.type);

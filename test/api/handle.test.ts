@@ -4,8 +4,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Peer, PeerError } from '../../src/index.js';
+import { Victim } from '../helpers/victim.js';
 
-const cleanup: (() => Promise<void>)[] = [];
+const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
@@ -80,6 +81,36 @@ describe('peer.to(): a reconnecting handle', () => {
     await later;
     expect(got).toEqual([...Array.from({ length: 60 }, (_, i) => `a${i}`), 'b0']);
     expect(secondIds.slice(0, 60)).toEqual(firstIds); // the same ids: a receiver can drop duplicates
+    await handle.close();
+  });
+
+  it('kill -9 of the remote mid-traffic, a new remote on its port: every ack: true send through the handle is delivered, in order, ids intact', async () => {
+    const victim = await Victim.start({ entityId: 'remote', rateLimits: { classes: { task: 'unlimited' } }, session: { manualAck: true } });
+    cleanup.push(() => victim.kill());
+    const port = await victim.listen();
+    const client = await Peer.create({ entityId: 'client' });
+    cleanup.push(() => client.close());
+    const handle = client.to(`127.0.0.1:${port}`, { minDelayMs: 20, maxDelayMs: 200 });
+    await handle.ready();
+    const ids = Array.from({ length: 300 }, (_, i) => i.toString(16).padStart(32, '0'));
+    const sends = ids.map((id, i) => handle.send(`m${i}`, { type: 'task', ack: true, id }));
+    await new Promise((r) => setTimeout(r, 100));
+    await victim.kill(); // SIGKILL: nothing acknowledged, some or all delivered
+    const restarted = await Peer.create({ entityId: 'remote', rateLimits: { classes: { task: 'unlimited' } } });
+    cleanup.push(() => restarted.close());
+    const got: string[] = [];
+    const gotIds: string[] = [];
+    restarted.on('message', (m) => {
+      if (m.version !== '1.1') return;
+      got.push(Buffer.from(m.payload).toString());
+      gotIds.push(m.id!);
+    });
+    await restarted.listen({ host: '127.0.0.1', port });
+    await Promise.all(sends);
+    expect(got).toEqual(ids.map((_, i) => `m${i}`));
+    expect(gotIds).toEqual(ids);
+    await handle.send('after', { type: 'task', ack: true });
+    expect(got.at(-1)).toBe('after');
     await handle.close();
   });
 
