@@ -91,6 +91,12 @@ describe('relay limits (relay in a child process)', () => {
     const chain = await dial('127.0.50.3');
     chain.s.write(encodeConnect({ target: new Uint8Array(32), hopBudget: 2, visited: [], next: ['127.0.0.1:1'] }));
     expect(await answer(chain.s)).toBe('CHAIN_DISABLED@1');
+    // Hop budget: above 3, or fewer hops left than relays named, is refused before any dial.
+    for (const [hopBudget, next] of [[4, []], [1, ['127.0.0.1:1']], [0, []]] as const) {
+      const h = await dial('127.0.50.6');
+      h.s.write(encodeConnect({ target: new Uint8Array(32), hopBudget, visited: [], next: [...next] }));
+      expect(await answer(h.s)).toBe('HOP_LIMIT@1');
+    }
     const junk = await dial('127.0.50.4');
     junk.s.write(Buffer.from('00000005ff30000000', 'hex'));
     expect(await answer(junk.s)).toBe('MALFORMED@1');
@@ -101,7 +107,7 @@ describe('relay limits (relay in a child process)', () => {
     expect(st.bytesRelayed).toBe(0);
     expect(st.circuits).toBe(0);
     expect(st.reservations).toBe(0);
-    expect(st.refused).toMatchObject({ NO_RESERVATION: 1, BAD_TOKEN: 1, BAD_SIGNATURE: 1, CHAIN_DISABLED: 1 });
+    expect(st.refused).toMatchObject({ NO_RESERVATION: 1, BAD_TOKEN: 1, BAD_SIGNATURE: 1, CHAIN_DISABLED: 1, HOP_LIMIT: 3 });
     expect(relay.alive).toBe(true);
   });
 
