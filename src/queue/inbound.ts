@@ -39,6 +39,12 @@ interface Arrival {
 
 export class Inbound {
   private readonly batcher: Batcher<Arrival, void>;
+  /**
+   * Handed to the application, not yet marked handled in the store (the mark failed: a store
+   * restarting). Marked with the next batch; until then a copy is a duplicate, not a redelivery.
+   * Grows only while accept() succeeds and handled() fails, i.e. by what one store outage lets in.
+   */
+  private readonly unmarked = new Map<string, { sender: string; id: Uint8Array }>();
 
   constructor(
     private readonly store: () => Promise<QueueStore>,
@@ -70,9 +76,10 @@ export class Inbound {
     })), this.limits.maxSeenPerSender, now);
     const acks = new Map<Session, Uint8Array[]>();
     const gaps = new Map<Session, Uint8Array>();
-    const handled: { sender: string; id: Uint8Array }[] = [];
     items.forEach((a, i) => {
-      const r = results[i] as AcceptResult;
+      const key = `${a.sender}:${Buffer.from(a.env.id).toString('hex')}`;
+      // A second copy in this batch (the store says 'redeliver': seen, not yet marked) is a duplicate.
+      const r = this.unmarked.has(key) ? 'duplicate' : results[i] as AcceptResult;
       if (r === 'new' || r === 'redeliver') {
         try {
           this.handOver({
@@ -83,7 +90,7 @@ export class Inbound {
           return; // a handler threw: not handled, not acknowledged; the sender will send it again
         }
         this.counters.received++;
-        handled.push({ sender: a.sender, id: a.env.id });
+        this.unmarked.set(key, { sender: a.sender, id: a.env.id });
       } else if (r === 'duplicate') {
         this.counters.duplicates++;
       } else if (r === 'gap') {
@@ -103,7 +110,11 @@ export class Inbound {
       for (let i = 0; i < ids.length; i += MAX_ACK_IDS) send(session, encodeAck(AckKind.Acked, ids.slice(i, i + MAX_ACK_IDS)));
     }
     for (const [session, id] of gaps) send(session, encodeAck(AckKind.Gap, [id]));
-    await store.handled(handled);
+    const marks = [...this.unmarked];
+    if (marks.length > 0) {
+      await store.handled(marks.map(([, it]) => it));
+      for (const [key] of marks) this.unmarked.delete(key);
+    }
     return [];
   }
 }
