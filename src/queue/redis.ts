@@ -45,15 +45,14 @@ export class RedisStore implements QueueStore {
   private constructor(private readonly client: Client, private readonly prefix: string, readonly epoch: Uint8Array) {}
 
   static async open(opts: RedisStoreOptions = {}): Promise<RedisStore> {
-    let redis: { createClient(o: object): Client; RESP_TYPES: { BLOB_STRING: number } };
+    let redis: { createClient(o: object): Client; RESP_TYPES: { BLOB_STRING: number }; ErrorReply: new () => Error };
     try {
       redis = createRequire(import.meta.url)('@redis/client');
     } catch (err) {
       throw new PeerError(ErrorCode.INVALID_STATE, `the Redis queue needs @redis/client, which did not load: ${(err as Error).message}`);
     }
     const base = redis.createClient({ url: opts.url ?? 'redis://127.0.0.1:6379', socket: { reconnectStrategy: (n: number) => Math.min(50 * 2 ** n, 2000) } });
-    const errors: Error[] = [];
-    base.on('error', (err) => errors.push(err)); // reconnects by itself; failed commands reject
+    base.on('error', () => undefined); // it reconnects by itself; the commands that failed reject
     try {
       await base.connect();
     } catch (err) {
@@ -61,14 +60,27 @@ export class RedisStore implements QueueStore {
     }
     const client = base.withTypeMapping({ [redis.RESP_TYPES.BLOB_STRING]: Buffer });
     const prefix = `{${opts.prefix ?? 'pc'}}`;
-    const persistence = String(await client.sendCommand(['INFO', 'persistence']));
+    // Redis going away now (a restart) must not fail the open: the setup is idempotent, so it is
+    // done again once the client is back, as connect() itself waits for Redis. A reply with an
+    // error (other than LOADING, a restarted Redis replaying its AOF) fails it.
+    let persistence: string;
+    let epoch: Buffer;
+    for (;;) {
+      try {
+        persistence = String(await client.sendCommand(['INFO', 'persistence']));
+        await client.sendCommand(['SET', `${prefix}:epoch`, randomBytes(EPOCH_BYTES).toString('hex'), 'NX']);
+        epoch = bytes((await client.sendCommand(['GET', `${prefix}:epoch`])) as Reply);
+        break;
+      } catch (err) {
+        if (err instanceof redis.ErrorReply && !/^LOADING/.test(err.message)) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
     if (!/aof_enabled:1/.test(persistence)) {
       (opts.warn ?? ((m) => process.stderr.write(`\n*** peercomm queue WARNING: ${m} ***\n\n`)))(
         `Redis at ${opts.url ?? 'redis://127.0.0.1:6379'} runs without AOF (appendonly no): a restart of Redis loses queued messages that deliver() acknowledged. Set "appendonly yes".`,
       );
     }
-    await client.sendCommand(['SET', `${prefix}:epoch`, randomBytes(EPOCH_BYTES).toString('hex'), 'NX']);
-    const epoch = bytes((await client.sendCommand(['GET', `${prefix}:epoch`])) as Reply);
     return new RedisStore(client, prefix, epoch);
   }
 
