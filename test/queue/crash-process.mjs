@@ -1,45 +1,64 @@
 // A queue agent in a child process (the built dist/), for the crash tests: SIGKILLed and restarted
-// by test/queue/crash.test.ts. argv[2]: JSON options. Reports over IPC.
-//   sender:   delivers `count` messages named `${tag}:${i}` to 'bob' in batches of 100 and reports
-//             each batch's acknowledged names ({ acked: [...] }); a rejected deliver() is retried
-//             under a new name. Then keeps running, delivering what is queued.
-//   receiver: listens on `port`; the application appends "<id hex> <payload>\n" to `log` and, as
-//             docs/QUEUE.md says, checks its own record only for messages flagged redelivered.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+// by test/queue/crash.test.ts, which decides every kill from what this process reports over IPC.
+// Started ahead of time (the library loaded, { loaded } reported), it begins on { go: options }.
+//   sender:   on { deliver: [names] } calls deliver('bob', name) for each (one tick: one group
+//             commit) and reports { acked: [...], failed: [...] } (fulfilled / rejected names, in
+//             call order); on { stats: true } reports { pending } (-1 while the store is down).
+//   receiver: listens on `port`. The application appends one line per message handed to it:
+//             "<id hex> <payload> <pid> <N|R: redelivered flag> <L: logged | S: skipped>". As
+//             docs/QUEUE.md says, it consults its own record only for messages flagged
+//             redelivered: one it already logged is skipped. After each tick with messages it
+//             reports { logged } (its count of L lines). With `pauseAt`, on logging line number
+//             `pauseAt` it writes "paused\n" to stdout and blocks reading stdin until the test
+//             writes a byte: the test acts while delivery is held at that exact point.
+import { appendFileSync, existsSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { Identity, Peer } from '../../dist/index.js';
 
-const o = JSON.parse(process.argv[2]);
+process.send({ loaded: true });
+const o = await new Promise((resolve) => process.once('message', (m) => resolve(m.go)));
 const identity = await Identity.load(o.key);
 const trust = [[o.remote.entityId, o.remote.publicKey]];
 
 if (o.role === 'receiver') {
-  const logged = new Set(existsSync(o.log) ? readFileSync(o.log, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')[0]) : []);
+  const lines = existsSync(o.log) ? readFileSync(o.log, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')) : [];
+  const logged = new Set(lines.filter((f) => f[4] === 'L').map((f) => f[0]));
+  let reporting = false;
+  const report = () => {
+    reporting = false;
+    process.send({ logged: logged.size });
+  };
   const peer = await Peer.create({ identity, entityId: 'bob', trust, queue: o.queue });
+  peer.queue.on('error', () => undefined); // a store that is restarting: the sender sends again
   peer.queue.on('message', (m) => {
     const id = Buffer.from(m.id).toString('hex');
-    if (m.redelivered && logged.has(id)) return;
-    appendFileSync(o.log, `${id} ${Buffer.from(m.payload).toString()}\n`);
-    logged.add(id);
+    const skip = m.redelivered && logged.has(id);
+    appendFileSync(o.log, `${id} ${Buffer.from(m.payload).toString()} ${process.pid} ${m.redelivered ? 'R' : 'N'} ${skip ? 'S' : 'L'}\n`);
+    if (!skip) logged.add(id);
+    if (!skip && logged.size === o.pauseAt) {
+      writeSync(1, 'paused\n');
+      readSync(0, Buffer.alloc(1));
+    }
+    if (!reporting) {
+      reporting = true;
+      setImmediate(report);
+    }
   });
   await peer.listen({ host: '127.0.0.1', port: o.port });
-  process.send({ ready: true });
+  process.send({ ready: true, logged: logged.size });
 } else {
   const peer = await Peer.create({ identity, entityId: 'alice', trust, queue: o.queue });
   peer.queue.on('error', () => undefined); // a store that is restarting: the queue retries
-  process.send({ ready: true });
-  let retry = 0;
-  for (let i = 0; i < o.count; i += 100) {
-    let names = [];
-    for (let j = i; j < Math.min(o.count, i + 100); j++) names.push(`${o.tag}:${j}`);
-    while (names.length > 0) {
-      const results = await Promise.allSettled(names.map((n) => peer.deliver('bob', n)));
-      process.send({ acked: names.filter((_, k) => results[k].status === 'fulfilled') });
-      names = names.filter((_, k) => results[k].status === 'rejected').map((n) => `${n}:r${retry++}`);
-      if (names.length > 0) await new Promise((r) => setTimeout(r, 50));
+  let chain = Promise.resolve();
+  process.on('message', (m) => {
+    if (m.deliver) {
+      const names = m.deliver;
+      chain = chain.then(async () => {
+        const results = await Promise.allSettled(names.map((n) => peer.deliver('bob', n)));
+        process.send({ acked: names.filter((_, k) => results[k].status === 'fulfilled'), failed: names.filter((_, k) => results[k].status === 'rejected') });
+      });
+    } else if (m.stats) {
+      peer.queue.stats().then((s) => process.send({ pending: s.pending, delivered: s.delivered }), () => process.send({ pending: -1 }));
     }
-  }
-  process.send({ done: true });
-  setInterval(async () => {
-    try { process.send({ pending: (await peer.queue.stats()).pending }); } catch { /* store restarting */ }
-  }, 100);
+  });
+  process.send({ ready: true });
 }
