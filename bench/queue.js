@@ -26,24 +26,26 @@ const N = quick ? 10_000 : 30_000;
 const BIG_QUOTA = { messages: 2_000_000, bytes: 4 * 1024 ** 3 };
 const payload = Buffer.alloc(SIZE, 7);
 
-/** The receiving process: counts plain messages and queued ones; answers { expect } when reached. */
+/** The receiving process: counts plain messages and queued ones; answers { expect } when reached, with its CPU time since. */
 async function receiver() {
-  // The receiving process: counts plain messages and queued ones; answers { expect } when reached.
   const opts = JSON.parse(process.argv[3]);
   const peer = await Peer.create({ entityId: 'bob', rateLimits: NO_LIMITS, queue: { ...opts.queue, quota: BIG_QUOTA } });
   let plain = 0;
   let queued = 0;
   let want = null;
+  let cpu0 = process.cpuUsage();
   const check = () => {
     if (want !== null && (want.kind === 'queued' ? queued : plain) >= want.n) {
       want = null;
-      process.send({ reached: true });
+      const cpu = process.cpuUsage(cpu0);
+      process.send({ reached: true, cpuMs: (cpu.user + cpu.system) / 1000 });
     }
   };
   peer.on('message', () => { plain++; check(); });
   peer.queue.on('message', () => { queued++; check(); });
   process.on('message', (m) => {
-    if (m.expect) { plain = 0; queued = 0; want = m.expect; check(); }
+    if (m.expect) { plain = 0; queued = 0; want = m.expect; cpu0 = process.cpuUsage(); check(); }
+    if (m.exit) void peer.close().then(() => process.exit(0)); // exits (not killed) so --cpu-prof writes its profile
   });
   const { port } = await peer.listen({ host: '127.0.0.1', port: 0 });
   process.send({ port });
@@ -168,7 +170,7 @@ async function main() {
   }
   await client.close();
   for (const s of Object.values(senders)) await s.close();
-  for (const rx of Object.values(receivers)) rx.child.kill();
+  await Promise.all(Object.values(receivers).map((rx) => new Promise((r) => { rx.child.once('exit', r); rx.child.send({ exit: true }); })));
   if (!process.argv.includes('--no-million') && !quick) await million(dir);
   redis?.child.kill();
   rmSync(dir, { recursive: true, force: true });

@@ -62,7 +62,8 @@ export class Courier {
         return 'wait';
       case CourierState.Streaming:
         if (this.inflight.size > 0 && now - this.progressAt >= this.cfg.ackTimeoutMs) return 'restart';
-        if (!this.exhausted && this.inflight.size <= this.cfg.window / 2) return 'lease';
+        // Refill in slices of an eighth of the window, so the receiver always has the next ones in flight.
+        if (!this.exhausted && this.room >= Math.max(1, this.cfg.window / 8)) return 'lease';
         if (this.exhausted && this.inflight.size === 0) return 'release';
         return 'wait';
     }

@@ -15,6 +15,7 @@ import type { Session } from '../peer/session.js';
 import type { MessageType } from '../wire/index.js';
 import { Batcher } from './batcher.js';
 import { Courier } from './courier.js';
+import { MessageIds } from './ids.js';
 import { AckKind, decodeAck, decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { Inbound, type QueuedMessage } from './inbound.js';
 import { resolveOptions, type QueueOptions, type ResolvedQueueOptions } from './options.js';
@@ -64,6 +65,7 @@ export class OfflineQueue extends EventEmitter {
   private store: Promise<QueueStore> | null = null;
   private readonly links = new Map<string, Link>();
   private readonly byEntity = new Map<string, Set<Session>>();
+  private readonly ids = new MessageIds();
   private readonly puts: Batcher<PutRequest, PutResult>;
   private readonly acks: Batcher<{ recipient: string; id: Uint8Array }, void>;
   private readonly inbound: Inbound;
@@ -113,7 +115,7 @@ export class OfflineQueue extends EventEmitter {
     const type = typeId(options.type);
     await this.open();
     const now = Date.now();
-    const id = randomBytes(16);
+    const id = this.ids.next();
     const r = await this.puts.add({ id, recipient, type, payload: bytes, createdAt: now, expiresAt: now + ttl });
     if (!r.ok) throw new PeerError(ErrorCode.QUEUE_FULL, `the queue for ${recipient} is full (${r.limit})`, { recipient, limit: r.limit });
     this.emit('queued', { id, recipient });

@@ -31,7 +31,7 @@ CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_at);
 CREATE TABLE IF NOT EXISTS recipients (
   recipient TEXT PRIMARY KEY, seq INTEGER NOT NULL DEFAULT 0, messages INTEGER NOT NULL DEFAULT 0,
   bytes INTEGER NOT NULL DEFAULT 0, dead INTEGER NOT NULL DEFAULT 0,
-  lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0);
+  lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS seen (
   sender TEXT NOT NULL, id BLOB NOT NULL, keep_until INTEGER NOT NULL, handled INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (sender, id)) WITHOUT ROWID;
@@ -42,7 +42,15 @@ CREATE TABLE IF NOT EXISTS senders (sender TEXT PRIMARY KEY, epoch BLOB, last IN
 interface Row {
   id: Buffer; recipient: string; pos: number; type: number; payload: Buffer; created_at: number; expires_at: number; attempts: number; dead: number;
 }
-interface RecipientRow { recipient: string; seq: number; messages: number; bytes: number; dead: number; lease_owner: string | null; lease_until: number }
+interface RecipientRow { recipient: string; seq: number; messages: number; bytes: number; dead: number; lease_owner: string | null; lease_until: number; sent: number }
+
+/**
+ * Attempts without a write per hand-out: `recipients.sent` is the highest position ever handed
+ * out, and an entry at or below it was handed out once more than its `attempts` column says. So
+ * a lease of new entries writes only the recipient's row, not every payload's page; only entries
+ * handed out again (after a restart, an ack timeout, a gap) get their column incremented.
+ */
+const ATTEMPTS = '(attempts + (pos <= (SELECT sent FROM recipients r WHERE r.recipient = outbox.recipient)))';
 
 const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
@@ -66,33 +74,35 @@ export class SqliteStore implements QueueStore {
     this.q = {
       epochGet: p<{ v: Buffer }>("SELECT v FROM meta WHERE k = 'epoch'"),
       epochSet: p("INSERT INTO meta (k, v) VALUES ('epoch', ?)"),
-      byId: p<Row>('SELECT * FROM outbox WHERE id = ?'),
+      byId: p<Row>(`SELECT *, ${ATTEMPTS} AS attempts FROM outbox WHERE id = ?`),
       rcpt: p<RecipientRow>('SELECT * FROM recipients WHERE recipient = ?'),
       rcptNew: p('INSERT OR IGNORE INTO recipients (recipient) VALUES (?)'),
-      rcptAdd: p('UPDATE recipients SET seq = ?, messages = messages + 1, bytes = bytes + ? WHERE recipient = ?'),
+      rcptSet: p('UPDATE recipients SET seq = ?, messages = ?, bytes = ? WHERE recipient = ?'),
+      posById: p<{ pos: number }>('SELECT pos FROM outbox WHERE id = ?'),
       rcptSub: p('UPDATE recipients SET messages = messages - ?, dead = dead - ?, bytes = bytes - ? WHERE recipient = ?'),
-      rcptDie: p('UPDATE recipients SET messages = messages - 1, dead = dead + 1 WHERE recipient = ?'),
+      rcptDie: p('UPDATE recipients SET messages = messages - ?, dead = dead + ? WHERE recipient = ?'),
       rcptRetry: p('UPDATE recipients SET messages = messages + ?, dead = dead - ? WHERE recipient = ?'),
-      rcptLease: p('UPDATE recipients SET lease_owner = ?, lease_until = ? WHERE recipient = ?'),
+      rcptLease: p('UPDATE recipients SET lease_owner = ?, lease_until = ?, sent = ? WHERE recipient = ?'),
       rcptRelease: p('UPDATE recipients SET lease_owner = NULL, lease_until = 0 WHERE recipient = ? AND lease_owner = ?'),
-      insert: p('INSERT INTO outbox (id, recipient, pos, type, payload, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insert: p('INSERT INTO outbox (id, recipient, pos, type, payload, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING'),
       next: p<Row>('SELECT * FROM outbox WHERE recipient = ? AND dead = 0 AND pos > ? ORDER BY pos LIMIT ?'),
-      attempt: p('UPDATE outbox SET attempts = attempts + 1 WHERE id = ?'),
+      again: p('UPDATE outbox SET attempts = attempts + 1 WHERE recipient = ? AND dead = 0 AND pos > ? AND pos <= ?'),
       kill: p('UPDATE outbox SET dead = 1 WHERE id = ?'),
       del: p('DELETE FROM outbox WHERE id = ?'),
+      delOf: p<{ id: Buffer; dead: number; size: number }>('DELETE FROM outbox WHERE id = ? AND recipient = ? RETURNING id, dead, length(payload) AS size'),
       expired: p<Row>('SELECT id, recipient, dead, length(payload) AS size FROM outbox WHERE expires_at <= ? LIMIT ?'),
       usageOne: p<Usage>('SELECT messages, bytes, dead FROM recipients WHERE recipient = ?'),
       usageAll: p<Usage>('SELECT coalesce(sum(messages), 0) AS messages, coalesce(sum(bytes), 0) AS bytes, coalesce(sum(dead), 0) AS dead FROM recipients'),
       recipients: p<{ recipient: string }>('SELECT recipient FROM recipients WHERE messages > 0 ORDER BY recipient'),
-      listOne: p<Row & { size: number }>('SELECT id, recipient, pos, type, length(payload) AS size, created_at, expires_at, attempts, dead FROM outbox WHERE recipient = ? AND dead = ? ORDER BY pos LIMIT ?'),
-      listAll: p<Row & { size: number }>('SELECT id, recipient, pos, type, length(payload) AS size, created_at, expires_at, attempts, dead FROM outbox WHERE dead = ? ORDER BY recipient, pos LIMIT ?'),
+      listOne: p<Row & { size: number }>(`SELECT id, recipient, pos, type, length(payload) AS size, created_at, expires_at, ${ATTEMPTS} AS attempts, dead FROM outbox WHERE recipient = ? AND dead = ? ORDER BY pos LIMIT ?`),
+      listAll: p<Row & { size: number }>(`SELECT id, recipient, pos, type, length(payload) AS size, created_at, expires_at, ${ATTEMPTS} AS attempts, dead FROM outbox WHERE dead = ? ORDER BY recipient, pos LIMIT ?`),
       deadOf: p<{ id: Buffer }>('SELECT id FROM outbox WHERE recipient = ? AND dead = 1'),
-      revive: p('UPDATE outbox SET dead = 0, attempts = 0 WHERE id = ? AND recipient = ? AND dead = 1'),
+      revive: p(`UPDATE outbox SET dead = 0, attempts = attempts - ${ATTEMPTS} WHERE id = ? AND recipient = ? AND dead = 1`),
       purgeOf: p<{ id: Buffer }>('SELECT id FROM outbox WHERE recipient = ? AND dead = ?'),
       sender: p<{ epoch: Buffer | null; last: number; count: number }>('SELECT epoch, last, count FROM senders WHERE sender = ?'),
       senderPut: p('INSERT INTO senders (sender, epoch, last, count) VALUES (?, ?, ?, ?) ON CONFLICT (sender) DO UPDATE SET epoch = excluded.epoch, last = excluded.last, count = excluded.count'),
       seenGet: p<{ handled: number }>('SELECT handled FROM seen WHERE sender = ? AND id = ?'),
-      seenPut: p('INSERT INTO seen (sender, id, keep_until) VALUES (?, ?, ?)'),
+      seenPut: p('INSERT INTO seen (sender, id, keep_until) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
       seenHandled: p('UPDATE seen SET handled = 1 WHERE sender = ? AND id = ?'),
       seenOld: p<{ sender: string; id: Buffer }>('SELECT sender, id FROM seen WHERE keep_until <= ? LIMIT ?'),
       seenDel: p('DELETE FROM seen WHERE sender = ? AND id = ?'),
@@ -135,20 +145,37 @@ export class SqliteStore implements QueueStore {
     }
   }
 
+  /**
+   * One statement per new row: the insert (ON CONFLICT on the id: an id already stored returns its
+   * position). Quota and position come from the recipient's counters, read once per recipient and
+   * batch and written back once at the end.
+   */
   put(requests: PutRequest[], quota: Quota, _now: number): Promise<PutResult[]> {
     return this.tx(() => {
-    return requests.map((r): PutResult => {
-      const existing = this.q.byId.get(buf(r.id));
-      if (existing) return { ok: true, pos: existing.pos };
-      this.q.rcptNew.run(r.recipient);
-      const rc = this.q.rcpt.get(r.recipient)!;
-      if (rc.messages + rc.dead + 1 > quota.messages) return { ok: false, limit: 'messages' };
-      if (rc.bytes + r.payload.length > quota.bytes) return { ok: false, limit: 'bytes' };
-      const pos = rc.seq + 1;
-      this.q.insert.run(buf(r.id), r.recipient, pos, r.type, buf(r.payload), r.createdAt, r.expiresAt);
-      this.q.rcptAdd.run(pos, r.payload.length, r.recipient);
-      return { ok: true, pos };
-    });
+      const counters = new Map<string, RecipientRow>();
+      const results = requests.map((r): PutResult => {
+        let rc = counters.get(r.recipient);
+        if (rc === undefined) {
+          this.q.rcptNew.run(r.recipient);
+          rc = this.q.rcpt.get(r.recipient)!;
+          counters.set(r.recipient, rc);
+        }
+        const over = rc.messages + rc.dead + 1 > quota.messages ? 'messages' : rc.bytes + r.payload.length > quota.bytes ? 'bytes' : null;
+        if (over !== null) {
+          const existing = this.q.posById.get(buf(r.id));
+          return existing ? { ok: true, pos: existing.pos } : { ok: false, limit: over };
+        }
+        const pos = rc.seq + 1;
+        if (this.q.insert.run(buf(r.id), r.recipient, pos, r.type, buf(r.payload), r.createdAt, r.expiresAt).changes === 0) {
+          return { ok: true, pos: this.q.posById.get(buf(r.id))!.pos };
+        }
+        rc.seq = pos;
+        rc.messages++;
+        rc.bytes += r.payload.length;
+        return { ok: true, pos };
+      });
+      for (const rc of counters.values()) this.q.rcptSet.run(rc.seq, rc.messages, rc.bytes, rc.recipient);
+      return results;
     });
   }
 
@@ -158,27 +185,31 @@ export class SqliteStore implements QueueStore {
     const rc = this.q.rcpt.get(recipient);
     if (rc === undefined) return { ...out, held: true };
     if (rc.lease_owner !== null && rc.lease_owner !== req.owner && rc.lease_until > now) return out;
-    this.q.rcptLease.run(req.owner, now + req.leaseMs, recipient);
     out.held = true;
     let after = req.after;
+    let died = 0;
     while (out.entries.length < req.max) {
       const rows = this.q.next.all(recipient, after, req.max - out.entries.length);
       if (rows.length === 0) break;
       for (const row of rows) {
         after = row.pos;
+        const handedOut = row.attempts + (row.pos <= rc.sent ? 1 : 0);
         if (row.expires_at <= now) {
           this.removeRow(row);
           out.expired.push(row.id);
-        } else if (row.attempts >= req.maxAttempts) {
+        } else if (handedOut >= req.maxAttempts) {
           this.q.kill.run(row.id);
-          this.q.rcptDie.run(recipient);
+          died++;
           out.dead.push(row.id);
         } else {
-          this.q.attempt.run(row.id);
-          out.entries.push(entryOf(row));
+          out.entries.push(entryOf(row, handedOut + 1));
         }
       }
     }
+    if (died > 0) this.q.rcptDie.run(died, died, recipient);
+    // Entries at or below the mark were handed out before: count this time in their column.
+    if (out.entries.length > 0 && req.after < rc.sent) this.q.again.run(recipient, req.after, Math.min(after, rc.sent));
+    this.q.rcptLease.run(req.owner, now + req.leaseMs, Math.max(rc.sent, out.entries.at(-1)?.pos ?? 0), recipient);
     return out;
     });
   }
@@ -189,15 +220,22 @@ export class SqliteStore implements QueueStore {
     this.q.rcptSub.run(row.dead ? 0 : 1, row.dead ? 1 : 0, size, row.recipient);
   }
 
+  /** One DELETE … RETURNING per id, and the recipient's counters once per batch. */
   ack(recipient: string, ids: Uint8Array[]): Promise<Uint8Array[]> {
     return this.tx(() => {
     const removed: Uint8Array[] = [];
+    let pending = 0;
+    let dead = 0;
+    let bytes = 0;
     for (const id of ids) {
-      const row = this.q.byId.get(buf(id));
-      if (row === undefined || row.recipient !== recipient) continue;
-      this.removeRow(row);
+      const row = this.q.delOf.get(buf(id), recipient);
+      if (row === undefined) continue;
+      if (row.dead) dead++;
+      else pending++;
+      bytes += row.size;
       removed.push(row.id);
     }
+    if (removed.length > 0) this.q.rcptSub.run(pending, dead, bytes, recipient);
     return removed;
     });
   }
@@ -261,21 +299,34 @@ export class SqliteStore implements QueueStore {
     });
   }
 
+  /**
+   * Per new message one statement (the insert, which also finds a seen id); each sender's row is
+   * read once and written once per batch. A seen id answers duplicate/redeliver before gap/full.
+   */
   accept(requests: AcceptRequest[], maxSeenPerSender: number, _now: number): Promise<AcceptResult[]> {
     return this.tx(() => {
-    return requests.map((r): AcceptResult => {
-      const seen = this.q.seenGet.get(r.sender, buf(r.id));
-      if (seen) return seen.handled ? 'duplicate' : 'redeliver';
-      const s = this.q.sender.get(r.sender);
-      const sameEpoch = s?.epoch != null && buf(r.epoch).equals(s.epoch);
-      const last = sameEpoch ? s!.last : 0;
-      if (r.prev !== 0 && r.prev > last) return 'gap';
-      const count = s?.count ?? 0;
-      if (count >= maxSeenPerSender) return 'full';
-      this.q.seenPut.run(r.sender, buf(r.id), r.keepUntil);
-      this.q.senderPut.run(r.sender, buf(r.epoch), r.pos, count + 1);
+    const senders = new Map<string, { epoch: Buffer | null; last: number; count: number; dirty: boolean }>();
+    const results = requests.map((r): AcceptResult => {
+      let s = senders.get(r.sender);
+      if (s === undefined) {
+        const row = this.q.sender.get(r.sender);
+        s = { epoch: row?.epoch ?? null, last: row?.last ?? 0, count: row?.count ?? 0, dirty: false };
+        senders.set(r.sender, s);
+      }
+      const id = buf(r.id);
+      const epoch = buf(r.epoch);
+      const last = s.epoch !== null && epoch.equals(s.epoch) ? s.last : 0;
+      const refused = r.prev !== 0 && r.prev > last ? 'gap' : s.count >= maxSeenPerSender ? 'full' : null;
+      if (refused !== null || this.q.seenPut.run(r.sender, id, r.keepUntil).changes === 0) {
+        const seen = this.q.seenGet.get(r.sender, id);
+        if (seen) return seen.handled ? 'duplicate' : 'redeliver';
+        return refused!;
+      }
+      Object.assign(s, { epoch: Buffer.from(epoch), last: r.pos, count: s.count + 1, dirty: true });
       return 'new';
     });
+    for (const [sender, s] of senders) if (s.dirty) this.q.senderPut.run(sender, s.epoch, s.last, s.count);
+    return results;
     });
   }
 
@@ -291,9 +342,9 @@ export class SqliteStore implements QueueStore {
   }
 }
 
-function entryOf(row: Row): OutboxEntry {
+function entryOf(row: Row, attempts: number): OutboxEntry {
   return {
     id: row.id, recipient: row.recipient, pos: row.pos, type: row.type, payload: row.payload,
-    createdAt: row.created_at, expiresAt: row.expires_at, attempts: row.attempts + 1,
+    createdAt: row.created_at, expiresAt: row.expires_at, attempts,
   };
 }

@@ -172,6 +172,54 @@ export function conformance(name: string, backend: Backend): void {
       await s.close();
     });
 
+    it('batches: one put of many entries (repeats inside it, a quota reached half-way), leases in slices, one ack of mixed ids', async () => {
+      const s = await backend.open();
+      const bob = Array.from({ length: 300 }, () => msg('bob'));
+      const carol = Array.from({ length: 5 }, () => msg('carol'));
+      const batch = [...bob.slice(0, 150), carol[0]!, bob[7]!, ...bob.slice(150), ...carol.slice(1)];
+      const r = await s.put(batch, { messages: 250, bytes: 1e9 }, T0);
+      const want = [
+        ...bob.slice(0, 150).map((_, i) => ({ ok: true, pos: i + 1 })), { ok: true, pos: 1 }, { ok: true, pos: 8 },
+        ...bob.slice(150).map((_, i) => (i < 100 ? { ok: true, pos: 151 + i } : { ok: false, limit: 'messages' })),
+        ...carol.slice(1).map((_, i) => ({ ok: true, pos: i + 2 })),
+      ];
+      expect(r).toEqual(want);
+      expect(await s.usage('bob')).toEqual({ messages: 250, bytes: 2500, dead: 0 });
+      // The refused ones can be put again once there is room; a stored one keeps its position.
+      expect(await s.put([bob[260]!, bob[3]!], BIG, T0)).toEqual([{ ok: true, pos: 251 }, { ok: true, pos: 4 }]);
+      // Slices of a pass, then a new pass from the start: handed out once more than before, no more.
+      const l1 = await s.lease('bob', lease('p1', 0, 100), T0);
+      const l2 = await s.lease('bob', lease('p1', 100, 100), T0);
+      expect([...l1.entries, ...l2.entries].map((e) => [e.pos, e.attempts])).toEqual(Array.from({ length: 200 }, (_, i) => [i + 1, 1]));
+      const l3 = await s.lease('bob', lease('p1', 0, 251), T0);
+      expect(l3.entries.map((e) => e.attempts)).toEqual([...Array(200).fill(2), ...Array(51).fill(1)]);
+      expect((await s.list('bob', 'pending', 300)).map((e) => e.attempts)).toEqual([...Array(200).fill(2), ...Array(51).fill(1)]);
+      // One ack: bob's own (one twice), carol's, an unknown id: only bob's are removed, once each.
+      const acked = [bob[0]!.id, bob[1]!.id, carol[0]!.id, randomBytes(16), bob[1]!.id, ...bob.slice(2, 100).map((m) => m.id)];
+      const removed = await s.ack('bob', acked);
+      expect(removed.map(hex)).toEqual(bob.slice(0, 100).map((m) => hex(m.id)));
+      expect(await s.usage('bob')).toEqual({ messages: 151, bytes: 1510, dead: 0 });
+      expect(await s.usage('carol')).toEqual({ messages: 5, bytes: 50, dead: 0 });
+      const rest = await s.lease('bob', lease('p1', 0, 1000), T0);
+      expect(rest.entries.map((e) => e.pos)).toEqual([...Array.from({ length: 150 }, (_, i) => i + 101), 251]);
+      await s.close();
+    });
+
+    it('batches: one accept of many messages (a repeat inside it), handled, then all duplicates', async () => {
+      const s = await backend.open();
+      const epoch = randomBytes(8);
+      const ids = Array.from({ length: 300 }, () => randomBytes(16));
+      const req = (i: number) => ({ sender: 'fpA', epoch, id: ids[i]!, pos: i + 1, prev: i, keepUntil: T0 + HOUR });
+      const batch = [...ids.map((_, i) => req(i)), req(5)];
+      expect(await s.accept(batch, 1000, T0)).toEqual([...Array(300).fill('new'), 'redeliver']);
+      await s.handled(ids.slice(0, 299).map((id) => ({ sender: 'fpA', id })));
+      expect(await s.accept(batch, 1000, T0)).toEqual([...Array(299).fill('duplicate'), 'redeliver', 'duplicate']);
+      // The cap counts the whole batch.
+      const more = Array.from({ length: 3 }, (_, i) => ({ sender: 'fpA', epoch, id: randomBytes(16), pos: 301 + i, prev: 300 + i, keepUntil: T0 + HOUR }));
+      expect(await s.accept(more, 302, T0)).toEqual(['new', 'new', 'full']);
+      await s.close();
+    });
+
     it('survives a reopen: epoch, entries, positions, seen ids', async () => {
       const s = await backend.open();
       const a = [msg('bob'), msg('bob')];
