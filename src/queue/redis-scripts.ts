@@ -8,12 +8,12 @@
 /** Helpers every script starts with. */
 const PRELUDE = `
 local p = ARGV[1]
-local function k(...) return p .. ':' .. table.concat({...}, ':') end
+local function k(a, b) if b then return p .. ':' .. a .. ':' .. b end return p .. ':' .. a end
 local function num(v) return tonumber(v or '0') or 0 end
 -- Removes entry id (hash m) from its recipient's queue or dead letters, and its usage.
 local function remove(id, m)
   local r, dead, size = m[1], m[2] == '1', m[3]
-  redis.call('DEL', k('m', id))
+  redis.call('DEL', k('m', id), k('b', id))
   redis.call('ZREM', k('exp'), id)
   if dead then
     redis.call('ZREM', k('d', r), id)
@@ -25,12 +25,20 @@ local function remove(id, m)
   redis.call('HINCRBY', k('use', r), 'bytes', -size)
 end
 local function meta(id) return redis.call('HMGET', k('m', id), 'r', 'dead', 'size') end
+-- One command for many arguments (in slices that fit Lua's stack): ZADD, ZREM, HSET of a batch.
+local function many(cmd, key, args)
+  for i = 1, #args, 4000 do redis.call(cmd, key, unpack(args, i, math.min(i + 3999, #args))) end
+end
 `;
 
-/** ARGV: prefix, quota messages, quota bytes, n, then n × (id, recipient, type, payload, created, expires). → pos | -1 | -2 */
+/**
+ * ARGV: prefix, quota messages, quota bytes, n, then n × (id, recipient, type, payload, created, expires). → pos | -1 | -2
+ * Per new entry one HGET (is the id stored?) and one HSET; the queue and expiry sets, counters
+ * and position of each recipient are written once per batch.
+ */
 export const PUT = `${PRELUDE}
 local qm, qb, n = num(ARGV[2]), num(ARGV[3]), num(ARGV[4])
-local out = {}
+local out, rs = {}, {}
 for i = 0, n - 1 do
   local b = 5 + i * 6
   local id, r, payload = ARGV[b], ARGV[b + 1], ARGV[b + 3]
@@ -38,23 +46,40 @@ for i = 0, n - 1 do
   if pos then
     out[#out + 1] = num(pos)
   else
-    local u = redis.call('HMGET', k('use', r), 'messages', 'dead', 'bytes')
+    local st = rs[r]
+    if not st then
+      local u = redis.call('HMGET', k('use', r), 'messages', 'dead', 'bytes')
+      st = { m = num(u[1]), d = num(u[2]), b = num(u[3]), seq = num(redis.call('GET', k('seq', r))), q = {}, x = {}, added = 0, bytes = 0 }
+      rs[r] = st
+    end
     local size = string.len(payload)
-    if num(u[1]) + num(u[2]) + 1 > qm then
+    if st.m + st.d + 1 > qm then
       out[#out + 1] = -1
-    elseif num(u[3]) + size > qb then
+    elseif st.b + size > qb then
       out[#out + 1] = -2
     else
-      pos = redis.call('INCR', k('seq', r))
-      redis.call('HSET', k('m', id), 'r', r, 'pos', pos, 'type', ARGV[b + 2], 'payload', payload, 'size', size,
+      st.seq = st.seq + 1
+      pos = st.seq
+      redis.call('HSET', k('m', id), 'r', r, 'pos', pos, 'type', ARGV[b + 2], 'size', size,
         'c', ARGV[b + 4], 'x', ARGV[b + 5], 'a', 0, 'dead', 0)
-      redis.call('ZADD', k('q', r), pos, id)
-      redis.call('ZADD', k('exp'), ARGV[b + 5], id)
-      redis.call('HINCRBY', k('use', r), 'messages', 1)
-      redis.call('HINCRBY', k('use', r), 'bytes', size)
-      redis.call('SADD', k('rcpts'), r)
+      redis.call('SET', k('b', id), payload)
+      st.q[#st.q + 1] = pos
+      st.q[#st.q + 1] = id
+      st.x[#st.x + 1] = ARGV[b + 5]
+      st.x[#st.x + 1] = id
+      st.m, st.b, st.added, st.bytes = st.m + 1, st.b + size, st.added + 1, st.bytes + size
       out[#out + 1] = pos
     end
+  end
+end
+for r, st in pairs(rs) do
+  if st.added > 0 then
+    redis.call('SET', k('seq', r), st.seq)
+    many('ZADD', k('q', r), st.q)
+    many('ZADD', k('exp'), st.x)
+    redis.call('HINCRBY', k('use', r), 'messages', st.added)
+    redis.call('HINCRBY', k('use', r), 'bytes', st.bytes)
+    redis.call('SADD', k('rcpts'), r)
   end
 end
 return out
@@ -75,12 +100,12 @@ while got < max do
   local ids = redis.call('ZRANGEBYSCORE', k('q', r), '(' .. after, '+inf', 'LIMIT', 0, max - got)
   if #ids == 0 then break end
   for _, id in ipairs(ids) do
-    local m = redis.call('HMGET', k('m', id), 'r', 'dead', 'size', 'pos', 'type', 'payload', 'c', 'x', 'a')
+    local m = redis.call('HMGET', k('m', id), 'r', 'dead', 'size', 'pos', 'type', 'c', 'x', 'a')
     after = num(m[4])
-    if num(m[8]) <= now then
+    if num(m[7]) <= now then
       remove(id, m)
       expired[#expired + 1] = id
-    elseif num(m[9]) >= maxAttempts then
+    elseif num(m[8]) >= maxAttempts then
       redis.call('HSET', k('m', id), 'dead', 1)
       redis.call('ZREM', k('q', r), id)
       redis.call('ZADD', k('d', r), m[4], id)
@@ -89,7 +114,7 @@ while got < max do
       dead[#dead + 1] = id
     else
       local a = redis.call('HINCRBY', k('m', id), 'a', 1)
-      for _, v in ipairs({id, m[4], m[5], m[6], m[7], m[8], a}) do entries[#entries + 1] = v end
+      for _, v in ipairs({id, m[4], m[5], redis.call('GET', k('b', id)), m[6], m[7], a}) do entries[#entries + 1] = v end
       got = got + 1
     end
   end
@@ -97,15 +122,26 @@ end
 return {1, entries, expired, dead}
 `;
 
-/** ARGV: prefix, recipient, ids… → removed ids */
+/** ARGV: prefix, recipient, ids… → removed ids. Per id one HMGET and one DEL; the sets and counters once. */
 export const ACK = `${PRELUDE}
-local out = {}
+local r = ARGV[2]
+local out, q, d = {}, {}, {}
+local nq, nd, bytes = 0, 0, 0
 for i = 3, #ARGV do
-  local m = meta(ARGV[i])
-  if m[1] == ARGV[2] then
-    remove(ARGV[i], m)
-    out[#out + 1] = ARGV[i]
+  local id = ARGV[i]
+  local m = meta(id)
+  if m[1] == r then
+    redis.call('DEL', k('m', id), k('b', id))
+    if m[2] == '1' then d[#d + 1] = id else q[#q + 1] = id end
+    bytes = bytes + num(m[3])
+    out[#out + 1] = id
   end
+end
+if #out > 0 then
+  many('ZREM', k('exp'), out)
+  if #q > 0 then many('ZREM', k('q', r), q); redis.call('HINCRBY', k('use', r), 'messages', -#q) end
+  if #d > 0 then many('ZREM', k('d', r), d); redis.call('HINCRBY', k('use', r), 'dead', -#d) end
+  redis.call('HINCRBY', k('use', r), 'bytes', -bytes)
 end
 return out
 `;
@@ -199,6 +235,11 @@ end
 return n
 `;
 
+/** ARGV: prefix, id → { r, pos, type, size, created, expires, attempts, dead }, payload (one script: both or neither) */
+export const GET = `${PRELUDE}
+return {redis.call('HMGET', k('m', ARGV[2]), 'r', 'pos', 'type', 'size', 'c', 'x', 'a', 'dead'), redis.call('GET', k('b', ARGV[2]))}
+`;
+
 /** ARGV: prefix, recipient, 'q' | 'd' → count removed */
 export const PURGE = `${PRELUDE}
 local ids = redis.call('ZRANGE', k(ARGV[3], ARGV[2]), 0, -1)
@@ -208,40 +249,64 @@ return #ids
 
 /**
  * ARGV: prefix, max seen per sender, n, then n × (sender, epoch, id, pos, prev, keepUntil).
- * → 'new' | 'redeliver' | 'duplicate' | 'gap' | 'full' each
+ * → 'new' | 'redeliver' | 'duplicate' | 'gap' | 'full' each. Per message one HGET; the seen
+ * hash, expiry set and sender state of each sender are written once per batch.
  */
 export const ACCEPT = `${PRELUDE}
 local maxSeen, n = num(ARGV[2]), num(ARGV[3])
-local out = {}
+local out, ss = {}, {}
 for i = 0, n - 1 do
   local b = 4 + i * 6
-  local sender, epoch, id, pos, prev = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], num(ARGV[b + 4])
-  local h = redis.call('HGET', k('seen', sender), id)
+  local sender, epoch, id, pos, prev = ARGV[b], ARGV[b + 1], ARGV[b + 2], num(ARGV[b + 3]), num(ARGV[b + 4])
+  local s = ss[sender]
+  if not s then
+    local row = redis.call('HMGET', k('snd', sender), 'epoch', 'last', 'count')
+    s = { epoch = row[1], last = num(row[2]), count = num(row[3]), added = 0, seen = {}, fresh = {}, exp = {} }
+    ss[sender] = s
+  end
+  local h = s.fresh[id] and '0' or redis.call('HGET', k('seen', sender), id)
   if h then
     out[#out + 1] = h == '1' and 'duplicate' or 'redeliver'
   else
-    local s = redis.call('HMGET', k('snd', sender), 'epoch', 'last', 'count')
-    local last = s[1] == epoch and num(s[2]) or 0
+    local last = s.epoch == epoch and s.last or 0
     if prev ~= 0 and prev > last then
       out[#out + 1] = 'gap'
-    elseif num(s[3]) >= maxSeen then
+    elseif s.count >= maxSeen then
       out[#out + 1] = 'full'
     else
-      redis.call('HSET', k('seen', sender), id, 0)
-      redis.call('ZADD', k('seenexp'), ARGV[b + 5], sender .. '|' .. id)
-      redis.call('HSET', k('snd', sender), 'epoch', epoch, 'last', pos)
-      redis.call('HINCRBY', k('snd', sender), 'count', 1)
+      s.fresh[id] = true
+      s.seen[#s.seen + 1] = id
+      s.seen[#s.seen + 1] = 0
+      s.exp[#s.exp + 1] = ARGV[b + 5]
+      s.exp[#s.exp + 1] = sender .. '|' .. id
+      s.epoch, s.last, s.count, s.added = epoch, pos, s.count + 1, s.added + 1
       out[#out + 1] = 'new'
     end
+  end
+end
+for sender, s in pairs(ss) do
+  if s.added > 0 then
+    many('HSET', k('seen', sender), s.seen)
+    many('ZADD', k('seenexp'), s.exp)
+    redis.call('HSET', k('snd', sender), 'epoch', s.epoch, 'last', s.last)
+    redis.call('HINCRBY', k('snd', sender), 'count', s.added)
   end
 end
 return out
 `;
 
-/** ARGV: prefix, then (sender, id) pairs */
+/** ARGV: prefix, then (sender, id) pairs. Per id one HEXISTS; one HSET per sender. */
 export const HANDLED = `${PRELUDE}
+local by = {}
 for i = 2, #ARGV, 2 do
-  if redis.call('HEXISTS', k('seen', ARGV[i]), ARGV[i + 1]) == 1 then redis.call('HSET', k('seen', ARGV[i]), ARGV[i + 1], 1) end
+  local sender, id = ARGV[i], ARGV[i + 1]
+  if redis.call('HEXISTS', k('seen', sender), id) == 1 then
+    by[sender] = by[sender] or {}
+    local l = by[sender]
+    l[#l + 1] = id
+    l[#l + 1] = 1
+  end
 end
+for sender, l in pairs(by) do many('HSET', k('seen', sender), l) end
 return 0
 `;

@@ -161,11 +161,11 @@ export class RedisStore implements QueueStore {
   }
 
   async get(id: Uint8Array): Promise<(EntryInfo & { payload: Uint8Array }) | null> {
-    const f = (await this.client.sendCommand(['HMGET', `${this.prefix}:m:${hex(id)}`, 'r', 'pos', 'type', 'size', 'c', 'x', 'a', 'dead', 'payload'])) as Reply[];
-    if (f[0] === null) return null;
+    const [f, payload] = (await this.run(lua.GET, [hex(id)])) as [Reply[], Reply];
+    if (f[0] === null || payload === null) return null;
     return {
       id, recipient: str(f[0]!), pos: int(f[1]!), type: int(f[2]!), size: int(f[3]!), createdAt: int(f[4]!), expiresAt: int(f[5]!),
-      attempts: int(f[6]!), state: str(f[7]!) === '1' ? 'dead' : 'pending', payload: f[8] as Buffer,
+      attempts: int(f[6]!), state: str(f[7]!) === '1' ? 'dead' : 'pending', payload: payload as Buffer,
     };
   }
 
