@@ -6,15 +6,18 @@
 //   send        session.send(1 KiB) until the receiver has them all
 //   send+ack    session.send(1 KiB, { ack: true }) with 1,024 outstanding, until every ack is in
 //   sqlite      peer.deliver() into a SQLite outbox until every entry was acknowledged by the
-//               receiving application (its own SQLite seen set) and removed
-//   redis       the same with both queues on a redis-server (AOF on, appendfsync everysec) that
-//               this script starts in a temporary directory
+//               receiving application (its own SQLite seen set) and removed; synchronous=NORMAL
+//               (the default) and FULL (durability: 'full') on both sides
+//   redis       the same with both queues on a redis-server (AOF on) that this script starts in
+//               a temporary directory: appendfsync everysec (Redis' default) and always
+// For each queued case also the CPU time per message of the sender, the receiver and
+// redis-server (from /proc), which does not depend on how busy the machine is.
 // Then: 1,000,000 messages queued to an unreachable recipient (SQLite): the sender's memory.
 // Usage: node bench/queue.js [--quick] [--no-million]. Needs dist/ (npm run build).
 import { fork, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Peer } from '../dist/index.js';
 
@@ -71,11 +74,12 @@ async function startReceiver(queue) {
   return { child, port, expect };
 }
 
-async function startRedis(dir) {
+async function startRedis(dir, appendfsync) {
   const bin = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
   if (bin === '') return null;
+  mkdirSync(dir, { recursive: true });
   const port = await freePort();
-  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--logfile', ''], { stdio: 'ignore' });
+  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', appendfsync, '--logfile', ''], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise((r) => {
       const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
@@ -87,24 +91,32 @@ async function startRedis(dir) {
   return { child, url: `redis://127.0.0.1:${port}` };
 }
 
-/** msgs/s of one run of `fn` sending n messages, measured until `done` resolves. */
-async function timed(n, fn) {
+/**
+ * One run of `fn` sending N messages (it resolves with the receiver's report): msgs/s, and the
+ * CPU time per message of this process, the receiver and redis-server (if any).
+ */
+async function timed(fn, redisPid) {
   const t0 = process.hrtime.bigint();
-  await fn();
-  return n / (Number(process.hrtime.bigint() - t0) / 1e9);
+  const cpu0 = process.cpuUsage();
+  const redis0 = procCpuMs(redisPid);
+  const report = await fn();
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const us = (ms) => (ms * 1000) / N;
+  return { rate: N / seconds, cpu: { sender: us((cpu.user + cpu.system) / 1000), receiver: us(report.cpuMs), redis: redisPid ? us(procCpuMs(redisPid) - redis0) : 0 } };
 }
 
-async function plainSend(rx, session) {
+function plainSend(rx, session) {
   const reached = rx.expect('plain', N);
-  return timed(N, async () => {
+  return timed(async () => {
     for (let i = 0; i < N; i++) await session.send(payload);
-    await reached;
+    return reached;
   });
 }
 
-async function ackSend(rx, session) {
+function ackSend(rx, session) {
   const reached = rx.expect('plain', N);
-  return timed(N, async () => {
+  return timed(async () => {
     const window = new Set();
     for (let i = 0; i < N; i++) {
       const p = session.send(payload, { ack: true }).finally(() => window.delete(p));
@@ -112,67 +124,98 @@ async function ackSend(rx, session) {
       if (window.size >= 1024) await Promise.race(window);
     }
     await Promise.all(window);
-    await reached;
+    return reached;
   });
 }
 
-async function queued(rx, sender) {
+/** deliver() of N messages until every one was acknowledged by the receiving application and removed. */
+async function queued(rx, sender, redisPid) {
   const reached = rx.expect('queued', N);
   let delivered = 0;
   let resolveAll;
   const all = new Promise((r) => (resolveAll = r));
   const on = () => { if (++delivered === N) resolveAll(); };
   sender.queue.on('delivered', on);
-  const rate = await timed(N, async () => {
+  const result = await timed(async () => {
     for (let i = 0; i < N; i += 1000) {
       const batch = [];
       for (let j = i; j < Math.min(N, i + 1000); j++) batch.push(sender.deliver('bob', payload));
       await Promise.all(batch);
     }
-    await Promise.all([all, reached]);
-  });
+    return (await Promise.all([all, reached]))[1];
+  }, redisPid);
   sender.queue.off('delivered', on);
-  return rate;
+  return result;
+}
+
+/** CPU time (user + system, ms) of another process, from /proc (Linux); 0 elsewhere. */
+function procCpuMs(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in USER_HZ (100 on Linux)
+  } catch {
+    return 0;
+  }
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
 
+/** The queued cases: backend, durability, floor. */
+const CASES = [
+  { name: 'sqlite', label: 'SQLite, synchronous=NORMAL (default)', floor: 20_000 },
+  { name: 'sqliteFull', label: 'SQLite, synchronous=FULL (durability: full)', floor: 20_000 },
+  { name: 'redis', label: 'Redis, AOF appendfsync everysec (default)', floor: 15_000 },
+  { name: 'redisAlways', label: 'Redis, AOF appendfsync always', floor: 15_000 },
+];
+
 async function main() {
   const dir = mkdtempSync(path.join(tmpdir(), 'peercomm-bench-queue-'));
-  const redis = await startRedis(dir);
-  const receivers = { sqlite: await startReceiver({ path: path.join(dir, 'rx.db') }) };
-  if (redis) receivers.redis = await startReceiver({ redis: { url: redis.url, prefix: 'rx' } });
+  const redis = { redis: await startRedis(dir, 'everysec'), redisAlways: await startRedis(path.join(dir, 'always'), 'always') };
+  const receivers = {
+    sqlite: await startReceiver({ path: path.join(dir, 'rx.db') }),
+    sqliteFull: await startReceiver({ path: path.join(dir, 'rx-full.db'), durability: 'full' }),
+  };
+  const routes = (name) => ({ bob: `127.0.0.1:${receivers[name].port}` });
+  const senders = {
+    sqlite: await Peer.create({ entityId: 'alice', rateLimits: NO_LIMITS, queue: { path: path.join(dir, 'tx.db'), quota: BIG_QUOTA, routes: routes('sqlite') } }),
+    sqliteFull: await Peer.create({ entityId: 'alice', rateLimits: NO_LIMITS, queue: { path: path.join(dir, 'tx-full.db'), durability: 'full', quota: BIG_QUOTA, routes: routes('sqliteFull') } }),
+  };
+  for (const name of ['redis', 'redisAlways']) {
+    if (!redis[name]) continue;
+    receivers[name] = await startReceiver({ redis: { url: redis[name].url, prefix: 'rx' } });
+    senders[name] = await Peer.create({ entityId: 'carol', rateLimits: NO_LIMITS, queue: { redis: { url: redis[name].url, prefix: 'tx' }, quota: BIG_QUOTA, routes: routes(name) } });
+  }
   const client = await Peer.create({ entityId: 'plain', rateLimits: NO_LIMITS });
   const session = await client.connect({ host: '127.0.0.1', port: receivers.sqlite.port });
-  const senders = {
-    sqlite: await Peer.create({ entityId: 'alice', rateLimits: NO_LIMITS, queue: { path: path.join(dir, 'tx.db'), quota: BIG_QUOTA, routes: { bob: `127.0.0.1:${receivers.sqlite.port}` } } }),
-  };
-  if (redis) senders.redis = await Peer.create({ entityId: 'carol', rateLimits: NO_LIMITS, queue: { redis: { url: redis.url, prefix: 'tx' }, quota: BIG_QUOTA, routes: { bob: `127.0.0.1:${receivers.redis.port}` } } });
-  const r = { send: [], ack: [], sqlite: [], redis: [] };
+  const rounds = [];
   for (let round = 0; round < ROUNDS; round++) {
-    r.send.push(await plainSend(receivers.sqlite, session));
-    r.ack.push(await ackSend(receivers.sqlite, session));
-    r.sqlite.push(await queued(receivers.sqlite, senders.sqlite));
-    if (redis) r.redis.push(await queued(receivers.redis, senders.redis));
+    const r = { send: await plainSend(receivers.sqlite, session), ack: await ackSend(receivers.sqlite, session) };
+    for (const c of CASES) if (senders[c.name]) r[c.name] = await queued(receivers[c.name], senders[c.name], redis[c.name]?.child.pid);
+    rounds.push(r);
   }
-  const send = median(r.send);
-  const ack = median(r.ack);
-  console.log(`bench:queue — ${N.toLocaleString('en-US')} × 1 KiB per run, ${ROUNDS} interleaved round(s), medians; node ${process.version}`);
-  console.log('| path | msgs/s | vs send() | vs send({ ack: true }) | floor |');
-  console.log('|---|---:|---:|---:|---|');
-  console.log(`| session.send() | ${fmt(send)} | 1.00× | ${(send / ack).toFixed(2)}× | |`);
-  console.log(`| session.send({ ack: true }) | ${fmt(ack)} | ${(ack / send).toFixed(2)}× | 1.00× | |`);
-  for (const [name, floor] of [['sqlite', 20_000], ['redis', 15_000]]) {
-    if (r[name].length === 0) { console.log(`| deliver() ${name} | skipped: no redis-server | | | |`); continue; }
-    const v = median(r[name]);
-    console.log(`| deliver() ${name}, durable end to end | ${fmt(v)} | ${(v / send).toFixed(2)}× | ${(v / ack).toFixed(2)}× | ≥ ${fmt(floor)}: ${v >= floor ? 'met' : 'NOT met'} |`);
+  console.log(`bench:queue — ${N.toLocaleString('en-US')} × 1 KiB per run, ${ROUNDS} interleaved round(s); medians of the per-round figures and of the ratios paired within each round; node ${process.version}; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log('| path | msgs/s | vs send() | vs send({ ack: true }) | CPU µs/msg: sender / receiver / redis-server | floor |');
+  console.log('|---|---:|---:|---:|---:|---|');
+  const med = (f) => median(rounds.map(f));
+  const cpu = (name) => ['sender', 'receiver', 'redis'].map((p) => med((r) => r[name].cpu[p]).toFixed(0)).join(' / ');
+  const row = (name, label, floor) => {
+    const v = med((r) => r[name].rate);
+    const verdict = floor === undefined ? '' : `≥ ${fmt(floor)}: ${v >= floor ? 'met' : 'NOT met'}`;
+    console.log(`| ${label} | ${fmt(v)} | ${med((r) => r[name].rate / r.send.rate).toFixed(2)}× | ${med((r) => r[name].rate / r.ack.rate).toFixed(2)}× | ${cpu(name)} | ${verdict} |`);
+  };
+  row('send', 'session.send()');
+  row('ack', 'session.send({ ack: true }), 1,024 outstanding');
+  for (const c of CASES) {
+    if (senders[c.name]) row(c.name, `deliver() ${c.label}`, c.floor);
+    else console.log(`| deliver() ${c.label} | skipped: no redis-server | | | | |`);
   }
+  console.log(`per round (msgs/s): ${rounds.map((r) => Object.entries(r).map(([k, v]) => `${k} ${fmt(v.rate)}`).join(', ')).join(' | ')}`);
   await client.close();
   for (const s of Object.values(senders)) await s.close();
   await Promise.all(Object.values(receivers).map((rx) => new Promise((r) => { rx.child.once('exit', r); rx.child.send({ exit: true }); })));
   if (!process.argv.includes('--no-million') && !quick) await million(dir);
-  redis?.child.kill();
+  for (const r of Object.values(redis)) r?.child.kill();
   rmSync(dir, { recursive: true, force: true });
 }
 

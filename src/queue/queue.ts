@@ -52,6 +52,13 @@ interface Link {
   wakeup: (() => void) | null;
 }
 
+/** The ids of one ack message, with the position each was sent at (0: not known here). */
+interface AckBatch {
+  recipient: string;
+  ids: Uint8Array[];
+  positions: number[];
+}
+
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const SWEEP_BATCH = 10_000;
 
@@ -67,7 +74,7 @@ export class OfflineQueue extends EventEmitter {
   private readonly byEntity = new Map<string, Set<Session>>();
   private readonly ids = new MessageIds();
   private readonly puts: Batcher<PutRequest, PutResult>;
-  private readonly acks: Batcher<{ recipient: string; id: Uint8Array }, void>;
+  private readonly acks: Batcher<AckBatch, void>;
   private readonly inbound: Inbound;
   private poller: NodeJS.Timeout | null = null;
   private lastSweep = 0;
@@ -357,18 +364,21 @@ export class OfflineQueue extends EventEmitter {
       }
       return;
     }
-    for (const id of ack.ids) this.acks.add({ recipient, id: new Uint8Array(id) }).catch((err) => this.failure(err));
+    // The positions this process sent them at, where it knows them: the store may then remove runs at once.
+    const ids = ack.ids.map((id) => new Uint8Array(id));
+    const positions = ids.map((id) => link?.courier.inflight.get(hex(id)) ?? 0);
+    this.acks.add({ recipient, ids, positions }).catch((err) => this.failure(err));
   }
 
-  private async commitAcks(items: { recipient: string; id: Uint8Array }[]): Promise<void[]> {
+  private async commitAcks(items: AckBatch[]): Promise<void[]> {
     const store = await this.open();
-    const by = new Map<string, Uint8Array[]>();
+    const by = new Map<string, AckBatch>();
     for (const it of items) {
-      const list = by.get(it.recipient) ?? [];
-      list.push(it.id);
-      by.set(it.recipient, list);
+      const all = by.get(it.recipient);
+      if (all === undefined) by.set(it.recipient, { recipient: it.recipient, ids: [...it.ids], positions: [...it.positions] });
+      else all.ids.push(...it.ids), all.positions.push(...it.positions);
     }
-    for (const [recipient, ids] of by) this.removed(recipient, await store.ack(recipient, ids), 'delivered');
+    for (const { recipient, ids, positions } of by.values()) this.removed(recipient, await store.ack(recipient, ids, positions), 'delivered');
     return [];
   }
 

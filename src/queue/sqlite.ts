@@ -89,6 +89,8 @@ export class SqliteStore implements QueueStore {
       again: p('UPDATE outbox SET attempts = attempts + 1 WHERE recipient = ? AND dead = 0 AND pos > ? AND pos <= ?'),
       kill: p('UPDATE outbox SET dead = 1 WHERE id = ?'),
       del: p('DELETE FROM outbox WHERE id = ?'),
+      range: p<{ id: Buffer; pos: number; size: number }>('SELECT id, pos, length(payload) AS size FROM outbox WHERE recipient = ? AND dead = 0 AND pos BETWEEN ? AND ?'),
+      delRange: p('DELETE FROM outbox WHERE recipient = ? AND dead = 0 AND pos BETWEEN ? AND ?'),
       delOf: p<{ id: Buffer; dead: number; size: number }>('DELETE FROM outbox WHERE id = ? AND recipient = ? RETURNING id, dead, length(payload) AS size'),
       expired: p<Row>('SELECT id, recipient, dead, length(payload) AS size FROM outbox WHERE expires_at <= ? LIMIT ?'),
       usageOne: p<Usage>('SELECT messages, bytes, dead FROM recipients WHERE recipient = ?'),
@@ -220,22 +222,52 @@ export class SqliteStore implements QueueStore {
     this.q.rcptSub.run(row.dead ? 0 : 1, row.dead ? 1 : 0, size, row.recipient);
   }
 
-  /** One DELETE … RETURNING per id, and the recipient's counters once per batch. */
-  ack(recipient: string, ids: Uint8Array[]): Promise<Uint8Array[]> {
+  /**
+   * Runs of consecutive known positions: one range read (every stored id must be the one
+   * acknowledged at its position) and one range DELETE; the rest one DELETE … RETURNING per id.
+   * The recipient's counters once per batch.
+   */
+  ack(recipient: string, ids: Uint8Array[], positions: number[] = []): Promise<Uint8Array[]> {
     return this.tx(() => {
     const removed: Uint8Array[] = [];
-    let pending = 0;
-    let dead = 0;
-    let bytes = 0;
-    for (const id of ids) {
+    const sums = { pending: 0, dead: 0, bytes: 0 };
+    const byPos: { id: Uint8Array; pos: number }[] = [];
+    const rest: Uint8Array[] = [];
+    ids.forEach((id, i) => ((positions[i] ?? 0) > 0 ? byPos.push({ id, pos: positions[i]! }) : rest.push(id)));
+    byPos.sort((a, b) => a.pos - b.pos);
+    for (let i = 0; i < byPos.length;) {
+      let j = i;
+      while (j + 1 < byPos.length && byPos[j + 1]!.pos === byPos[j]!.pos + 1) j++;
+      const run = byPos.slice(i, j + 1);
+      i = j + 1;
+      const first = run[0]!.pos;
+      const last = run[run.length - 1]!.pos;
+      const rows = this.q.range.all(recipient, first, last);
+      if (!rows.every((r) => r.id.equals(buf(run[r.pos - first]!.id)))) {
+        rest.push(...run.map((e) => e.id));
+        continue;
+      }
+      if (rows.length > 0) this.q.delRange.run(recipient, first, last);
+      for (const r of rows) {
+        sums.pending++;
+        sums.bytes += r.size;
+        removed.push(r.id);
+      }
+      // Not pending at its position (dead, or gone): looked up by id below.
+      if (rows.length < run.length) {
+        const found = new Set(rows.map((r) => r.pos));
+        for (const e of run) if (!found.has(e.pos)) rest.push(e.id);
+      }
+    }
+    for (const id of rest) {
       const row = this.q.delOf.get(buf(id), recipient);
       if (row === undefined) continue;
-      if (row.dead) dead++;
-      else pending++;
-      bytes += row.size;
+      if (row.dead) sums.dead++;
+      else sums.pending++;
+      sums.bytes += row.size;
       removed.push(row.id);
     }
-    if (removed.length > 0) this.q.rcptSub.run(pending, dead, bytes, recipient);
+    if (removed.length > 0) this.q.rcptSub.run(sums.pending, sums.dead, sums.bytes, recipient);
     return removed;
     });
   }

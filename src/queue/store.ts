@@ -112,8 +112,13 @@ export interface QueueStore {
   put(requests: PutRequest[], quota: Quota, now: number): Promise<PutResult[]>;
   /** Takes or renews the recipient's lease and hands out its oldest pending entries after `after`. */
   lease(recipient: string, req: LeaseRequest, now: number): Promise<LeaseResult>;
-  /** Removes these entries of `recipient` (pending or dead); returns the ids removed. */
-  ack(recipient: string, ids: Uint8Array[]): Promise<Uint8Array[]>;
+  /**
+   * Removes these entries of `recipient` (pending or dead); returns the ids removed. `positions`
+   * (parallel to `ids`, 0 = unknown) is a hint from the caller's lease: a backend may remove a run
+   * of consecutive positions with one statement, but only where the id stored at each position is
+   * the one acknowledged; a wrong hint must never remove anything else.
+   */
+  ack(recipient: string, ids: Uint8Array[], positions?: number[]): Promise<Uint8Array[]>;
   /** Gives up the recipient's lease if `owner` holds it. */
   release(recipient: string, owner: string): Promise<void>;
   /** Removes expired entries and expired seen ids (at most `limit` of each). */

@@ -202,6 +202,15 @@ export function conformance(name: string, backend: Backend): void {
       expect(await s.usage('carol')).toEqual({ messages: 5, bytes: 50, dead: 0 });
       const rest = await s.lease('bob', lease('p1', 0, 1000), T0);
       expect(rest.entries.map((e) => e.pos)).toEqual([...Array.from({ length: 150 }, (_, i) => i + 101), 251]);
+      // With the positions they were leased at (a hint): a run goes at once. A wrong hint (bob[150]
+      // said to be at 160, where bob[159] is) removes bob[150] only, never what is at 160.
+      const run = bob.slice(100, 150);
+      const hinted = [...run.map((m) => m.id), bob[150]!.id, randomBytes(16)];
+      const removedRun = await s.ack('bob', hinted, [...run.map((_, i) => 101 + i), 160, 170]);
+      expect(removedRun.map(hex).sort()).toEqual([...run, bob[150]!].map((m) => hex(m.id)).sort());
+      expect(await s.usage('bob')).toEqual({ messages: 100, bytes: 1000, dead: 0 });
+      const left = await s.lease('bob', lease('p1', 0, 1000), T0);
+      expect(left.entries.map((e) => e.pos)).toEqual([...Array.from({ length: 99 }, (_, i) => i + 152), 251]);
       await s.close();
     });
 
