@@ -35,6 +35,13 @@ export interface SessionEvents {
   /** The handshake reached READY. */
   ready: [];
   message: [message: MessageV11];
+  /**
+   * The plain messages of one socket read, at once (before each goes to 'message' listeners):
+   * one call per read instead of one per message, in order. An envelope (`ack: true`) or a
+   * streamed message ends its batch; requests are never in one. Listeners may keep the array
+   * but not change it (the Peer's 'messages' listeners get the same one).
+   */
+  messages: [batch: MessageV11[]];
   /** A request (`session.request()` on the other side): answer with `req.reply()` or `req.fail()`. */
   request: [request: Request];
   /** The peer refused one of our messages (details: RejectionDetails). */
@@ -63,6 +70,8 @@ export interface SessionEvents {
 export interface PeerEvents {
   /** A message on any session, or from the v1.0 endpoint (`m.version === '1.0'`). */
   message: [message: Message];
+  /** The plain v1.1 messages of one socket read of `session`, before each goes to 'message' (see SessionEvents). */
+  messages: [batch: MessageV11[], session: Session];
   request: [request: Request];
   /** A session reached READY (incoming or outgoing). */
   session: [session: Session];

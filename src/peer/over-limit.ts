@@ -34,9 +34,10 @@ export class OverLimitMeter {
     this.seconds = opts.seconds ?? DEFAULT_OVER_LIMIT_SECONDS;
   }
 
-  accept(now: number): void {
+  /** Counts `count` accepted messages. */
+  accept(now: number, count: number): void {
     this.advance(now);
-    this.accepted++;
+    this.accepted += count;
   }
 
   /** Counts a refused message; true when the peer has now been far over for `seconds` slots. */

@@ -498,11 +498,16 @@ export class Peer extends EventEmitter<PeerEvents> {
       if (limits === null || limits.key !== remote.fingerprint) limits = this.limiter.peer(remote.fingerprint);
       return limits.take(cls, now);
     };
-    const session = new Session(stream, this.handshakeOptions(), { ...this.opts.session, reassemblyBudget, rateLimit, divert: (m) => this.queue.divert(m) }, role, admission);
+    const rateLimitRun = (remote: RemoteIdentity, cls: RateClass, now: number, count: number): number => {
+      if (limits === null || limits.key !== remote.fingerprint) limits = this.limiter.peer(remote.fingerprint);
+      return limits.takeRun(cls, now, count);
+    };
+    const session = new Session(stream, this.handshakeOptions(), { ...this.opts.session, reassemblyBudget, rateLimit, rateLimitRun, divert: (m) => this.queue.divert(m) }, role, admission);
     this.sessions.add(session);
-    session.on('message', (m: Message) => {
-      this.counters.messagesReceived++;
-      this.emit('message', m);
+    session.on('messages', (batch) => {
+      this.counters.messagesReceived += batch.length;
+      if (this.listenerCount('messages') > 0) this.emit('messages', batch, session);
+      if (this.listenerCount('message') > 0) for (const m of batch) this.emit('message', m);
     });
     session.on('dropped', () => this.counters.recordsDropped++);
     session.on('internalError', (err: unknown) => {

@@ -10,7 +10,7 @@ import { messageTypeName, rateClassOf } from '../wire/index.js';
 import type { Inbox } from './inbox.js';
 import { IncomingStream } from './incoming-stream.js';
 import { ACK_TYPE, ENVELOPE_TYPE } from './envelope.js';
-import { NO_ACK, once as single, type MessageV11 } from './message.js';
+import { once as single, type MessageV11 } from './message.js';
 import { OverLimitMeter } from './over-limit.js';
 import { RefusalNotices } from './refusals.js';
 import type { Sender } from './send.js';
@@ -29,6 +29,15 @@ export interface ReceiveHooks {
   armTimer(): void;
 }
 
+const EMPTY = Buffer.alloc(0);
+
+function noop(): void {}
+
+/** stream() of a whole message: its payload as one chunk (`this` is the message, also when copied by `{ ...m }`). */
+function wholeStream(this: MessageV11): AsyncIterable<Uint8Array> {
+  return single(this.payload);
+}
+
 export class Receiver {
   /** Streamed messages being received, by message id. */
   private readonly incoming = new Map<number, IncomingStream>();
@@ -37,6 +46,8 @@ export class Receiver {
   private readonly overLimit: OverLimitMeter | null;
   /** Set when this side ended the session mid-batch: the rest of the batch is not acted on. */
   private stopped = false;
+  /** Plain messages of the current read not yet handed out (see handOut()). */
+  private batch: MessageV11[] = [];
 
   constructor(
     private readonly session: Session,
@@ -52,39 +63,54 @@ export class Receiver {
     this.notices = new RefusalNotices(stream, chain);
   }
 
-  /** The records of one read, opened with one native call per shared buffer. */
+  /** The records of one read, opened with one native call per shared buffer; one clock read for all. */
   onRecords(bodies: Uint8Array[]): void {
     const now = Date.now();
     this.timer.lastActivity = now;
-    this.apply(this.chain.receiveMany(bodies, now));
+    this.apply(this.chain.receiveMany(bodies, now), now);
   }
 
-  /** Delivers what the record layer produced, writes its replies, and ends on its error. */
-  apply(r: ReceiveResult): void {
+  /**
+   * Delivers what the record layer produced, writes its replies, and ends on its error. `now`
+   * is the time of the read (or of the deadline) that produced it, used for every message in it.
+   */
+  apply(r: ReceiveResult, now: number): void {
+    try {
+      this.applyEvents(r, now);
+    } finally {
+      this.handOut();
+    }
+  }
+
+  private applyEvents(r: ReceiveResult, now: number): void {
     const from = this.chain.session.remote.entityId;
     for (let i = 0; i < r.dropped; i++) this.session.emit('dropped', new PeerError(ErrorCode.REPLAY_DETECTED, 'replayed record dropped'));
     for (const reply of r.replies) this.stream.write(reply);
     for (const e of r.events) {
       if (this.stopped) return;
+      if (e.kind !== 'run') this.handOut();
       switch (e.kind) {
         case 'message':
           // Only chunked messages come whole (data records come as runs): charged at their chunk 0.
-          this.overLimit?.accept(Date.now());
+          this.overLimit?.accept(now, 1);
           this.notices.acceptedChunked();
-          this.deliver(this.message(from, e.type, e.seq, e.payload.length, false, e.payload));
+          this.deliver(this.message(from, e.type, e.seq, e.payload, false));
           break;
         case 'run':
-          this.deliverRun(from, e.plain, e.seq, e.count);
+          this.deliverRun(from, e.plain, e.seq, e.count, now);
           break;
         case 'limited':
-          this.refused(e.rateClass, e.seq, e.retryAfter, Date.now(), e.messageId);
+          this.refused(e.rateClass, e.seq, e.retryAfter, now, e.messageId);
           break;
         case 'stream-start': {
-          this.overLimit?.accept(Date.now());
+          this.overLimit?.accept(now, 1);
           this.notices.acceptedChunked();
           const s = new IncomingStream(this.opts.maxBufferedChunks ?? 16, () => this.stream.pause(), () => this.stream.resume());
           this.incoming.set(e.messageId, s);
-          this.deliver(this.message(from, e.type, e.seq, e.total, true, new Uint8Array(0), s));
+          const m = this.message(from, e.type, e.seq, EMPTY, true);
+          m.size = e.total;
+          m.stream = () => s;
+          this.deliver(m);
           break;
         }
         case 'stream-data':
@@ -121,27 +147,72 @@ export class Receiver {
     if (this.chain.deadline !== this.timer.armedReassembly) this.hooks.armTimer();
   }
 
-  /** A checked run's messages, each charged to its class first: a refused one is never materialised. */
-  private deliverRun(from: string, plain: Uint8Array, seq: number, count: number): void {
-    for (let i = 0, at = 0; i < count && !this.stopped; i++) {
+  /**
+   * A checked run's messages, each charged to its class first: a refused one is never
+   * materialised. Consecutive messages of one class are charged with one limiter call that
+   * takes their tokens one by one, as separate calls would (ratelimit takeRun); envelopes,
+   * acks and replies are classified one at a time (delivery.ts).
+   */
+  private deliverRun(from: string, plain: Uint8Array, seq: number, count: number, now: number): void {
+    let i = 0;
+    let at = 0;
+    while (i < count && !this.stopped) {
       const type = plain[at]!;
-      const start = at + MESSAGE_HEADER_BYTES;
-      at = start + runPayloadLength(plain, at);
-      if (this.charged(type, plain, start, at, seq + i)) continue;
-      const payload = plain.subarray(start, at);
-      this.deliver(this.message(from, type, seq + i, payload.length, false, payload));
+      if (type >= ENVELOPE_TYPE && type <= ACK_TYPE) {
+        this.handOut();
+        const start = at + MESSAGE_HEADER_BYTES;
+        at = start + runPayloadLength(plain, at);
+        if (!this.charged(type, plain, start, at, seq + i, now)) this.deliver(this.message(from, type, seq + i, plain.subarray(start, at), false));
+        i++;
+        continue;
+      }
+      // The stretch of messages from i of the same class, charged together.
+      const cls = rateClassOf(type);
+      let j = i + 1;
+      let end = at + MESSAGE_HEADER_BYTES + runPayloadLength(plain, at);
+      while (j < count) {
+        const t = plain[end]!;
+        if ((t >= ENVELOPE_TYPE && t <= ACK_TYPE) || rateClassOf(t) !== cls) break;
+        end += MESSAGE_HEADER_BYTES + runPayloadLength(plain, end);
+        j++;
+      }
+      const admitted = this.admit(cls, now, j - i);
+      for (let k = i; k < j && !this.stopped; k++) {
+        const t = plain[at]!;
+        const start = at + MESSAGE_HEADER_BYTES;
+        at = start + runPayloadLength(plain, at);
+        if (k - i >= admitted) {
+          this.handOut();
+          if (this.limited(cls, seq + k, now)) continue;
+        }
+        this.batchOrDeliver(this.message(from, t, seq + k, plain.subarray(start, at), false));
+      }
+      i = j;
     }
+  }
+
+  /**
+   * Takes up to `count` tokens of `cls` one by one (as `count` rateLimit calls would); returns
+   * how many messages were admitted. The first one refused, if any, goes through limited().
+   */
+  private admit(cls: RateClass, now: number, count: number): number {
+    const run = this.opts.rateLimitRun;
+    const admitted = run ? run(this.chain.session.remote, cls, now, count) : this.opts.rateLimit ? 0 : count;
+    if (admitted > 0) {
+      this.overLimit?.accept(now, admitted);
+      this.notices.accepted(cls);
+    }
+    return admitted;
   }
 
   /**
    * Charges a message of a run. Acks and replies to our own requests are admitted by credit; an
    * envelope is charged to its inner type and refused with a reply naming it (delivery.ts).
    */
-  private charged(type: number, plain: Uint8Array, start: number, end: number, seq: number): boolean {
-    if (type < ENVELOPE_TYPE || type > ACK_TYPE) return this.limited(rateClassOf(type), seq);
+  private charged(type: number, plain: Uint8Array, start: number, end: number, seq: number, now: number): boolean {
     const payload = plain.subarray(start, end);
     const charge = this.sender.delivery.classify(type, payload);
-    return charge !== null && this.limited(charge.cls, seq, charge.tracked === null ? undefined : payload);
+    return charge !== null && this.limited(charge.cls, seq, now, charge.tracked === null ? undefined : payload);
   }
 
   /** The session is over: streamed messages still arriving end with `err`. */
@@ -155,11 +226,10 @@ export class Receiver {
    * Chunked messages are charged by the reassembler at their chunk 0 and arrive here as
    * 'limited' events when refused.
    */
-  private limited(cls: RateClass, seq: number, envelope?: Uint8Array): boolean {
-    const now = Date.now();
+  private limited(cls: RateClass, seq: number, now: number, envelope?: Uint8Array): boolean {
     const retryAfter = this.opts.rateLimit?.(this.chain.session.remote, cls, now) ?? 0;
     if (retryAfter === 0) {
-      this.overLimit?.accept(now);
+      this.overLimit?.accept(now, 1);
       this.notices.accepted(cls);
       return false;
     }
@@ -192,10 +262,11 @@ export class Receiver {
     if (notice) this.stream.write(notice);
   }
 
-  private message(from: string, type: number, seq: number, size: number, streamed: boolean, payload: Uint8Array, stream?: IncomingStream): MessageV11 {
+  /** One object per message: its methods are shared functions (no closure per message). */
+  private message(from: string, type: number, seq: number, payload: Uint8Array, streamed: boolean): MessageV11 {
     return {
-      from, type: messageTypeName(type) ?? type, payload, seq, session: this.session, version: '1.1', encrypted: true, size, streamed,
-      stream: () => stream ?? single(payload), ...NO_ACK,
+      from, type: messageTypeName(type) ?? type, payload, seq, session: this.session, version: '1.1', encrypted: true,
+      size: payload.length, streamed, stream: wholeStream, id: null, ack: false, accept: noop, reject: noop,
     };
   }
 
@@ -207,7 +278,7 @@ export class Receiver {
 
   /**
    * Hands a message to the application (acks, replies and requests go to delivery.ts instead)
-   * and, unless `manualAck`, acknowledges it once every listener returned.
+   * after the plain messages before it (handOut()).
    */
   private deliver(m: MessageV11): void {
     if (this.opts.divert?.(m) === true) return;
@@ -220,8 +291,35 @@ export class Receiver {
       return;
     }
     if (out === null) return;
-    this.session.emit('message', out); // a listener that throws ends this session only (the backstop)
-    this.inbox.push(out);
-    if (!this.sender.delivery.manualAck) out.accept();
+    this.batch.push(out);
+    this.handOut();
+  }
+
+  /** A plain message (no envelope): joins the batch of this read. */
+  private batchOrDeliver(m: MessageV11): void {
+    if (this.opts.divert?.(m) === true) return;
+    this.batch.push(m);
+  }
+
+  /**
+   * Hands the batch to the application: once to 'messages' listeners, then each message to
+   * 'message' listeners and the async iterator, and, unless `manualAck`, acknowledges each once
+   * every listener returned. A listener that throws ends this session only (the backstop); the
+   * messages after it in the batch are not delivered.
+   */
+  private handOut(): void {
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    this.batch = [];
+    const session = this.session;
+    if (session.listenerCount('messages') > 0) session.emit('messages', batch);
+    const each = session.listenerCount('message') > 0;
+    const ack = !this.sender.delivery.manualAck;
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
+      if (each) session.emit('message', m);
+      this.inbox.push(m);
+      if (ack) m.accept();
+    }
   }
 }

@@ -58,6 +58,12 @@ export interface SessionIoOptions extends SessionOptions, DeliveryOptions {
    * remote's key): 0 to accept, else the ms until the class has a token again.
    */
   rateLimit?: (remote: RemoteIdentity, cls: RateClass, now: number) => number;
+  /**
+   * Charges `count` messages of one class received together: takes their tokens one by one
+   * exactly as `count` rateLimit calls would, stopping before the first refusal (which is left
+   * to rateLimit, so it is counted and gets its retry-after); returns how many were taken.
+   */
+  rateLimitRun?: (remote: RemoteIdentity, cls: RateClass, now: number, count: number) => number;
   /** Takes a received message before the session's listeners and iterator see it (Peer: the offline queue's). */
   divert?: (m: MessageV11) => boolean;
 }
@@ -395,7 +401,7 @@ export class Session extends EventEmitter<SessionEvents> {
           return;
         }
         this.renewal!.poll(now);
-        this.receiver!.apply(this.chain.poll(now));
+        this.receiver!.apply(this.chain.poll(now), now);
         this.renewal!.startIfDue(now);
       } else {
         this.handshake.poll(now);

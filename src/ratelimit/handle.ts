@@ -19,6 +19,11 @@ export class PeerLimits {
     return this.owner.takeRef(this, cls, now, cost);
   }
 
+  /** Up to `count` single-token takes at `now`, as many take() calls would; returns how many were taken. */
+  takeRun(cls: RateClass, now: number, count: number): number {
+    return this.owner.takeRunRef(this, cls, now, count);
+  }
+
   check(cls: RateClass, now: number, cost = 1): void {
     throwIfLimited(this.owner.takeRef(this, cls, now, cost), cls, cost);
   }

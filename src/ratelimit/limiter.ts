@@ -169,6 +169,38 @@ export class RateLimiter {
     return this.takeAt(slot, cls, now, cost);
   }
 
+  /**
+   * PeerLimits.takeRun(): up to `count` takes of one token each at the same `now`, exactly as
+   * `count` calls of take(cls, now) would make them (the same arithmetic, one step at a time),
+   * stopping before the first that would be refused; returns how many were taken. Nothing is
+   * counted as a drop: the caller takes the rest one by one (each refused and counted).
+   */
+  takeRunRef(ref: PeerLimits, cls: RateClass, now: number, count: number): number {
+    let slot = ref.slot;
+    if (slot < 0 || this.slots.generation(slot) !== ref.gen || ref.owner !== this) {
+      slot = this.resolve(ref, now);
+      if (slot < 0) return 0;
+    }
+    const { slots, levels } = this;
+    const c = classIndex(cls);
+    const p = slots.level(slot) * C + c;
+    const i = slots.tatIndex(slot, c);
+    const interval = levels.interval[p]!;
+    const tol = levels.tolerance[p]!;
+    let tat = slots.tat[i]!;
+    let taken = 0;
+    while (taken < count) {
+      let due = tat - now;
+      if (due < 0) due = 0;
+      due += interval;
+      if (!(due <= tol)) break;
+      tat = now + due;
+      taken++;
+    }
+    if (taken > 0) slots.tat[i] = tat;
+    return taken;
+  }
+
   private resolve(ref: PeerLimits, now: number): number {
     if (ref.owner !== this) throw invalid('a PeerLimits handle from another RateLimiter');
     const slot = this.slots.index.get(ref.key) ?? this.track(ref.key, now);
