@@ -42,6 +42,8 @@ export interface SessionEvents {
    * but not change it (the Peer's 'messages' listeners get the same one).
    */
   messages: [batch: MessageV11[]];
+  /** write() returned false and there is room again (as node:net's 'drain'). */
+  drain: [];
   /** A request (`session.request()` on the other side): answer with `req.reply()` or `req.fail()`. */
   request: [request: Request];
   /** The peer refused one of our messages (details: RejectionDetails). */

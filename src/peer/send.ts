@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { ErrorCode, PeerError } from '../errors.js';
 import { SessionState } from '../handshake/index.js';
 import { RATE_CLASSES, type RateClass } from '../ratelimit/index.js';
-import { DEFAULT_MAX_RECORD_PAYLOAD, type SecureSession, type SessionChain } from '../session/index.js';
+import { DEFAULT_MAX_RECORD_PAYLOAD, MESSAGE_HEADER_BYTES, type SecureSession, type SessionChain } from '../session/index.js';
 import { rateClassOf } from '../wire/index.js';
 import { Delivery } from './delivery.js';
 import type { SessionIoOptions } from './session.js';
@@ -56,6 +56,20 @@ export interface Refused {
   count?: number;
 }
 
+const NO_OPTIONS: QueueOptions = {};
+/** A write() that waited: its back-off was checked when it was called. */
+const CHECKED: QueueOptions = { control: true };
+
+function noop(): void {}
+
+function attempt(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // see write()
+  }
+}
+
 /** A send waiting for its turn: the FIFO keeps call order whatever the sizes. */
 interface Waiting {
   gate: (() => boolean) | undefined;
@@ -87,6 +101,10 @@ export class Sender {
   private nextSeq = 0;
   private readonly maxPendingBytes: number;
   private readonly maxRecordPayload: number;
+  /** write() returned false: 'drain' is owed once there is room again. */
+  private needDrain = false;
+  /** The clock read for this tick's sends (-1: not read yet); reset by each flush. */
+  private tickNow = -1;
 
   constructor(
     private readonly stream: Duplex,
@@ -94,6 +112,7 @@ export class Sender {
     opts: SessionIoOptions,
     private readonly timer: SessionTimer,
     private readonly fail: (err: PeerError, notify: boolean) => void,
+    private readonly onDrain: () => void,
   ) {
     this.maxPendingBytes = opts.maxPendingBytes ?? 1024 * 1024;
     this.maxRecordPayload = opts.maxRecordPayload ?? DEFAULT_MAX_RECORD_PAYLOAD;
@@ -130,6 +149,26 @@ export class Sender {
         fail: reject,
       });
     });
+  }
+
+  /**
+   * Session.write: queues one message now (behind any sends still waiting, in call order) and
+   * returns whether there is room for more; after false, 'drain' comes once there is. Throws
+   * what send() would reject with at once (closed session, RATE_LIMITED back-off).
+   */
+  write(type: number, bytes: Uint8Array): boolean {
+    if (this.backlog === 0 && this.hasRoom()) {
+      this.queue(type, bytes, NO_OPTIONS);
+      if (this.hasRoom()) return true;
+    } else {
+      if (this.closedWith) throw this.closedWith;
+      this.checkBackoff(type, bytes.length + MESSAGE_HEADER_BYTES > this.maxRecordPayload);
+      // Its turn comes in call order; the back-off was checked now, as for a write with room.
+      // A failure then (the session ended meanwhile) is reported by the session's 'close'.
+      this.wait({ gate: undefined, run: () => void attempt(() => this.queue(type, bytes, CHECKED)), fail: noop });
+    }
+    this.needDrain = true;
+    return false;
   }
 
   /** Session.sendStream, once READY: starts in call order, and other sends wait until it ends. */
@@ -174,6 +213,7 @@ export class Sender {
       this.outgoing = null;
       done();
       this.pump();
+      this.owedDrain();
     }
   }
 
@@ -249,6 +289,7 @@ export class Sender {
 
   /** Refuses a send while the peer asked this class to back off (RATE_LIMITED with retryAfter). */
   private checkBackoff(type: number, chunked: boolean): void {
+    if (this.backoff.size === 0) return;
     const cls: RateClass = chunked ? 'chunk' : rateClassOf(type);
     const until = this.backoff.get(cls);
     if (until === undefined) return;
@@ -263,7 +304,7 @@ export class Sender {
   private queue(type: number, bytes: Uint8Array, opts: QueueOptions): number {
     const chunked = bytes.length + 5 > this.maxRecordPayload;
     if (!opts.control) this.checkBackoff(opts.classType ?? type, chunked);
-    const now = Date.now();
+    const now = this.now();
     this.timer.lastActivity = now;
     this.countChunked(-1);
     const seq = this.chain.send(type, bytes, now);
@@ -323,15 +364,36 @@ export class Sender {
     return this.drain;
   }
 
+  /**
+   * One clock read per tick for the sends queued in it (TTL check, idle clock): the first send
+   * reads it, the flush that ends the tick forgets it.
+   */
+  private now(): number {
+    if (this.tickNow < 0) this.tickNow = Date.now();
+    return this.tickNow;
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => this.flush());
   }
 
+  /** Emits the 'drain' a write() returning false promised, once there is room again. */
+  private owedDrain(): void {
+    if (!this.needDrain || this.closedWith) return;
+    if (this.backlog === 0 && this.hasRoom()) {
+      this.needDrain = false;
+      this.onDrain();
+    } else if (this.stream.writableNeedDrain && this.chain.pendingBytes === 0) {
+      void this.drained().then(() => this.owedDrain());
+    }
+  }
+
   /** Seals and writes what is queued, a slice at a time, until the socket asks to drain. */
   private flush(): void {
     this.flushScheduled = false;
+    this.tickNow = -1;
     const chain = this.chain;
     if (chain.state !== SessionState.Ready || this.stream.destroyed) return;
     try {
@@ -343,5 +405,6 @@ export class Sender {
       return this.fail(err as PeerError, true);
     }
     if (chain.pendingBytes > 0) void this.drained().then(() => this.scheduleFlush());
+    else this.owedDrain();
   }
 }

@@ -100,6 +100,9 @@ export interface RequestOptions extends TrackOptions {
   signal?: AbortSignal;
 }
 
+const NO_WRITE_OPTIONS = {};
+const DEFAULT_TYPE = typeId(undefined);
+
 export class Session extends EventEmitter<SessionEvents> {
   private handshake: Handshake;
   /** Set once the handshake is READY, together with sender, receiver and renewal. */
@@ -201,6 +204,20 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Queues one message, like `socket.write()`: returns true while there is room for more, false
+   * once the session's queue (`maxPendingBytes`) or the socket is full, and emits 'drain' when
+   * writing may go on. It never waits and allocates no promise; messages keep call order with
+   * send(). Throws (a PeerError) when send() would reject at once: not READY, closed, or the
+   * peer asked this class to back off (RATE_LIMITED).
+   */
+  write(payload: Uint8Array | string, options: { type?: MessageType | number } = NO_WRITE_OPTIONS): boolean {
+    const type = options.type === undefined ? DEFAULT_TYPE : typeId(options.type);
+    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+    if (!(bytes instanceof Uint8Array)) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'payload must be a Uint8Array or string');
+    return this.writer().write(type, bytes);
   }
 
   /**
@@ -357,7 +374,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.deframer.setMaxFrameBytes(this.opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     const fail = (err: PeerError, notify: boolean): void => this.fail(err, notify);
     this.chain = chain;
-    this.sender = new Sender(this.stream, chain, this.opts, this.timer, fail);
+    this.sender = new Sender(this.stream, chain, this.opts, this.timer, fail, () => this.emit('drain'));
     this.receiver = new Receiver(this, this.stream, chain, this.opts, this.inbox, this.sender, this.timer, {
       fail,
       finish: (err) => this.finish(err),

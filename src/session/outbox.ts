@@ -6,12 +6,18 @@
 import { CHUNK_PREFIX_BYTES, chunkLength, planChunks, type ChunkPlan } from '../chunking/index.js';
 import { ErrorCode, PeerError } from '../errors.js';
 import { FrameType, type ChunkFields } from '../wire/index.js';
-import { MESSAGE_HEADER_BYTES, runLength, writeRun, type RunMessage } from './run.js';
+import { MESSAGE_HEADER_BYTES, writeRun } from './run.js';
 import type { OutRecord } from './seal.js';
 
-type Item =
-  | { kind: 'message'; message: RunMessage }
-  | { kind: 'chunk'; fields: ChunkFields; type: number; data: Uint8Array };
+/** A chunk of a large message, queued as one record. */
+interface ChunkItem {
+  fields: ChunkFields;
+  type: number;
+  data: Uint8Array;
+}
+
+/** `types[i]` of a chunk item (message types are 0–255). */
+const CHUNK = -1;
 
 interface OutStream {
   messageId: number;
@@ -25,7 +31,12 @@ interface OutStream {
 }
 
 export class Outbox {
-  private items: Item[] = [];
+  /**
+   * The queue as two parallel arrays, so a small message costs no object of its own: item i is
+   * a message of type `types[i]` with payload `items[i]`, or (types[i] = CHUNK) a ChunkItem.
+   */
+  private types: number[] = [];
+  private items: (Uint8Array | ChunkItem)[] = [];
   private head = 0;
   private queued = 0;
   private messages = 0;
@@ -56,7 +67,9 @@ export class Outbox {
   message(type: number, payload: Uint8Array): number {
     this.noStream();
     if (payload.length + MESSAGE_HEADER_BYTES <= this.maxRecordPayload) {
-      this.push({ kind: 'message', message: { type, payload } }, payload.length + MESSAGE_HEADER_BYTES);
+      this.types.push(type);
+      this.items.push(payload);
+      this.queued += payload.length + MESSAGE_HEADER_BYTES;
       return this.messages++;
     }
     const plan = planChunks(payload.length, this.maxRecordPayload - CHUNK_PREFIX_BYTES);
@@ -119,55 +132,67 @@ export class Outbox {
   /** Drops every queued chunk of a message (the peer refused it, or its stream failed). */
   drop(messageId: number): void {
     if (this.stream?.messageId === messageId) this.stream = null;
-    const kept: Item[] = [];
+    const types: number[] = [];
+    const items: (Uint8Array | ChunkItem)[] = [];
     for (let i = this.head; i < this.items.length; i++) {
       const item = this.items[i]!;
-      if (item.kind === 'chunk' && item.fields.messageId === messageId) this.queued -= item.data.length;
-      else kept.push(item);
+      if (this.types[i] === CHUNK && (item as ChunkItem).fields.messageId === messageId) {
+        this.queued -= (item as ChunkItem).data.length;
+        continue;
+      }
+      types.push(this.types[i]!);
+      items.push(item);
     }
-    this.items = kept;
+    this.types = types;
+    this.items = items;
     this.head = 0;
   }
 
   /** Takes queued items as records: messages coalesced up to the payload limit, one record per chunk. */
   take(maxBytes: number): OutRecord[] {
     const records: OutRecord[] = [];
+    const { types, items } = this;
     let taken = 0;
-    let run: RunMessage[] = [];
+    let runStart = this.head;
     let runBytes = 0;
-    const endRun = (): void => {
-      if (run.length === 0) return;
-      const messages = run;
-      records.push({ type: FrameType.Data, count: messages.length, plainLength: runLength(messages), write: (f, at) => writeRun(messages, f, at) });
-      run = [];
+    const endRun = (end: number): void => {
+      if (end === runStart) return;
+      const from = runStart;
+      records.push({ type: FrameType.Data, count: end - from, plainLength: runBytes, write: (f, at) => writeRun(types, items as Uint8Array[], from, end, f, at) });
       runBytes = 0;
     };
-    while (this.head < this.items.length && taken < maxBytes) {
-      const item = this.items[this.head++]!;
-      if (item.kind === 'message') {
-        const n = item.message.payload.length + MESSAGE_HEADER_BYTES;
-        if (runBytes + n > this.maxRecordPayload) endRun();
-        run.push(item.message);
+    while (this.head < items.length && taken < maxBytes) {
+      const i = this.head++;
+      const type = types[i]!;
+      if (type !== CHUNK) {
+        const n = (items[i] as Uint8Array).length + MESSAGE_HEADER_BYTES;
+        if (runBytes + n > this.maxRecordPayload) {
+          endRun(i);
+          runStart = i;
+        }
         runBytes += n;
         taken += n;
         this.queued -= n;
         continue;
       }
-      endRun();
-      const { fields, type, data } = item;
+      endRun(i);
+      runStart = i + 1;
+      const { fields, type: chunkType, data } = items[i] as ChunkItem;
       const prefix = fields.index === 0 ? CHUNK_PREFIX_BYTES : 0;
       records.push({
         type: FrameType.Chunk, count: 1, plainLength: prefix + data.length, chunk: fields,
         write: (f, at) => {
-          if (prefix) f[at] = type;
+          if (prefix) f[at] = chunkType;
           f.set(data, at + prefix);
         },
       });
       taken += data.length;
       this.queued -= data.length;
     }
-    endRun();
-    if (this.head === this.items.length) {
+    endRun(this.head);
+    if (this.head === items.length) {
+      // New arrays (not truncated ones): the records above still read the old ones.
+      this.types = [];
       this.items = [];
       this.head = 0;
     }
@@ -175,12 +200,9 @@ export class Outbox {
   }
 
   private pushChunk(messageId: number, plan: ChunkPlan, index: number, type: number, data: Uint8Array): void {
-    this.push({ kind: 'chunk', fields: { messageId, index, count: plan.count, totalLength: plan.total }, type, data }, data.length);
-  }
-
-  private push(item: Item, bytes: number): void {
-    this.items.push(item);
-    this.queued += bytes;
+    this.types.push(CHUNK);
+    this.items.push({ fields: { messageId, index, count: plan.count, totalLength: plan.total }, type, data });
+    this.queued += data.length;
   }
 
   private noStream(): void {

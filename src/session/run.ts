@@ -17,26 +17,21 @@ export interface RunMessage {
   payload: Uint8Array;
 }
 
-/** Writes the run into out[offset…]; returns the bytes written. */
-export function writeRun(messages: readonly RunMessage[], out: Uint8Array, offset: number): number {
+/** Writes messages from..to-1 (types[i], payloads[i]) as a run into out[offset…]; returns the bytes written. */
+export function writeRun(types: readonly number[], payloads: readonly Uint8Array[], from: number, to: number, out: Uint8Array, offset: number): number {
   let at = offset;
-  for (const m of messages) {
-    const n = m.payload.length;
-    out[at] = m.type;
+  for (let i = from; i < to; i++) {
+    const payload = payloads[i]!;
+    const n = payload.length;
+    out[at] = types[i]!;
     out[at + 1] = n >>> 24;
     out[at + 2] = (n >>> 16) & 0xff;
     out[at + 3] = (n >>> 8) & 0xff;
     out[at + 4] = n & 0xff;
-    out.set(m.payload, at + MESSAGE_HEADER_BYTES);
+    out.set(payload, at + MESSAGE_HEADER_BYTES);
     at += MESSAGE_HEADER_BYTES + n;
   }
   return at - offset;
-}
-
-export function runLength(messages: readonly RunMessage[]): number {
-  let n = 0;
-  for (const m of messages) n += MESSAGE_HEADER_BYTES + m.payload.length;
-  return n;
 }
 
 /**

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { wire } from '../../src/index.js';
-import { decodeErrorPayload, encodeErrorPayload, readRun, writeRun, runLength, type RunMessage } from '../../src/session/run.js';
+import { MESSAGE_HEADER_BYTES, decodeErrorPayload, encodeErrorPayload, readRun, writeRun, type RunMessage } from '../../src/session/run.js';
 import { FUZZ_TIMEOUT_MS, assertPeerError, fuzz, hostile, mutated, onlyPeerError, tally } from './harness.js';
 
 const { FrameType } = wire;
@@ -29,8 +29,8 @@ const HEADERS = [
 ];
 
 function run(messages: RunMessage[]): Buffer {
-  const out = Buffer.alloc(runLength(messages));
-  writeRun(messages, out, 0);
+  const out = Buffer.alloc(messages.reduce((n, m) => n + MESSAGE_HEADER_BYTES + m.payload.length, 0));
+  writeRun(messages.map((m) => m.type), messages.map((m) => m.payload), 0, messages.length, out, 0);
   return out;
 }
 

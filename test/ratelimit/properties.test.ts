@@ -150,3 +150,30 @@ describe('RateLimiter properties', () => {
     );
   });
 });
+
+describe('PeerLimits.takeRun (a received run charged with one call)', () => {
+  it('takes exactly what as many single take() calls would: same count, same buckets, same drops after', () => {
+    fc.assert(
+      fc.property(limitArb, fc.array(fc.record({ dt: fc.integer({ min: 0, max: 20_000 }), n: fc.integer({ min: 1, max: 300 }) }), { minLength: 1, maxLength: 30 }), (limit, runs) => {
+        const opts = { classes: { task: limit } };
+        const a = new RateLimiter(opts);
+        const b = new RateLimiter(opts);
+        const ha = a.peer('p');
+        let now = T0;
+        for (const { dt, n } of runs) {
+          now += dt;
+          let singles = 0;
+          let retry = 0;
+          while (singles < n && (retry = b.take('p', 'task', now)) === 0) singles++;
+          const run = ha.takeRun('task', now, n);
+          expect(run).toBe(singles);
+          // The first refused (if any) goes through take(), as the receive side does: same answer, same drop.
+          if (run < n) expect(ha.take('task', now)).toBe(retry);
+          expect(a.tokens('p', 'task', now)).toBe(b.tokens('p', 'task', now));
+          expect(a.stats()).toEqual(b.stats());
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
