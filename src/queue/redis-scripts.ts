@@ -25,6 +25,10 @@ local function remove(id, m)
   redis.call('HINCRBY', k('use', r), 'bytes', -size)
 end
 local function meta(id) return redis.call('HMGET', k('m', id), 'r', 'dead', 'size') end
+-- Attempts as sqlite.ts counts them: the recipient's 'sent' is the highest position ever handed
+-- out; an entry at or below it was handed out once more than its field 'a' says.
+local function sent(r) return num(redis.call('HGET', k('use', r), 'sent')) end
+local function attempts(m, pos, mark) return num(m) + (num(pos) <= mark and 1 or 0) end
 -- One command for many arguments (in slices that fit Lua's stack): ZADD, ZREM, HSET of a batch.
 local function many(cmd, key, args)
   for i = 1, #args, 4000 do redis.call(cmd, key, unpack(args, i, math.min(i + 3999, #args))) end
@@ -96,16 +100,18 @@ local cur = redis.call('HMGET', lk, 'owner', 'until')
 if cur[1] and cur[1] ~= owner and num(cur[2]) > now then return {0, {}, {}, {}} end
 redis.call('HSET', lk, 'owner', owner, 'until', now + leaseMs)
 local entries, expired, dead, got = {}, {}, {}, 0
+local mark, top = sent(r), 0
 while got < max do
   local ids = redis.call('ZRANGEBYSCORE', k('q', r), '(' .. after, '+inf', 'LIMIT', 0, max - got)
   if #ids == 0 then break end
   for _, id in ipairs(ids) do
     local m = redis.call('HMGET', k('m', id), 'r', 'dead', 'size', 'pos', 'type', 'c', 'x', 'a')
     after = num(m[4])
+    local handed = attempts(m[8], after, mark)
     if num(m[7]) <= now then
       remove(id, m)
       expired[#expired + 1] = id
-    elseif num(m[8]) >= maxAttempts then
+    elseif handed >= maxAttempts then
       redis.call('HSET', k('m', id), 'dead', 1)
       redis.call('ZREM', k('q', r), id)
       redis.call('ZADD', k('d', r), m[4], id)
@@ -113,12 +119,15 @@ while got < max do
       redis.call('HINCRBY', k('use', r), 'dead', 1)
       dead[#dead + 1] = id
     else
-      local a = redis.call('HINCRBY', k('m', id), 'a', 1)
-      for _, v in ipairs({id, m[4], m[5], redis.call('GET', k('b', id)), m[6], m[7], a}) do entries[#entries + 1] = v end
+      -- Only an entry handed out again is written; a first hand-out just moves the mark.
+      if after <= mark then redis.call('HINCRBY', k('m', id), 'a', 1) end
+      top = after
+      for _, v in ipairs({id, m[4], m[5], redis.call('GET', k('b', id)), m[6], m[7], handed + 1}) do entries[#entries + 1] = v end
       got = got + 1
     end
   end
 end
+if top > mark then redis.call('HSET', k('use', r), 'sent', top) end
 return {1, entries, expired, dead}
 `;
 
@@ -204,8 +213,10 @@ local rs = ARGV[2] == '' and redis.call('SMEMBERS', k('rcpts')) or {ARGV[2]}
 table.sort(rs)
 local limit, out, n = num(ARGV[4]), {}, 0
 for _, r in ipairs(rs) do
+  local mark = sent(r)
   for _, id in ipairs(redis.call('ZRANGE', k(ARGV[3], r), 0, limit - n - 1)) do
     local m = redis.call('HMGET', k('m', id), 'r', 'pos', 'type', 'size', 'c', 'x', 'a', 'dead')
+    m[7] = attempts(m[7], m[2], mark)
     out[#out + 1] = id
     for i = 1, 8 do out[#out + 1] = m[i] end
     n = n + 1
@@ -224,7 +235,7 @@ local n = 0
 for _, id in ipairs(ids) do
   local m = redis.call('HMGET', k('m', id), 'r', 'dead', 'pos')
   if m[1] == r and m[2] == '1' then
-    redis.call('HSET', k('m', id), 'dead', 0, 'a', 0)
+    redis.call('HSET', k('m', id), 'dead', 0, 'a', num(m[3]) <= sent(r) and -1 or 0)
     redis.call('ZREM', k('d', r), id)
     redis.call('ZADD', k('q', r), m[3], id)
     redis.call('HINCRBY', k('use', r), 'dead', -1)
@@ -237,7 +248,9 @@ return n
 
 /** ARGV: prefix, id → { r, pos, type, size, created, expires, attempts, dead }, payload (one script: both or neither) */
 export const GET = `${PRELUDE}
-return {redis.call('HMGET', k('m', ARGV[2]), 'r', 'pos', 'type', 'size', 'c', 'x', 'a', 'dead'), redis.call('GET', k('b', ARGV[2]))}
+local m = redis.call('HMGET', k('m', ARGV[2]), 'r', 'pos', 'type', 'size', 'c', 'x', 'a', 'dead')
+if m[1] then m[7] = attempts(m[7], m[2], sent(m[1])) end
+return {m, redis.call('GET', k('b', ARGV[2]))}
 `;
 
 /** ARGV: prefix, recipient, 'q' | 'd' → count removed */
