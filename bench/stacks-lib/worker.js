@@ -92,9 +92,16 @@ const ops = {
     pumping = conn.api(mode, payload, window, () => stopping, () => { counters.ops++; });
     return {};
   },
-  /** Opens `count` connections and keeps them idle. */
+  /** Opens `count` connections, 16 handshakes at a time, and keeps them idle. */
   async idle({ count }) {
-    for (let i = 0; i < count; i++) open.push(await client.connect(currentPort));
+    let next = 0;
+    const opener = async () => {
+      while (next < count) {
+        next++;
+        open.push(await client.connect(currentPort));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, count) }, opener));
     return { opened: open.length };
   },
   async snapshot() {

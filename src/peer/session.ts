@@ -339,7 +339,9 @@ export class Session extends EventEmitter<SessionEvents> {
         return;
       }
       if (this.admission && this.handshake.state === SessionState.Initial && !this.admit(body, type, now)) return;
-      writeFrames(this.stream, this.handshake.receive(body, now));
+      const frames = this.handshake.receive(body, now);
+      if (this.handshake.state === SessionState.Ready && frames.length > 0) this.corkThroughReady();
+      writeFrames(this.stream, frames);
       this.armTimer();
       if (this.handshake.state === SessionState.Ready) this.onReady(now);
       return;
@@ -367,6 +369,16 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private holdAfterReady = false;
+
+  /**
+   * The responder's ready frame waits, corked, until the turn in which the application got the
+   * session ('session', connect() resolved) has flushed what it sent: one write carries both.
+   * Transport-level only; the bytes are the same. This then() runs after Peer's await of ready.
+   */
+  private corkThroughReady(): void {
+    this.stream.cork();
+    void this.ready.then(() => setImmediate(() => this.stream.uncork()));
+  }
 
   private onReady(now: number): void {
     this.holdAfterReady = true;
