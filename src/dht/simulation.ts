@@ -24,8 +24,22 @@ export interface SimNode {
   readonly index: number;
   readonly core: DhtCore;
   readonly ep: MemoryEndpoint;
+  /** What handles each datagram: the core's receive(), or an adversary's replacement (sim-adversary.ts). */
+  receive: (data: Uint8Array, from: string, now: number) => DhtOutput;
+  /** False once an adversary has taken the node over: measurements start only from honest nodes. */
+  honest: boolean;
   timerAt: number;
 }
+
+export interface AddNodeOptions {
+  /** The node's public key (its id is the key's SHA-256); default 32 random bytes. */
+  publicKey?: Uint8Array;
+  /** Default: the network's next address (a /24 of its own). */
+  address?: string;
+}
+
+/** Told how far a long step has got: `done` of `total` (operations, joins or virtual ms). */
+export type ProgressHook = (done: number, total: number) => void;
 
 /** Starts an operation on a core; returns its op id. */
 export type Starter = (core: DhtCore, now: number) => number;
@@ -36,6 +50,8 @@ export class DhtSimulation {
   readonly random: SeededRandom;
   private readonly config: Partial<DhtConfig>;
   private readonly rateLimit: boolean;
+  /** Called as runAll(), grow() and advance() go (a long run shows where it is). */
+  progress: ProgressHook | null = null;
   /** Callbacks for operations in flight, by op id × 2^20 + node index. */
   private readonly waiting = new Map<number, (r: OpResult) => void>();
 
@@ -50,22 +66,24 @@ export class DhtSimulation {
     return this.net.now;
   }
 
-  addNode(): SimNode {
+  addNode(opts: AddNodeOptions = {}): SimNode {
     // Simulated nodes never sign, so any 32 bytes serve as a public key (the id is its SHA-256).
     const core = new DhtCore({
-      publicKey: this.random.bytes(32), now: this.net.now, config: this.config, random: this.random,
+      publicKey: opts.publicKey ?? this.random.bytes(32), now: this.net.now, config: this.config, random: this.random,
       rateLimiter: this.rateLimit ? new TokenBucketLimiter() : null,
     });
     const index = this.nodes.length;
     const node: SimNode = {
-      index, core, timerAt: Infinity,
+      index, core, honest: true, timerAt: Infinity,
+      receive: (data, from, now) => core.receive(data, from, now),
       ep: this.net.attach(
-        (data, from, now) => this.apply(node, core.receive(data, from, now)),
+        (data, from, now) => this.apply(node, node.receive(data, from, now)),
         (now) => {
           if (now < node.timerAt) return;
           node.timerAt = Infinity;
           this.apply(node, core.tick(now));
         },
+        opts.address,
       ),
     };
     this.nodes.push(node);
@@ -115,7 +133,7 @@ export class DhtSimulation {
   }
 
   /** Runs tasks with at most `concurrency` in flight; results in task order. */
-  runAll(tasks: { node: number; start: Starter }[], concurrency: number, onProgress?: (done: number) => void): OpResult[] {
+  runAll(tasks: { node: number; start: Starter }[], concurrency: number): OpResult[] {
     const results: (OpResult | null)[] = tasks.map(() => null);
     let next = 0;
     let finished = 0;
@@ -125,7 +143,7 @@ export class DhtSimulation {
       this.start(tasks[i]!.node, tasks[i]!.start, (r) => {
         results[i] = r;
         finished++;
-        if (onProgress && finished % 100 === 0) onProgress(finished);
+        if (this.progress && finished % 10 === 0) this.progress(finished, tasks.length);
         // Launched from a timer, not from inside the finishing node's event handling.
         this.net.schedule(this.net.now, launch);
       });
@@ -136,29 +154,34 @@ export class DhtSimulation {
     return results as OpResult[];
   }
 
+  /** Adds a node (see addNode) that joins through a random joined node; `done` gets the bootstrap's result. */
+  join(opts: AddNodeOptions, done: (r: OpResult) => void): SimNode {
+    const peer = this.randomAlive(true);
+    const node = this.addNode(opts);
+    this.start(node.index, (core, now) => core.bootstrap([peer.ep.address], now), done);
+    return node;
+  }
+
   /**
    * Grows the network to `total` nodes: one joins every `intervalMs` (virtual), bootstrapping
    * from a random live node already there; then runs `settleMs` so the joins' bucket refreshes end.
    */
-  grow(total: number, intervalMs = 10, settleMs = 60_000, onProgress?: (joined: number) => void): { failedJoins: number } {
+  grow(total: number, intervalMs = 10, settleMs = 60_000): { failedJoins: number } {
     let joined = 0;
     let failed = 0;
-    const first = this.nodes.length;
-    if (first === 0) this.addNode();
+    if (this.nodes.length === 0) this.addNode();
     const count = total - this.nodes.length;
     for (let i = 0; i < count; i++) {
       this.net.schedule(this.net.now + i * intervalMs, () => {
-        const peer = this.randomAlive(true);
-        const node = this.addNode();
-        this.start(node.index, (core, now) => core.bootstrap([peer.ep.address], now), (r) => {
+        this.join({}, (r) => {
           joined++;
           if (!r.ok) failed++;
-          if (onProgress && joined % 1000 === 0) onProgress(joined);
+          if (this.progress && joined % 10 === 0) this.progress(joined, count);
         });
       });
     }
     this.net.runUntil(() => joined === count);
-    this.net.run(this.net.now + settleMs);
+    this.advance(settleMs);
     return { failedJoins: failed };
   }
 
@@ -170,9 +193,17 @@ export class DhtSimulation {
     }
   }
 
-  /** Kills `fraction` of the live nodes at once (chosen at random); returns their indices. */
-  kill(fraction: number): number[] {
-    const alive = this.nodes.filter((n) => n.ep.alive);
+  /** A random live honest node (requesters and owners in the measurements). */
+  randomHonest(): SimNode {
+    for (;;) {
+      const n = this.nodes[this.random.u32() % this.nodes.length]!;
+      if (n.ep.alive && n.honest) return n;
+    }
+  }
+
+  /** Kills `fraction` of the live nodes that pass `which` (all by default), chosen at random; returns their indices. */
+  kill(fraction: number, which: (n: SimNode) => boolean = () => true): number[] {
+    const alive = this.nodes.filter((n) => n.ep.alive && which(n));
     const victims: number[] = [];
     const count = Math.round(alive.length * fraction);
     for (let i = 0; i < count; i++) {
@@ -205,9 +236,16 @@ export class DhtSimulation {
     });
   }
 
-  /** Advances virtual time by `ms`, processing everything due. */
+  /** Advances virtual time by `ms`, processing everything due (in steps of a virtual second, for the progress hook). */
   advance(ms: number): void {
-    this.net.run(this.net.now + ms);
+    const start = this.net.now;
+    const end = start + ms;
+    for (let t = start; t < end;) {
+      t = Math.min(end, t + 1000);
+      this.net.run(t);
+      this.progress?.(t - start, ms);
+    }
+    this.net.run(end);
   }
 
   /** Indices of the `k` live nodes closest to `target` (excluding `exclude`), closest first. */
