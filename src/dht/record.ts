@@ -21,6 +21,8 @@ const FLAG_TOMBSTONE = 2;
 const FLAG_RELAYS = 4;
 /** Relays a record may list (a sender tries them in turn). */
 export const MAX_RECORD_RELAYS = 3;
+/** The entity names a mailbox relay and its rotating X25519 mailbox key (docs/RELAY.md "Mailboxes"). */
+const FLAG_MAILBOX = 8;
 export const MAX_ENTITY_ID_BYTES = 128;
 export const MAX_RECORD_ADDRESSES = 8;
 export const MAX_RECORD_ADDRESS_BYTES = 128;
@@ -41,6 +43,17 @@ export interface RecordFields {
   tombstone?: boolean;
   /** Relays (relay port "host:port") holding a reservation for this entity, until `expiresAt` (unix ms). */
   relays?: RelayEntry[];
+  mailbox?: MailboxEntry | null;
+}
+
+/** Where to leave sealed messages while the entity is offline, and the key to seal them to (until `expiresAt`). */
+export interface MailboxEntry {
+  address: string;
+  /** The mailbox relay's Ed25519 key (it stores only for records that name it). */
+  relayKey: Uint8Array;
+  /** X25519 key envelopes are sealed to. */
+  key: Uint8Array;
+  expiresAt: number;
 }
 
 export interface RelayEntry {
@@ -51,6 +64,7 @@ export interface RelayEntry {
 export interface DhtRecord extends RecordFields {
   tombstone: boolean;
   relays: RelayEntry[];
+  mailbox: MailboxEntry | null;
   publicKey: Uint8Array;
   signature: Uint8Array;
   /** A key change: the previous key and its signature over the same body. */
@@ -117,7 +131,8 @@ function encodeBody(f: RecordFields, publicKey: Uint8Array, oldKey: Uint8Array |
   // A tombstone lists no relay (the entity is gone), whatever the live record listed.
   const relays = f.tombstone ? [] : f.relays ?? [];
   if (!Array.isArray(relays) || relays.length > MAX_RECORD_RELAYS) throw new PeerError(ErrorCode.INVALID_ARGUMENT, `at most ${MAX_RECORD_RELAYS} relays`);
-  const flags = (oldKey ? FLAG_ROTATION : 0) | (f.tombstone ? FLAG_TOMBSTONE : 0) | (relays.length > 0 ? FLAG_RELAYS : 0);
+  const mailbox = f.tombstone ? null : f.mailbox ?? null;
+  const flags = (oldKey ? FLAG_ROTATION : 0) | (f.tombstone ? FLAG_TOMBSTONE : 0) | (relays.length > 0 ? FLAG_RELAYS : 0) | (mailbox ? FLAG_MAILBOX : 0);
   const w = new ByteWriter().u8(RECORD_VERSION).u8(flags).shortString(f.entityId, MAX_ENTITY_ID_BYTES);
   w.raw(publicKey).u64(f.lastSeen, 'lastSeen').u16(Math.floor(f.ttl / 0x10000)).u16(f.ttl & 0xffff);
   w.u8(f.addresses.length);
@@ -130,6 +145,10 @@ function encodeBody(f: RecordFields, publicKey: Uint8Array, oldKey: Uint8Array |
   if (relays.length > 0) {
     w.u8(relays.length);
     for (const r of relays) w.shortString(r.address, MAX_RECORD_ADDRESS_BYTES).u64(r.expiresAt, 'relay expiresAt');
+  }
+  if (mailbox) {
+    if (mailbox.relayKey?.length !== 32 || mailbox.key?.length !== 32) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'mailbox keys must be 32 bytes');
+    w.shortString(mailbox.address, MAX_RECORD_ADDRESS_BYTES).raw(mailbox.relayKey).raw(mailbox.key).u64(mailbox.expiresAt, 'mailbox expiresAt');
   }
   if (oldKey) w.raw(oldKey);
   return w.finish();
@@ -165,7 +184,7 @@ export function decodeRecord(input: Uint8Array, maxBytes = MAX_RECORD_BYTES): Dh
   const r = new ByteReader(bytes, 'DHT record');
   if (r.u8() !== RECORD_VERSION) r.fail('unknown record version');
   const flags = r.u8();
-  if ((flags & ~(FLAG_ROTATION | FLAG_TOMBSTONE | FLAG_RELAYS)) !== 0) r.fail('unknown record flags');
+  if ((flags & ~(FLAG_ROTATION | FLAG_TOMBSTONE | FLAG_RELAYS | FLAG_MAILBOX)) !== 0) r.fail('unknown record flags');
   const entityId = r.shortString(MAX_ENTITY_ID_BYTES);
   const publicKey = r.bytesView(32);
   const lastSeen = r.u64();
@@ -192,12 +211,17 @@ export function decodeRecord(input: Uint8Array, maxBytes = MAX_RECORD_BYTES): Dh
     if (n === 0 || n > MAX_RECORD_RELAYS || tombstone) r.fail('relay list empty, too long, or in a tombstone');
     for (let i = 0; i < n; i++) relays.push({ address: r.shortString(MAX_RECORD_ADDRESS_BYTES), expiresAt: r.u64() });
   }
+  let mailbox: MailboxEntry | null = null;
+  if (flags & FLAG_MAILBOX) {
+    if (tombstone) r.fail('a tombstone names a mailbox');
+    mailbox = { address: r.shortString(MAX_RECORD_ADDRESS_BYTES), relayKey: r.bytesView(32), key: r.bytesView(32), expiresAt: r.u64() };
+  }
   const oldKey = flags & FLAG_ROTATION ? r.bytesView(32) : null;
   const signature = r.bytesView(64);
   const oldSignature = oldKey ? r.bytesView(64) : null;
   r.end();
   return {
-    entityId, addresses, capabilities, lastSeen, ttl, tombstone, relays, publicKey, signature, bytes,
+    entityId, addresses, capabilities, lastSeen, ttl, tombstone, relays, mailbox, publicKey, signature, bytes,
     rotation: oldKey && oldSignature ? { publicKey: oldKey, signature: oldSignature } : null,
   };
 }

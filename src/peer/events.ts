@@ -3,6 +3,7 @@
  * arguments does not compile. Also the wiring that forwards a session's requests, refusals and
  * handler errors to its Peer.
  */
+import type { Mail } from '../relay/mail-agent.js';
 import type { EventEmitter } from 'node:events';
 import type { V1Message } from '../compat/v1/receiver.js';
 import type { PeerError } from '../errors.js';
@@ -89,6 +90,8 @@ export interface PeerEvents {
   v1Fallback: [info: { entityId: string; url: string; reason: unknown }];
   /** connect(entityId) (or a handle) reached the entity: directly, or through relays (docs/RELAY.md). */
   route: [info: { entityId: string; path: 'direct' | 'relay'; via: string[]; session: Session }];
+  /** A message from our mailbox, opened and its sender's signature verified (docs/RELAY.md "Mailboxes"). */
+  mail: [mail: Mail];
 }
 
 /** Forwards a session's requests, refusals and handler errors to the peer. */

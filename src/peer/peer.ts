@@ -23,7 +23,7 @@ import { RateLimiter, type PeerLimits, type RateClass, type RateLimiterOptions }
 import { ErrorCode, PeerError } from '../errors.js';
 import { InitReplayGuard, type HandshakeOptions, type RemoteIdentity } from '../handshake/index.js';
 import { connectTcp, listenTcp, parseAddress, type TcpAddress } from '../transport/index.js';
-import type { MessageType } from '../wire/index.js';
+import { messageTypeId, type MessageType } from '../wire/index.js';
 import { OfflineQueue, type QueueOptions } from '../queue/index.js';
 import { ListenerGuard, type AddressLimits, type ListenerLimits, type ListenerStats } from './listener-guard.js';
 import { acceptConnection } from './listener.js';
@@ -31,7 +31,7 @@ import { Session, type AdmissionHooks, type Message, type SessionIoOptions } fro
 import { TrustStore, type PublicKeyInput } from './trust.js';
 import { wireSession, type PeerEvents } from './events.js';
 import { RemoteHandle, type HandleOptions } from './handle.js';
-import { RelayAgent, RelayServer, openCircuit, type RelayOptions, type ReserveOptions } from '../relay/index.js';
+import { MailAgent, MailPost, RelayAgent, RelayServer, openCircuit, type MailboxUseOptions, type RelayOptions, type ReserveOptions } from '../relay/index.js';
 
 export interface PeerOptions {
   identity?: Identity;
@@ -93,6 +93,8 @@ export interface PeerOptions {
   relay?: RelayOptions;
   /** Reserve slots on these relays and list them in our DHT record, for when nobody can connect to us (docs/RELAY.md). */
   reserve?: ReserveOptions;
+  /** Keep a mailbox on this relay for when we are offline: published with its key in our record, drained on start (docs/RELAY.md). */
+  mailbox?: MailboxUseOptions;
 }
 
 /** How a session reached its remote: directly, or through these relays (first hop first). */
@@ -156,6 +158,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   private readonly budgets: ReassemblyBudgets;
   private relayServer: RelayServer | null = null;
   private relayAgent: RelayAgent | null = null;
+  private mailAgent: MailAgent | null = null;
+  private mailPost: MailPost | null = null;
   private readonly routes = new WeakMap<Session, Route>();
   private closed = false;
   private readonly counters: Omit<PeerStats, 'listener' | 'rateLimited' | 'handshakeRateLimited' | 'reassembly'> = {
@@ -201,7 +205,31 @@ export class Peer extends EventEmitter<PeerEvents> {
       peer.relayAgent = new RelayAgent(peer.identity, { ...opts.reserve, ttlS }, (socket, relay) => peer.attachRelayed(socket, 'responder', [relay]));
       peer.relayAgent.on('change', () => void peer.publish());
     }
+    if (opts.mailbox !== undefined) {
+      const agent = (peer.mailAgent = new MailAgent(peer.identity, opts.mailbox));
+      agent.on('mail', (m) => peer.emit('mail', m));
+      agent.on('change', () => void peer.publish());
+      // Not awaited: the first drain's messages arrive after the caller attached its 'mail' listener.
+      void agent.start();
+    }
     return peer;
+  }
+
+  /**
+   * Leaves a message in `entityId`'s mailbox (named, with its key, in its signed DHT record),
+   * sealed to it, with our identity and signature inside the seal; resolves with its 16-byte id
+   * once the mailbox stored it durably. For a recipient that is offline (docs/RELAY.md).
+   */
+  async mail(entityId: string, payload: Uint8Array | string, options: { type?: MessageType | number; ttlMs?: number; id?: Uint8Array } = {}): Promise<Uint8Array> {
+    this.mailPost ??= new MailPost(this.identity, this.entityId);
+    const record = await this.mailPost.recordFor(entityId, () => this.lookup(entityId));
+    const type = typeof options.type === 'string' ? messageTypeId(options.type) : options.type;
+    return this.mailPost.send(record, typeof payload === 'string' ? Buffer.from(payload) : payload, { ...options, type });
+  }
+
+  /** Our mailbox (option `mailbox`): `drain()` now, `rotate()` the key; null without one. */
+  get mailbox(): MailAgent | null {
+    return this.mailAgent;
   }
 
   /**
@@ -247,7 +275,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const addresses = this.opts.dht?.advertise ?? (tcp ? [`${host}:${tcp.port}`] : []);
     try {
       const relays = this.relayAgent?.listed() ?? [];
-      await this.dhtNode.publish({ entityId: this.entityId, addresses, capabilities: this.opts.capabilities ?? [], relays });
+      await this.dhtNode.publish({ entityId: this.entityId, addresses, capabilities: this.opts.capabilities ?? [], relays, mailbox: this.mailAgent?.entry() ?? null });
     } catch (err) {
       // A first node has nobody to store on yet: the peer still works, and says so.
       if (!(err instanceof PeerError && err.code === ErrorCode.DHT_ERROR)) throw err;
@@ -465,6 +493,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.closed = true;
     this.unwatchTrust();
     this.relayAgent?.close();
+    this.mailAgent?.close();
+    this.mailPost?.closeAll();
     await this.queue.close();
     await Promise.all([...this.handles].map((h) => h.close()));
     const server = this.server;

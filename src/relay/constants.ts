@@ -21,6 +21,18 @@ export const RelayType = {
   CIRCUIT_CONNECT: 0x35,
   /** R → A / B: the outcome; after OK the connection is spliced, otherwise it is closed. */
   STATUS: 0x36,
+  /** Sender → R: the recipient's signed DHT record, naming this relay as its mailbox. */
+  MAILBOX_OPEN: 0x37,
+  /** Sender → R: one sealed envelope (id, expiry) for that recipient. */
+  MAILBOX_PUT: 0x38,
+  /** R → sender: the envelope of this id is durably stored (code 0) or refused. */
+  MAILBOX_STORED: 0x39,
+  /** Recipient → R: drain my mailbox (signed over HELLO's challenge). */
+  MAILBOX_FETCH: 0x3a,
+  /** R → recipient: one stored envelope. */
+  MAILBOX_ITEM: 0x3b,
+  /** Recipient → R: these ids are handled (removed from the mailbox); the next batch follows. */
+  MAILBOX_DONE: 0x3c,
 } as const;
 export type RelayType = (typeof RelayType)[keyof typeof RelayType];
 
@@ -53,6 +65,10 @@ export const RelayStatus = {
   MALFORMED: 12,
   /** CIRCUIT_ACCEPT with a token no pending circuit has. */
   BAD_TOKEN: 13,
+  /** The recipient's or the sender prefix's mailbox quota is full. */
+  MAILBOX_FULL: 14,
+  /** This relay keeps no mailbox for that recipient (no mailbox here, or the record does not name this relay, or it expired). */
+  NO_MAILBOX: 15,
 } as const;
 export type RelayStatus = (typeof RelayStatus)[keyof typeof RelayStatus];
 
@@ -69,6 +85,12 @@ export const MAX_CONTROL_BODY = 512;
 /** Relays on one circuit at most (Tor-like bound on circuit length). */
 export const MAX_HOPS = 3;
 export const MAX_RELAY_ADDRESS_BYTES = 128;
+/** Largest sealed envelope a mailbox takes (32 KiB), and so the largest mailbox control body. */
+export const MAX_ENVELOPE_BYTES = 32 * 1024;
+export const MAX_MAILBOX_BODY = 2 + 16 + 8 + MAX_ENVELOPE_BYTES;
+/** Envelopes per MAILBOX_ITEM batch, and ids per MAILBOX_DONE. */
+export const MAILBOX_BATCH = 64;
+export const FETCH_CONTEXT = Buffer.from('peercomm mailbox fetch v1\0', 'utf8');
 
 /** Domain separation for the two signatures of the protocol. */
 export const RESERVE_CONTEXT = Buffer.from('peercomm relay reserve v1\0', 'utf8');

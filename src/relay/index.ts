@@ -5,3 +5,7 @@ export { RelayServer, type RelayOptions } from './server.js';
 export { openCircuit, joinCircuit, Reservation, DEFAULT_RELAY_TIMEOUT_MS } from './client.js';
 export { RelayAgent, type ReserveOptions } from './agent.js';
 export { readControl } from './read-control.js';
+export { Mailbox, type MailboxOptions } from './mailbox.js';
+export { MailboxSender, drainMailbox } from './mailbox-client.js';
+export { MailAgent, MailPost, type Mail, type MailboxUseOptions } from './mail-agent.js';
+export { sealLetter, openLetter, envelopeAad, type Letter, type OpenedLetter } from './seal.js';

@@ -7,8 +7,8 @@ import { ErrorCode, PeerError } from '../errors.js';
 import { ByteReader, ByteWriter } from '../wire/reader.js';
 import { writeU64 } from '../wire/u64.js';
 import {
-  CHALLENGE_BYTES, KEY_BYTES, MAX_HOPS, MAX_RELAY_ADDRESS_BYTES, RELAY_VERSION, RESERVE_CONTEXT, RelayType,
-  SIGNATURE_BYTES, TOKEN_BYTES, VOUCHER_CONTEXT,
+  MAILBOX_BATCH, MAX_ENVELOPE_BYTES, CHALLENGE_BYTES, KEY_BYTES, MAX_HOPS, MAX_RELAY_ADDRESS_BYTES, RELAY_VERSION, RESERVE_CONTEXT, RelayType,
+  SIGNATURE_BYTES, TOKEN_BYTES, VOUCHER_CONTEXT, FETCH_CONTEXT,
 } from './constants.js';
 
 export interface Hello { relayKey: Uint8Array; challenge: Uint8Array }
@@ -24,6 +24,8 @@ export interface CircuitConnect {
   next: string[];
 }
 export interface Status { code: number; hop: number }
+export interface MailboxPut { id: Uint8Array; expiresAt: number; envelope: Uint8Array }
+export interface MailboxFetch { key: Uint8Array; signature: Uint8Array }
 
 export type ControlMessage =
   | ({ type: typeof RelayType.HELLO } & Hello)
@@ -32,7 +34,13 @@ export type ControlMessage =
   | { type: typeof RelayType.CIRCUIT_INCOMING; token: Uint8Array }
   | { type: typeof RelayType.CIRCUIT_ACCEPT; token: Uint8Array }
   | ({ type: typeof RelayType.CIRCUIT_CONNECT } & CircuitConnect)
-  | ({ type: typeof RelayType.STATUS } & Status);
+  | ({ type: typeof RelayType.STATUS } & Status)
+  | { type: typeof RelayType.MAILBOX_OPEN; record: Uint8Array }
+  | ({ type: typeof RelayType.MAILBOX_PUT } & MailboxPut)
+  | { type: typeof RelayType.MAILBOX_STORED; id: Uint8Array; code: number }
+  | ({ type: typeof RelayType.MAILBOX_FETCH } & MailboxFetch)
+  | ({ type: typeof RelayType.MAILBOX_ITEM } & MailboxPut)
+  | { type: typeof RelayType.MAILBOX_DONE; ids: Uint8Array[] };
 
 /** length prefix ‖ 0x11 ‖ type ‖ fields. */
 function frame(type: RelayType, ...fields: Uint8Array[]): Buffer {
@@ -62,6 +70,13 @@ export const encodeIncoming = (token: Uint8Array): Buffer => frame(RelayType.CIR
 export const encodeAccept = (token: Uint8Array): Buffer => frame(RelayType.CIRCUIT_ACCEPT, token);
 export const encodeStatus = (m: Status): Buffer => frame(RelayType.STATUS, u8(m.code), u8(Math.min(255, m.hop)));
 
+export const encodeMailboxOpen = (record: Uint8Array): Buffer => frame(RelayType.MAILBOX_OPEN, record);
+export const encodeMailboxPut = (m: MailboxPut): Buffer => frame(RelayType.MAILBOX_PUT, m.id, u64(m.expiresAt), m.envelope);
+export const encodeMailboxItem = (m: MailboxPut): Buffer => frame(RelayType.MAILBOX_ITEM, m.id, u64(m.expiresAt), m.envelope);
+export const encodeMailboxStored = (id: Uint8Array, code: number): Buffer => frame(RelayType.MAILBOX_STORED, id, u8(code));
+export const encodeMailboxFetch = (m: MailboxFetch): Buffer => frame(RelayType.MAILBOX_FETCH, m.key, m.signature);
+export const encodeMailboxDone = (ids: Uint8Array[]): Buffer => frame(RelayType.MAILBOX_DONE, u8(ids.length), ...ids);
+
 export function encodeConnect(m: CircuitConnect): Buffer {
   if (m.visited.length > MAX_HOPS || m.next.length > MAX_HOPS - 1) throw new PeerError(ErrorCode.INVALID_ARGUMENT, `a circuit has at most ${MAX_HOPS} relays`);
   const w = new ByteWriter().raw(m.target).u8(m.hopBudget).u8(m.visited.length);
@@ -74,6 +89,11 @@ export function encodeConnect(m: CircuitConnect): Buffer {
 /** The bytes B signs to reserve: context ‖ relay key ‖ challenge ‖ ttl_s (u32). */
 export function reserveSigned(relayKey: Uint8Array, challenge: Uint8Array, ttlS: number): Buffer {
   return Buffer.concat([RESERVE_CONTEXT, relayKey, challenge, u32(ttlS)]);
+}
+
+/** The bytes a recipient signs to drain its mailbox: context ‖ relay key ‖ challenge. */
+export function fetchSigned(relayKey: Uint8Array, challenge: Uint8Array): Buffer {
+  return Buffer.concat([FETCH_CONTEXT, relayKey, challenge]);
 }
 
 /** The bytes the relay signs as its voucher: context ‖ relay key ‖ B's key ‖ expires_at (u64 ms). */
@@ -122,6 +142,32 @@ export function decodeControl(body: Uint8Array): ControlMessage {
     case RelayType.STATUS:
       m = { type, code: r.u8(), hop: r.u8() };
       break;
+    case RelayType.MAILBOX_OPEN:
+      if (r.remaining === 0) r.fail('empty record');
+      m = { type, record: copy(r.remaining) };
+      break;
+    case RelayType.MAILBOX_PUT:
+    case RelayType.MAILBOX_ITEM: {
+      const id = copy(16);
+      const expiresAt = r.u64();
+      if (r.remaining < 48 || r.remaining > MAX_ENVELOPE_BYTES) r.fail(`envelope of ${r.remaining} bytes (48..${MAX_ENVELOPE_BYTES})`);
+      m = { type, id, expiresAt, envelope: copy(r.remaining) };
+      break;
+    }
+    case RelayType.MAILBOX_STORED:
+      m = { type, id: copy(16), code: r.u8() };
+      break;
+    case RelayType.MAILBOX_FETCH:
+      m = { type, key: copy(KEY_BYTES), signature: copy(SIGNATURE_BYTES) };
+      break;
+    case RelayType.MAILBOX_DONE: {
+      const n = r.u8();
+      if (n > MAILBOX_BATCH) r.fail(`${n} ids (at most ${MAILBOX_BATCH})`);
+      const ids: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) ids.push(copy(16));
+      m = { type, ids };
+      break;
+    }
     default:
       return r.fail(`unknown type 0x${type.toString(16)}`);
   }

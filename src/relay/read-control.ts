@@ -9,7 +9,7 @@ import { ErrorCode, PeerError } from '../errors.js';
 import { MAX_CONTROL_BODY } from './constants.js';
 import { decodeControl, type ControlMessage } from './messages.js';
 
-export function readControl(socket: net.Socket, timeoutMs: number, what = 'relay'): Promise<ControlMessage> {
+export function readControl(socket: net.Socket, timeoutMs: number, what = 'relay', maxBody = MAX_CONTROL_BODY): Promise<ControlMessage> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
     const done = (err: PeerError | null, m?: ControlMessage, rest?: Buffer): void => {
@@ -26,7 +26,7 @@ export function readControl(socket: net.Socket, timeoutMs: number, what = 'relay
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       if (buf.length < 4) return;
       const len = buf.readUInt32BE(0);
-      if (len === 0 || len > MAX_CONTROL_BODY) return done(new PeerError(ErrorCode.MALFORMED_FRAME, `${what}: control frame of ${len} bytes (1..${MAX_CONTROL_BODY})`));
+      if (len === 0 || len > maxBody) return done(new PeerError(ErrorCode.MALFORMED_FRAME, `${what}: control frame of ${len} bytes (1..${maxBody})`));
       if (buf.length < 4 + len) return;
       try {
         done(null, decodeControl(buf.subarray(4, 4 + len)), buf.subarray(4 + len));

@@ -18,6 +18,8 @@ import {
   type CircuitConnect, type ControlMessage, type Reserve,
 } from './messages.js';
 import { readControl } from './read-control.js';
+import { Mailbox, type MailboxOptions } from './mailbox.js';
+import { MAX_RECORD_BYTES } from '../dht/constants.js';
 import { splice } from './splice.js';
 
 export interface RelayOptions extends Partial<RelayLimits> {
@@ -26,6 +28,8 @@ export interface RelayOptions extends Partial<RelayLimits> {
   port?: number;
   /** How per-prefix caps group addresses (default IPv4 /32, IPv6 /64). */
   prefixBits?: PrefixBits;
+  /** Also keep mailboxes for offline recipients that name this relay in their record (off by default). */
+  mailbox?: MailboxOptions;
 }
 
 interface Pending {
@@ -47,14 +51,16 @@ export class RelayServer {
   private readonly sockets = new Set<net.Socket>();
   private nextConn = 1;
   private refusedConnections = 0;
+  private mailbox: Mailbox | null = null;
 
   constructor(private readonly identity: Identity, private readonly opts: RelayOptions = {}) {
-    const { host: _h, port: _p, prefixBits: _b, ...limits } = opts;
+    const { host: _h, port: _p, prefixBits: _b, mailbox: _m, ...limits } = opts;
     this.core = new RelayCore(limits);
   }
 
   async listen(): Promise<TcpAddress> {
     if (this.server) throw new PeerError(ErrorCode.INVALID_STATE, 'relay is already listening');
+    if (this.opts.mailbox && !this.mailbox) this.mailbox = await Mailbox.open(this.opts.mailbox, this.identity.publicKey, this.core.limits.controlTimeoutMs);
     this.server = await listenTcp({ host: this.opts.host ?? '127.0.0.1', port: this.opts.port ?? 0 }, (s) => this.accept(s));
     return this.address!;
   }
@@ -64,8 +70,8 @@ export class RelayServer {
     return a && typeof a === 'object' ? { host: a.address, port: a.port } : null;
   }
 
-  stats(): RelayStats & { refusedConnections: number } {
-    return { ...this.core.stats(), refusedConnections: this.refusedConnections };
+  stats(): RelayStats & { refusedConnections: number; mailbox: Mailbox['counters'] | null } {
+    return { ...this.core.stats(), refusedConnections: this.refusedConnections, mailbox: this.mailbox ? { ...this.mailbox.counters } : null };
   }
 
   async close(): Promise<void> {
@@ -73,6 +79,8 @@ export class RelayServer {
     this.server = null;
     for (const s of this.sockets) s.destroy();
     if (server) await new Promise<void>((r) => server.close(() => r()));
+    await this.mailbox?.close();
+    this.mailbox = null;
   }
 
   private accept(socket: net.Socket): void {
@@ -97,13 +105,19 @@ export class RelayServer {
   private async serve(socket: net.Socket, prefix: string, challenge: Uint8Array): Promise<void> {
     let m: ControlMessage;
     try {
-      m = await readControl(socket, this.core.limits.controlTimeoutMs);
+      // A MAILBOX_OPEN carries a DHT record: the first message may be that long when mailboxes are on.
+      m = await readControl(socket, this.core.limits.controlTimeoutMs, 'relay', this.mailbox ? 2 + MAX_RECORD_BYTES : undefined);
     } catch (err) {
       return this.refuse(socket, err instanceof PeerError && err.code === ErrorCode.MALFORMED_FRAME ? RelayStatus.MALFORMED : null);
     }
     if (m.type === RelayType.RESERVE) return this.hold(socket, prefix, m, challenge);
     if (m.type === RelayType.CIRCUIT_CONNECT) return this.connect(socket, prefix, m);
     if (m.type === RelayType.CIRCUIT_ACCEPT) return this.join(socket, hex(m.token));
+    if (m.type === RelayType.MAILBOX_OPEN || m.type === RelayType.MAILBOX_FETCH) {
+      if (this.mailbox === null) return this.refuse(socket, this.core.refused(RelayStatus.NO_MAILBOX).code);
+      if (!this.core.rate(prefix, 'reserve', Date.now())) return this.refuse(socket, this.core.refused(RelayStatus.RATE_LIMITED).code);
+      return m.type === RelayType.MAILBOX_OPEN ? this.mailbox.deposit(socket, prefix, m.record) : this.mailbox.drain(socket, m, challenge);
+    }
     return this.refuse(socket, RelayStatus.MALFORMED);
   }
 

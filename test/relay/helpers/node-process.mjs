@@ -2,10 +2,12 @@
 // driven over IPC by node.ts. It imports the built library (dist/), as users run it. A
 // target records the message ids it received and acknowledges them (ack: true is answered by
 // the library itself).
-import { Peer } from '../../../dist/index.js';
+import { Identity, Peer } from '../../../dist/index.js';
 
-const options = JSON.parse(process.argv[2] ?? '{}');
-const peer = await Peer.create(options);
+const { seed, ...options } = JSON.parse(process.argv[2] ?? '{}');
+const mail = [];
+const peer = await Peer.create({ ...options, ...(seed ? { identity: Identity.fromSeed(Buffer.from(seed, 'hex')) } : {}) });
+peer.on('mail', (m) => mail.push(m.id));
 const received = [];
 peer.on('message', (m) => {
   const text = Buffer.from(m.payload).toString();
@@ -27,6 +29,7 @@ const commands = {
   },
   stats: async () => ({ relay: peer.relay?.stats() ?? null, rss: process.memoryUsage().rss, droppedJoins: peer.relayReservations?.droppedJoins ?? 0 }),
   received: async () => ({ received }),
+  mail: async () => ({ mail }),
 };
 
 process.on('message', async ({ id, cmd, args }) => {

@@ -76,6 +76,11 @@ export class NodeProcess {
     return ((await this.call('received')) as { received: string[] }).received;
   }
 
+  /** Ids (hex) of the mailbox messages it was handed, in order. */
+  async mail(): Promise<string[]> {
+    return ((await this.call('mail')) as { mail: string[] }).mail;
+  }
+
   async kill(): Promise<void> {
     if (this.alive) this.child.kill('SIGKILL');
     await this.exited;
