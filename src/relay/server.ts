@@ -19,6 +19,7 @@ import {
 } from './messages.js';
 import { readControl } from './read-control.js';
 import { Mailbox, type MailboxOptions } from './mailbox.js';
+import type { QueueStore } from '../queue/store.js';
 import { MAX_RECORD_BYTES } from '../dht/constants.js';
 import { splice } from './splice.js';
 
@@ -68,6 +69,11 @@ export class RelayServer {
   get address(): TcpAddress | null {
     const a = this.server?.address();
     return a && typeof a === 'object' ? { host: a.address, port: a.port } : null;
+  }
+
+  /** The mailbox's store (option `mailbox`), for operations: list, purge, usage. */
+  get mailboxStore(): QueueStore | null {
+    return this.mailbox?.store ?? null;
   }
 
   stats(): RelayStats & { refusedConnections: number; mailbox: Mailbox['counters'] | null } {
