@@ -122,31 +122,42 @@ while got < max do
       -- Only an entry handed out again is written; a first hand-out just moves the mark.
       if after <= mark then redis.call('HINCRBY', k('m', id), 'a', 1) end
       top = after
-      for _, v in ipairs({id, m[4], m[5], redis.call('GET', k('b', id)), m[6], m[7], handed + 1}) do entries[#entries + 1] = v end
+      for _, v in ipairs({id, m[4], m[5], false, m[6], m[7], handed + 1}) do entries[#entries + 1] = v end
       got = got + 1
     end
   end
+end
+-- The payloads with one MGET per slice (4th of each 7 fields).
+local keys = {}
+for i = 1, #entries, 7 do keys[#keys + 1] = k('b', entries[i]) end
+for s = 1, #keys, 4000 do
+  local vals = redis.call('MGET', unpack(keys, s, math.min(s + 3999, #keys)))
+  for j, v in ipairs(vals) do entries[(s + j - 2) * 7 + 4] = v end
 end
 if top > mark then redis.call('HSET', k('use', r), 'sent', top) end
 return {1, entries, expired, dead}
 `;
 
-/** ARGV: prefix, recipient, ids… → removed ids. Per id one HMGET and one DEL; the sets and counters once. */
+/** ARGV: prefix, recipient, ids… → removed ids. Per id one HMGET; the DEL of the keys, the sets and counters once. */
 export const ACK = `${PRELUDE}
 local r = ARGV[2]
 local out, q, d = {}, {}, {}
 local nq, nd, bytes = 0, 0, 0
+local keys, done = {}, {}
 for i = 3, #ARGV do
   local id = ARGV[i]
-  local m = meta(id)
+  local m = done[id] and {} or meta(id)
   if m[1] == r then
-    redis.call('DEL', k('m', id), k('b', id))
+    done[id] = true
+    keys[#keys + 1] = k('m', id)
+    keys[#keys + 1] = k('b', id)
     if m[2] == '1' then d[#d + 1] = id else q[#q + 1] = id end
     bytes = bytes + num(m[3])
     out[#out + 1] = id
   end
 end
 if #out > 0 then
+  for c = 1, #keys, 4000 do redis.call('DEL', unpack(keys, c, math.min(c + 3999, #keys))) end
   many('ZREM', k('exp'), out)
   if #q > 0 then many('ZREM', k('q', r), q); redis.call('HINCRBY', k('use', r), 'messages', -#q) end
   if #d > 0 then many('ZREM', k('d', r), d); redis.call('HINCRBY', k('use', r), 'dead', -#d) end
@@ -262,8 +273,8 @@ return #ids
 
 /**
  * ARGV: prefix, max seen per sender, n, then n × (sender, epoch, id, pos, prev, keepUntil).
- * → 'new' | 'redeliver' | 'duplicate' | 'gap' | 'full' each. Per message one HGET; the seen
- * hash, expiry set and sender state of each sender are written once per batch.
+ * → 'new' | 'redeliver' | 'duplicate' | 'gap' | 'full' each. Per sender and batch one HMGET
+ * (which ids are seen), and the seen hash, expiry set and sender state written once.
  */
 export const ACCEPT = `${PRELUDE}
 local maxSeen, n = num(ARGV[2]), num(ARGV[3])
@@ -274,10 +285,17 @@ for i = 0, n - 1 do
   local s = ss[sender]
   if not s then
     local row = redis.call('HMGET', k('snd', sender), 'epoch', 'last', 'count')
-    s = { epoch = row[1], last = num(row[2]), count = num(row[3]), added = 0, seen = {}, fresh = {}, exp = {} }
+    s = { epoch = row[1], last = num(row[2]), count = num(row[3]), added = 0, seen = {}, fresh = {}, exp = {}, known = {} }
+    -- Which of this sender's ids in the batch are in the seen set: one HMGET for all of them.
+    local ids = {}
+    for j = 0, n - 1 do if ARGV[4 + j * 6] == sender then ids[#ids + 1] = ARGV[4 + j * 6 + 2] end end
+    for c = 1, #ids, 4000 do
+      local hs = redis.call('HMGET', k('seen', sender), unpack(ids, c, math.min(c + 3999, #ids)))
+      for j = 1, #hs do if hs[j] then s.known[ids[c + j - 1]] = hs[j] end end
+    end
     ss[sender] = s
   end
-  local h = s.fresh[id] and '0' or redis.call('HGET', k('seen', sender), id)
+  local h = s.fresh[id] and '0' or s.known[id]
   if h then
     out[#out + 1] = h == '1' and 'duplicate' or 'redeliver'
   else
@@ -308,18 +326,26 @@ end
 return out
 `;
 
-/** ARGV: prefix, then (sender, id) pairs. Per id one HEXISTS; one HSET per sender. */
+/** ARGV: prefix, then (sender, id) pairs. Per sender one HMGET (which ids are still in the set) and one HSET. */
 export const HANDLED = `${PRELUDE}
 local by = {}
 for i = 2, #ARGV, 2 do
-  local sender, id = ARGV[i], ARGV[i + 1]
-  if redis.call('HEXISTS', k('seen', sender), id) == 1 then
-    by[sender] = by[sender] or {}
-    local l = by[sender]
-    l[#l + 1] = id
-    l[#l + 1] = 1
-  end
+  local l = by[ARGV[i]] or {}
+  by[ARGV[i]] = l
+  l[#l + 1] = ARGV[i + 1]
 end
-for sender, l in pairs(by) do many('HSET', k('seen', sender), l) end
+for sender, ids in pairs(by) do
+  local marks = {}
+  for c = 1, #ids, 4000 do
+    local hs = redis.call('HMGET', k('seen', sender), unpack(ids, c, math.min(c + 3999, #ids)))
+    for j = 1, #hs do
+      if hs[j] then
+        marks[#marks + 1] = ids[c + j - 1]
+        marks[#marks + 1] = 1
+      end
+    end
+  end
+  many('HSET', k('seen', sender), marks)
+end
 return 0
 `;
