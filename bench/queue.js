@@ -50,6 +50,7 @@ async function receiver() {
     if (m.expect) { plain = 0; queued = 0; want = m.expect; cpu0 = process.cpuUsage(); check(); }
     if (m.exit) void peer.close().then(() => process.exit(0)); // exits (not killed) so --cpu-prof writes its profile
   });
+  process.on('disconnect', () => process.exit(1)); // the benchmark died: do not linger
   const { port } = await peer.listen({ host: '127.0.0.1', port: 0 });
   process.send({ port });
 }
