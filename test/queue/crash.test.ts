@@ -171,7 +171,7 @@ function points(random: () => number, n: number, max: number): number[] {
   return [...s].sort((a, b) => a - b);
 }
 
-async function until(what: string | (() => string), cond: () => boolean | Promise<boolean>, ms = 150_000): Promise<void> {
+async function until(what: string | (() => string), cond: () => boolean | Promise<boolean>, ms = 270_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
@@ -338,11 +338,11 @@ async function crashRun(name: string, senderQueue: object, receiverQueue: object
 describe('offline queue crash tests (child processes, SIGKILL)', () => {
   it('SQLite: sender and receiver each killed at 5 random points during 10,000 messages and restarted: exactly once, in order', async () => {
     await crashRun('sqlite', { path: path.join(dir, 'alice.db') }, { path: path.join(dir, 'bob.db') }, { sender: 5, receiver: 5, store: 0 });
-  }, 240_000);
+  }, 300_000);
 
   it.skipIf(bin === null)('Redis (both sides): sender and receiver each killed at 5 random points, Redis killed and restarted (AOF) at 2: exactly once, in order', async () => {
     await crashRun('redis', { redis: { url: redis!.url, prefix: 'crash-alice' }, leaseMs: 1500 }, { redis: { url: redis!.url, prefix: 'crash-bob' } }, { sender: 5, receiver: 5, store: 2 });
-  }, 240_000);
+  }, 300_000);
 
   it.skipIf(bin === null)('two processes share one Redis queue for one identity; the one delivering is killed mid-stream, the other finishes', async () => {
     const port = await freePort();
@@ -373,5 +373,5 @@ describe('offline queue crash tests (child processes, SIGKILL)', () => {
     expect(byB.delivered, 'b took over the lease and delivered the rest').toBeGreaterThan(0);
     expect(readLog(log).filter((l) => l.logged).length, `stopped at ${pauseAt}`).toBeGreaterThanOrEqual(TOTAL);
     check(log, acked, new Set(), `shared, paused at ${pauseAt}`);
-  }, 240_000);
+  }, 300_000);
 });
