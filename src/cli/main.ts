@@ -12,6 +12,7 @@ import { PinnedKey, UsageError, address, messageType, pin, port, positive, targe
 import { runDemo } from './demo.js';
 import { runV1 } from './v1.js';
 import { runRelay } from './relay.js';
+import { runQueue } from './queue.js';
 
 const USAGE = `usage: peercomm <command> [options]      (peercomm <command> --help for one command)
 
@@ -27,6 +28,7 @@ const USAGE = `usage: peercomm <command> [options]      (peercomm <command> --he
   demo [--peers N] [--seconds S]         a local network of peers: handshakes, messages, throughput
   v1 verify|send|serve …                 v1.0 compatibility (signed, not encrypted): peercomm v1 --help
   relay [--port N] [--host H] [--key FILE] …  run a relay for agents nobody can reach: peercomm relay --help
+  queue list|inspect|retry|purge …       the offline queue's outbox, dead letters: peercomm queue --help
   help, --help, -h | --version
 
 options: --key defaults to ./peercomm.key (created by keygen); --pin refuses the remote unless
@@ -84,6 +86,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'relay') return void (await runRelay(rest, log));
+  if (command === 'queue') return runQueue(rest, log);
   if (!Object.hasOwn(POSITIONALS, command)) usage(`unknown command ${JSON.stringify(command)}`);
   let parsed;
   try {
