@@ -39,7 +39,9 @@ export class RefusalNotices {
 
   /** A message of class `cls` was accepted: its range (before it) goes out now. */
   accepted(cls: RateClass): void {
-    if (this.ranges.has(cls)) this.write(cls, this.ranges.get(cls)!);
+    if (this.ranges.size === 0) return; // the usual case, on every message received
+    const r = this.ranges.get(cls);
+    if (r !== undefined) this.write(cls, r);
   }
 
   /** A chunked message was accepted: every range goes out now (it may belong to any class). */
