@@ -76,7 +76,9 @@ export class RelayCore {
   private readonly counters = { bytesRelayed: 0, refused: {} as Record<string, number>, cut: { bytes: 0, duration: 0 } };
 
   constructor(limits: Partial<RelayLimits> = {}) {
-    this.limits = { ...RELAY_DEFAULTS, ...limits };
+    // An option given as undefined keeps its default (a spread would overwrite it).
+    const given = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
+    this.limits = { ...RELAY_DEFAULTS, ...given };
     this.rates = new RateLimiter({
       classes: {
         handshake: { perMinute: this.limits.reservePerMinute, burst: this.limits.reserveBurst },

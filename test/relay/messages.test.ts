@@ -111,6 +111,11 @@ describe('RelayCore (Sans-I/O)', () => {
     expect(core.stats().refused).toEqual({ RESERVATION_LIMIT: 2, NO_RESERVATION: 1, CIRCUIT_LIMIT: 2 });
   });
 
+  it('an option given as undefined keeps its default (the CLI passes unset flags so)', () => {
+    const core = new RelayCore({ maxCircuitDurationMs: undefined, maxCircuitBytes: undefined, maxCircuits: 4 });
+    expect(core.limits).toMatchObject({ maxCircuitDurationMs: 600_000, maxCircuitBytes: 64 * 1024 * 1024, maxCircuits: 4 });
+  });
+
   it('cuts a circuit at its byte limit and meters the global byte budget', () => {
     const core = new RelayCore({ maxCircuitBytes: 1000, maxBytesPerSecond: 1000 });
     core.reserve('k', 'p', 1, 60, 0);
