@@ -130,3 +130,20 @@ export function wireSubnet(b: Uint8Array, at: number): string {
   for (let i = 1; i <= 8; i++) out += hex2(b[at + i]!);
   return out;
 }
+
+/** Offset of the IPv4 address in the wire address at `at` (IPv4, or IPv4-mapped IPv6), else −1. */
+function v4At(b: Uint8Array, at: number): number {
+  if (b[at] === 4) return at + 1;
+  if (b[at + 11] !== 0xff || b[at + 12] !== 0xff) return -1;
+  for (let i = 1; i <= 10; i++) if (b[at + i] !== 0) return -1;
+  return at + 13;
+}
+
+/** True when the wire addresses at `a[ao..]` and `b[bo..]` share a subnet (SUBNET_BITS), as wireSubnet() would say. */
+export function sameSubnet(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {
+  const x = v4At(a, ao);
+  const y = v4At(b, bo);
+  if (x >= 0 || y >= 0) return x >= 0 && y >= 0 && a[x] === b[y] && a[x + 1] === b[y + 1] && a[x + 2] === b[y + 2];
+  for (let i = 1; i <= 8; i++) if (a[ao + i] !== b[bo + i]) return false;
+  return true;
+}

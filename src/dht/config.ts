@@ -46,6 +46,8 @@ export interface DhtConfig {
   limitPrefixV4: number;
   /** Contacts of one address prefix (IPv4 /24, IPv6 /64) per bucket and per k-closest set. */
   maxPerPrefix: number;
+  /** Disjoint paths of a name's value lookup (alpha and maxLookupRequests are shared among them). */
+  disjointPaths: number;
   /** Serve no requests' routing: ask others not to add us (short-lived clients, CLI lookups). */
   readOnly: boolean;
 }
@@ -82,6 +84,7 @@ export const DEFAULT_CONFIG: Readonly<DhtConfig> = Object.freeze({
   maxLookupRequests: C.MAX_LOOKUP_REQUESTS,
   maxCandidatesPerAnswer: C.MAX_CANDIDATES_PER_ANSWER,
   maxPerPrefix: C.MAX_PER_PREFIX,
+  disjointPaths: C.DISJOINT_PATHS,
   limitPrefixV4: 32,
   readOnly: false,
 });
@@ -94,6 +97,7 @@ const RANGES: Partial<Record<keyof DhtConfig, [number, number]>> = {
   maxFailures: [1, 255],
   recordTtlS: [1, 0xffffffff],
   maxPerPrefix: [1, 255],
+  disjointPaths: [1, 8],
   limitPrefixV4: [8, 32],
 };
 

@@ -81,6 +81,8 @@ export const MAX_LOOKUP_REQUESTS = 100;
 export const MAX_CANDIDATES_PER_ANSWER = 10;
 /** Contacts sharing an IPv4 /24 or IPv6 /64 per bucket and per k-closest set (BEP 42 spirit, S/Kademlia). */
 export const MAX_PER_PREFIX = 2;
+/** Disjoint paths of a name's value lookup (S/Kademlia's d): each asks nodes no other path asks. */
+export const DISJOINT_PATHS = 3;
 /** Answers are at most this many times the request's size (spoofed-source amplification). */
 export const MAX_AMPLIFICATION = 3;
 

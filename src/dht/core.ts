@@ -10,13 +10,14 @@ import { resolveConfig, type DhtConfig } from './config.js';
 import { MinHeap, type Timed } from '../util/min-heap.js';
 import { idsEqual, nodeIdOf } from './id.js';
 import {
-  decodeMessage, encodeError, encodeFind, encodeSimple, encodeStore, FLAG_READ_ONLY, FLAG_WANT_TOKEN, HEADER_BYTES, isRequest, MSG,
-  tidOf, WIRE_ERROR, type Message,
+  decodeMessage, encodeError, encodeFind, encodePing, encodeStore, FLAG_READ_ONLY, FLAG_WANT_TOKEN, HEADER_BYTES, isRequest, MSG,
+  PING_BYTES, tidOf, WIRE_ERROR, type Message,
 } from './messages.js';
+import { ed25519Verifier, NONCE_BYTES, proofMessage, type NodeSigner, type ProofVerifier } from './proof.js';
 import { Operations, type Run } from './operations.js';
 import { SecureRandom, type RandomSource } from './random.js';
 import { TokenBucketLimiter, type DhtRateLimiter } from './ratelimit.js';
-import { type Contact, RoutingTable } from './routing-table.js';
+import { type Contact, RoutingTable, type TouchResult } from './routing-table.js';
 import { serve, type ServerState, type ServeStats } from './server.js';
 import { RecordStore } from './store.js';
 import { StoreTokens } from './tokens.js';
@@ -40,12 +41,18 @@ export interface DhtOutput {
 }
 
 export interface DhtCoreOptions {
-  /** The node's Ed25519 public key; the node id is its SHA-256. */
-  publicKey: Uint8Array;
+  /** The node's Ed25519 key: the node id is SHA-256 of its public key, and it signs PONGs (proof.ts). */
+  identity: NodeSigner;
+  /** Checks PONG signatures; default Ed25519 (a simulation passes SimulatedKeys.verify). */
+  verify?: ProofVerifier;
   now: number;
   config?: Partial<DhtConfig>;
   random?: RandomSource;
-  /** Per-source limit on FIND_NODE/FIND_VALUE/STORE; default the spec's 10/min burst 20; null: none. */
+  /**
+   * Per-source limit on FIND_NODE/FIND_VALUE/STORE; default the spec's 10/min burst 20; null:
+   * none (PINGs then go unlimited too). PINGs have a bucket of their own of the same size, so a
+   * node's lookups never use up the PINGs that prove its id to us.
+   */
   rateLimiter?: DhtRateLimiter | null;
 }
 
@@ -64,6 +71,10 @@ export interface DhtStats extends ServeStats {
   slow: number;
   /** Records in responses that failed validation. */
   badRecords: number;
+  /** PONGs whose signature did not prove the key they carry (their sender was not admitted). */
+  badProofs: number;
+  /** Contacts admitted to the routing table after proving their id (a signed PONG). */
+  proven: number;
 }
 
 /**
@@ -86,12 +97,23 @@ export interface Pending extends Timed {
   probe: { bucket: number; id: Uint8Array; addr: Uint8Array } | null;
   /** STORE and PING operations: told whether the request succeeded. */
   settle: ((ok: boolean, now: number) => void) | null;
+  /** PING: the nonce its PONG must sign. */
+  nonce: Uint8Array | null;
+  /** PING sent to prove a sender not yet in the table (at most one per address in flight). */
+  verify: boolean;
+  /** Called when it is settled (afterProofs). */
+  waiters: ((now: number) => void)[] | null;
 }
 
 const RESPONSE_OF: Record<number, number> = {
   [MSG.PING]: MSG.PONG, [MSG.FIND_NODE]: MSG.NODES, [MSG.FIND_VALUE]: MSG.VALUE, [MSG.STORE]: MSG.STORED,
 };
 const RECENT_RTTS = 32;
+/**
+ * PINGs proving new senders in flight at once: a flood of requests from fresh (or spoofed)
+ * sources costs at most this many PINGs per rtoMaxMs, and as many signature checks.
+ */
+const MAX_VERIFYING = 256;
 /** An unmeasured contact's RTO: this many times the node's median RTT. */
 const UNMEASURED_RTO_FACTOR = 2;
 const NO_DATAGRAMS: Outgoing[] = [];
@@ -105,13 +127,17 @@ export class DhtCore {
   readonly store: RecordStore;
   readonly random: RandomSource;
   readonly stats: DhtStats = {
-    received: 0, sent: 0, malformed: 0, oversized: 0, unexpected: 0, timeouts: 0, slow: 0, badRecords: 0,
+    received: 0, sent: 0, malformed: 0, oversized: 0, unexpected: 0, timeouts: 0, slow: 0, badRecords: 0, badProofs: 0, proven: 0,
     served: 0, rateLimited: 0, badToken: 0, storesAccepted: 0, storesRejected: 0,
   };
   readonly ops: Operations;
   private readonly limitBits: { v4: number; v6: number };
   private readonly server: ServerState;
   private readonly pending = new Map<number, Pending>();
+  /** Proving PINGs in flight, by address. */
+  private readonly verifying = new Map<string, Pending>();
+  private readonly verifyProof: ProofVerifier;
+  private readonly pingLimiter: DhtRateLimiter | null;
   private readonly timers = new MinHeap<Pending>();
   private outbox: Outgoing[] = NO_DATAGRAMS;
   private events: DhtEvent[] = NO_EVENTS;
@@ -128,19 +154,21 @@ export class DhtCore {
 
   constructor(opts: DhtCoreOptions) {
     this.config = resolveConfig(opts.config);
-    this.publicKey = new Uint8Array(opts.publicKey);
+    this.publicKey = new Uint8Array(opts.identity.publicKey);
+    this.verifyProof = opts.verify ?? ed25519Verifier;
     // A copy: sha256() returns a slice of a shared 8 KiB pool, which one long-lived id would pin.
     this.id = new Uint8Array(nodeIdOf(this.publicKey));
     this.random = opts.random ?? new SecureRandom();
-    this.table = new RoutingTable(this.id, this.config.k, this.config.maxFailures);
     const c = this.config;
+    this.table = new RoutingTable(this.id, c.k, c.maxFailures, c.maxPerPrefix);
     this.store = new RecordStore(this.id, c, this.random);
     this.server = {
-      config: c, publicKey: this.publicKey, flags: this.flags, table: this.table, store: this.store,
+      config: c, publicKey: this.publicKey, sign: (m) => opts.identity.sign(m), flags: this.flags, table: this.table, store: this.store,
       tokens: new StoreTokens(this.random, opts.now, c.tokenRotationMs),
       limiter: opts.rateLimiter === undefined ? new TokenBucketLimiter() : opts.rateLimiter,
       random: this.random, stats: this.stats,
     };
+    this.pingLimiter = opts.rateLimiter === null ? null : new TokenBucketLimiter();
     this.ops = new Operations(this);
     this.limitBits = { v4: c.limitPrefixV4, v6: 64 };
     // Spread maintenance over the period so a simulated network does not tick in lock step.
@@ -162,9 +190,9 @@ export class DhtCore {
     }
     // Requests are charged to their source prefix before anything else: parsing, the routing
     // table, the store. A fresh source port is not a fresh burst.
-    const limiter = this.server.limiter;
-    // PING stays free (a PONG is smaller than 2× its PING): it is how tables stay honest.
-    if (data.length > 1 && isRequest(data[1]!) && data[1] !== MSG.PING && limiter && !limiter.allow(this.limitKey(from), now)) {
+    // PING too, in its own buckets: answering it costs a signature.
+    const limiter = data.length > 1 && data[1] === MSG.PING ? this.pingLimiter : this.server.limiter;
+    if (data.length > 1 && isRequest(data[1]!) && limiter && !limiter.allow(this.limitKey(from), now)) {
       this.stats.rateLimited++;
       // The notice is no larger than the request (a spoofed source gains nothing).
       if (data.length >= HEADER_BYTES) this.send(from, encodeError(this.flags, tidOf(data), this.publicKey, WIRE_ERROR.RATE_LIMITED));
@@ -186,9 +214,13 @@ export class DhtCore {
       return this.drain();
     }
     if (isRequest(m.type)) {
-      if (!(m.flags & FLAG_READ_ONLY)) this.touch(senderId, fromBytes, now, undefined);
-      const reply = serve(this.server, m, data.length, from, fromBytes, senderId, now);
+      // A PING's sender is not asked to prove itself in turn: PONG and PING together would
+      // exceed 3× a PING. It proves itself when it sends anything else.
+      const proving = !(m.flags & FLAG_READ_ONLY) && !this.table.refresh(senderId, fromBytes, now) && m.type !== MSG.PING &&
+        this.mayProve(senderId, from, fromBytes, now);
+      const reply = serve(this.server, m, data.length, proving ? PING_BYTES : 0, from, fromBytes, senderId, now);
       if (reply) this.send(from, reply);
+      if (proving) this.prove(senderId, from, now);
     } else {
       this.onResponse(m, from, fromBytes, senderId, now);
     }
@@ -325,7 +357,7 @@ export class DhtCore {
     const hardAt = now + c.rtoMaxMs;
     const p: Pending = {
       at: ref.run ? now + this.rto(id) : hardAt, hardAt, soft: false, tid, to, id, type, sentAt: now, done: false,
-      run: null, cand: null, probe: null, settle: null, ...ref,
+      run: null, cand: null, probe: null, settle: null, nonce: null, verify: false, waiters: null, ...ref,
     };
     this.pending.set(tid, p);
     this.timers.push(p);
@@ -342,19 +374,40 @@ export class DhtCore {
     return this.request(MSG.STORE, to, id, (tid) => encodeStore(this.flags, tid, this.publicKey, token, key, record), now, ref);
   }
 
+  /** A PING with a fresh nonce: its PONG must sign it (proof.ts). */
   pingRequest(to: string, id: Uint8Array | null, now: number, ref: Partial<Pending>): Pending | null {
-    return this.request(MSG.PING, to, id, (tid) => encodeSimple(MSG.PING, this.flags, tid, this.publicKey), now, ref);
+    const nonce = this.random.bytes(NONCE_BYTES);
+    return this.request(MSG.PING, to, id, (tid) => encodePing(this.flags, tid, this.publicKey, nonce), now, { ...ref, nonce });
   }
 
-  /** Kademlia's bucket update for a node we heard from; pings a full bucket's LRS contact. */
-  touch(id: Uint8Array, addr: Uint8Array, now: number, rtt: number | undefined): void {
-    if (this.table.touch(id, addr, now, rtt) !== 'full') return;
+  /**
+   * A node not in the table (at this address) spoke to us: we PING it, and admit it only when
+   * its PONG signs our nonce with the key of `id` (ping-before-insert with a proven id). Not if
+   * the table would not take it anyway, or a PING to that address is in flight.
+   */
+  private mayProve(id: Uint8Array, from: string, addr: Uint8Array, now: number): boolean {
+    return this.verifying.size < MAX_VERIFYING && !this.verifying.has(from) && this.table.admits(id, addr, now, this.config.pingFreshMs);
+  }
+
+  private prove(id: Uint8Array, from: string, now: number): void {
+    const p = this.pingRequest(from, new Uint8Array(id), now, { verify: true });
+    if (p) this.verifying.set(from, p);
+  }
+
+  /**
+   * Kademlia's bucket update for a node that proved its id at `addr`; pings a full bucket's
+   * LRS contact, which keeps its place if it answers.
+   */
+  private touch(id: Uint8Array, addr: Uint8Array, now: number, rtt: number | undefined): TouchResult {
+    const r = this.table.touch(id, addr, now, rtt);
+    if (r !== 'full') return r;
     const index = this.table.bucketIndex(id);
     const b = this.table.bucket(index)!;
-    if (b.probing || now - b.seenSeconds(0) * 1000 < this.config.pingFreshMs) return;
+    if (b.probing || now - b.seenSeconds(0) * 1000 < this.config.pingFreshMs) return r;
     const lrsId = b.id(0);
     const sent = this.pingRequest(b.address(0), lrsId, now, { probe: { bucket: index, id: new Uint8Array(id), addr: new Uint8Array(addr) } });
     if (sent) b.probing = true;
+    return r;
   }
 
   private onResponse(m: Message, from: string, fromBytes: Uint8Array, senderId: Uint8Array, now: number): void {
@@ -364,13 +417,35 @@ export class DhtCore {
       this.stats.unexpected++;
       return;
     }
-    this.pending.delete(m.tid);
-    p.done = true;
+    this.settled(p);
+    this.answered(p, m, from, fromBytes, senderId, now);
+    this.release(p, now);
+  }
+
+  private answered(p: Pending, m: Message, from: string, fromBytes: Uint8Array, senderId: Uint8Array, now: number): void {
     const rtt = now - p.sentAt;
     this.sampleRtt(rtt);
+    // A PONG proves its key only with a signature of our nonce; an unproven one is no answer.
+    let proven = false;
+    if (m.type === MSG.PONG) {
+      proven = this.verifyProof(m.publicKey, proofMessage(p.nonce!, m.observed), m.signature);
+      if (!proven) {
+        this.stats.badProofs++;
+        return this.failedRequest(p, now);
+      }
+    }
     const wrongNode = p.id !== null && !idsEqual(p.id, senderId);
-    if (wrongNode) this.table.remove(p.id!);
-    if (!(m.flags & FLAG_READ_ONLY)) this.touch(senderId, fromBytes, now, rtt);
+    if (wrongNode && !p.verify) this.table.remove(p.id!);
+    if (!(m.flags & FLAG_READ_ONLY)) {
+      // A proof admits the key it proves, at this address, whatever id we expected there.
+      if (proven) {
+        const r = this.touch(senderId, fromBytes, now, rtt);
+        if (r === 'added' || r === 'replaced') this.stats.proven++;
+      } else if (!this.table.refresh(senderId, fromBytes, now, rtt) && this.mayProve(senderId, from, fromBytes, now)) {
+        this.prove(senderId, from, now);
+      }
+    }
+    if (p.verify) return;
     if (p.probe) {
       const b = this.table.bucket(p.probe.bucket);
       if (b) b.probing = false;
@@ -381,10 +456,44 @@ export class DhtCore {
     else this.ops.answered(p, m, senderId, now);
   }
 
-  private onTimeout(p: Pending, now: number): void {
+  /** `p` is answered or timed out: it leaves the pending maps. */
+  private settled(p: Pending): void {
     this.pending.delete(p.tid);
+    if (p.verify && this.verifying.get(p.to) === p) this.verifying.delete(p.to);
     p.done = true;
+  }
+
+  /** Tells afterProofs() waiters that `p` is settled, once its effect on the table is made. */
+  private release(p: Pending, now: number): void {
+    const waiters = p.waiters;
+    p.waiters = null;
+    if (waiters) for (const w of waiters) w(now);
+  }
+
+  /**
+   * Calls `then` once every proving PING now in flight is settled (at once if none is): a join
+   * ends when the contacts it met have proved themselves (or failed to), so the routing table
+   * holds them by then. At most rtoMaxMs later.
+   */
+  afterProofs(now: number, then: (now: number) => void): void {
+    let left = this.verifying.size;
+    if (left === 0) return then(now);
+    const one = (t: number): void => {
+      if (--left === 0) then(t);
+    };
+    for (const p of this.verifying.values()) (p.waiters ??= []).push(one);
+  }
+
+  private onTimeout(p: Pending, now: number): void {
+    this.settled(p);
     this.stats.timeouts++;
+    this.failedRequest(p, now);
+    this.release(p, now);
+  }
+
+  /** `p` got no answer by its hard deadline, or a PONG that proves nothing. */
+  private failedRequest(p: Pending, now: number): void {
+    if (p.verify) return;
     if (p.probe) {
       // The least recently seen contact did not answer: it gives its place to the newcomer.
       const b = this.table.bucket(p.probe.bucket);
@@ -415,6 +524,7 @@ export class DhtCore {
 
   private maintain(now: number): void {
     this.server.limiter?.sweep(now);
+    this.pingLimiter?.sweep(now);
     this.store.sweep(now);
     this.ops.maintain(now);
   }

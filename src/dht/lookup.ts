@@ -7,7 +7,7 @@
  */
 import { formatAddress, sourcePrefix, SUBNET_BITS, wireSubnet } from './address.js';
 import { ID_BYTES } from './constants.js';
-import { compareDistance, distancePrefix, idsEqual } from './id.js';
+import { compareDistance, distancePrefix, idHex, idsEqual } from './id.js';
 
 export const NEW = 0;
 export const PENDING = 1;
@@ -25,6 +25,8 @@ export interface Candidate {
   tries: number;
   /** Its address's subnet (IPv4 /24, IPv6 /64): at most maxPerPrefix per k-closest set. */
   prefix: string;
+  /** Its id in hex, for the set of nodes asked by a disjoint lookup's paths (else null). */
+  key: string | null;
 }
 
 const SEED_TRIES = 3;
@@ -55,6 +57,8 @@ export class Lookup {
     private readonly maxCandidates: number,
     private readonly maxPerPrefix = Infinity,
     private readonly maxRequests = Infinity,
+    /** Nodes asked by any path of a disjoint lookup (S/Kademlia): this path skips them. */
+    private readonly shared: Set<string> | null = null,
   ) {
     this.dist = new Float64Array(maxCandidates);
     this.ids = new Uint8Array(maxCandidates * ID_BYTES);
@@ -101,7 +105,7 @@ export class Lookup {
     const id = ids.slice(lo * ID_BYTES, (lo + 1) * ID_BYTES);
     const addr = address ?? formatAddress(buf, at + ID_BYTES);
     const prefix = address === undefined ? wireSubnet(buf, at + ID_BYTES) : sourcePrefix(address, SUBNET_BITS);
-    c.splice(lo, 0, { id, address: addr, state: NEW, token: null, tries: 0, prefix });
+    c.splice(lo, 0, { id, address: addr, state: NEW, token: null, tries: 0, prefix, key: this.shared ? idHex(id) : null });
     if (c.length > this.maxCandidates) c.pop();
     return true;
   }
@@ -131,7 +135,7 @@ export class Lookup {
   /** A bootstrap address: queried before anything else; its id is learnt from its answer. */
   addSeed(address: string): void {
     if (!this.seeds.some((s) => s.address === address)) {
-      this.seeds.push({ id: null, address, state: NEW, token: null, tries: 0, prefix: sourcePrefix(address, SUBNET_BITS) });
+      this.seeds.push({ id: null, address, state: NEW, token: null, tries: 0, prefix: sourcePrefix(address, SUBNET_BITS), key: null });
     }
   }
 
@@ -150,6 +154,8 @@ export class Lookup {
     const perPrefix = this.maxPerPrefix === Infinity ? null : new Map<string, number>();
     for (const c of this.candidates) {
       if (seen >= this.k) return;
+      // Asked by another path: not part of this one's k-closest set.
+      if (c.state === NEW && c.key !== null && this.shared!.has(c.key)) c.state = FAILED;
       if (c.state === FAILED) continue;
       if (perPrefix) {
         const n = perPrefix.get(c.prefix) ?? 0;
@@ -178,6 +184,7 @@ export class Lookup {
   }
 
   private launch(c: Candidate, out: Candidate[]): void {
+    if (c.key !== null) this.shared!.add(c.key);
     c.state = PENDING;
     this.inflight++;
     this.rpcs++;

@@ -8,6 +8,7 @@ import { ErrorCode, PeerError } from '../errors.js';
 import { ByteReader } from '../wire/reader.js';
 import { addressLength } from './address.js';
 import { ID_BYTES, MAX_AMPLIFICATION, MAX_DATAGRAM_BYTES, MAX_RECORD_BYTES, TOKEN_BYTES } from './constants.js';
+import { NONCE_BYTES, SIGNATURE_BYTES } from './proof.js';
 
 export const DHT_VERSION = 0xd1;
 export const HEADER_BYTES = 39;
@@ -69,11 +70,11 @@ interface Base {
 }
 
 export type Message = Base & (
-  | { type: typeof MSG.PING }
+  | { type: typeof MSG.PING; nonce: Uint8Array }
   | { type: typeof MSG.FIND_NODE; target: Uint8Array }
   | { type: typeof MSG.FIND_VALUE; key: Uint8Array }
   | { type: typeof MSG.STORE; token: Uint8Array; key: Uint8Array; record: Uint8Array }
-  | { type: typeof MSG.PONG; observed: Uint8Array }
+  | { type: typeof MSG.PONG; observed: Uint8Array; signature: Uint8Array }
   | { type: typeof MSG.NODES; token: Uint8Array | null; contacts: WireContacts }
   | { type: typeof MSG.VALUE; records: Uint8Array[]; contacts: WireContacts }
   | { type: typeof MSG.STORED; status: number }
@@ -135,7 +136,7 @@ export function decodeMessage(data: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): 
   const publicKey = r.bytesView(32);
   let m: Message;
   switch (type) {
-    case MSG.PING: m = { type, flags, tid, publicKey }; break;
+    case MSG.PING: m = { type, flags, tid, publicKey, nonce: r.bytesView(NONCE_BYTES) }; break;
     case MSG.FIND_NODE: m = { type, flags, tid, publicKey, target: r.bytesView(ID_BYTES) }; padding(r); break;
     case MSG.FIND_VALUE: m = { type, flags, tid, publicKey, key: r.bytesView(ID_BYTES) }; padding(r); break;
     case MSG.STORE: {
@@ -146,7 +147,7 @@ export function decodeMessage(data: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): 
       m = { type, flags, tid, publicKey, token, key, record: r.bytesView(len) };
       break;
     }
-    case MSG.PONG: m = { type, flags, tid, publicKey, observed: readAddr(r) }; break;
+    case MSG.PONG: m = { type, flags, tid, publicKey, observed: readAddr(r), signature: r.bytesView(SIGNATURE_BYTES) }; break;
     case MSG.NODES: {
       const tl = r.u8();
       if (tl !== 0 && tl !== TOKEN_BYTES) r.fail(`token length ${tl}`);
@@ -237,9 +238,13 @@ export class Encoder {
   }
 }
 
-export function encodeSimple(type: typeof MSG.PING, flags: number, tid: number, pk: Uint8Array): Uint8Array {
-  return new Encoder(type, flags, tid, pk, 0).done();
+/** A PING with its nonce (proof.ts): 55 bytes. */
+export function encodePing(flags: number, tid: number, pk: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return new Encoder(MSG.PING, flags, tid, pk, NONCE_BYTES).bytes(nonce).done();
 }
+
+/** Bytes of a PING on the wire. */
+export const PING_BYTES = HEADER_BYTES + NONCE_BYTES;
 
 /** A FIND request, zero-padded to `size` bytes (at least header and target). */
 export function encodeFind(
@@ -257,8 +262,9 @@ export function encodeStore(flags: number, tid: number, pk: Uint8Array, token: U
     .bytes(token).bytes(key).u16(record.length).bytes(record).done();
 }
 
-export function encodePong(flags: number, tid: number, pk: Uint8Array, observed: Uint8Array): Uint8Array {
-  return new Encoder(MSG.PONG, flags, tid, pk, observed.length).bytes(observed).done();
+/** A PONG: the address the PING came from and the signature over the PING's nonce and it (proof.ts). */
+export function encodePong(flags: number, tid: number, pk: Uint8Array, observed: Uint8Array, signature: Uint8Array): Uint8Array {
+  return new Encoder(MSG.PONG, flags, tid, pk, observed.length + SIGNATURE_BYTES).bytes(observed).bytes(signature).done();
 }
 
 export function encodeStored(flags: number, tid: number, pk: Uint8Array, status: number): Uint8Array {

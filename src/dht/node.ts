@@ -93,7 +93,7 @@ export class DhtNode {
   async start(opts: DhtStartOptions = {}): Promise<void> {
     if (this.state !== 'new') throw new PeerError(ErrorCode.INVALID_STATE, `DHT node is ${this.state}`);
     this.state = 'starting';
-    const core = new DhtCore({ publicKey: this.identity.publicKey, now: this.clock(), ...this.coreOptions });
+    const core = new DhtCore({ identity: this.identity, now: this.clock(), ...this.coreOptions });
     try {
       this.transport = await this.factory((data, from) => this.guard(() => this.apply(core.receive(data, from, this.clock()))), opts.host ?? '0.0.0.0', opts.port ?? 0);
     } catch (err) {

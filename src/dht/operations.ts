@@ -71,6 +71,16 @@ export interface Run {
   done: boolean;
   /** The lookup ends here (at the first event from then on: an answer or a timeout). */
   deadline: number;
+  /** The other paths of a disjoint lookup (each node is asked by one path only), or null. */
+  siblings: Run[] | null;
+}
+
+/** One of the disjoint paths of a lookup (Operations.lookup). */
+interface DisjointPath {
+  index: number;
+  of: number;
+  shared: Set<string> | null;
+  siblings: Run[];
 }
 
 /** What publish() takes: the record's fields but last_seen (the time of each publication). */
@@ -133,14 +143,18 @@ export class Operations {
     this.run(op, this.core.id, 'nodes', null, false, now, (run, t) => {
       this.joining = false;
       this.nodesResult(run);
-      if (run.lookup.answered > 0) {
-        this.joined = true;
+      if (run.lookup.answered === 0) return this.close(op, t);
+      this.joined = true;
+      // The contacts met prove their ids (core.ts) before the join ends and the buckets are
+      // refreshed from the table.
+      op.parts++;
+      this.core.afterProofs(t, (at) => {
         // Kademlia §2.3: refresh every bucket farther than the closest neighbour.
         const nearest = run.lookup.closest()[0];
         const depth = nearest ? commonPrefixLength(this.core.id, nearest.id!) : 0;
-        for (let i = 0; i < depth && this.ops.size < this.core.config.maxOperations; i++) this.refresh(i, t);
-      }
-      this.close(op, t);
+        for (let i = 0; i < depth && this.ops.size < this.core.config.maxOperations; i++) this.refresh(i, at);
+        this.partDone(op, at);
+      });
     }, seeds);
     return op.id;
   }
@@ -164,11 +178,24 @@ export class Operations {
     const key = recordKey(entityId, capability ?? '');
     const op = this.open('lookup', now);
     op.claims = new Claims(bind, this.core.config.maxDiscovered);
-    this.run(op, key, 'value', capability ? 'capability' : 'presence', false, now, (run, t) => {
+    // S/Kademlia: `disjointPaths` lookups that never ask the same node; one that meets a bound
+    // record ends them all. Nodes that answer only with one another capture one path at most.
+    const paths = this.core.config.disjointPaths;
+    const runs: Run[] = [];
+    let left = paths;
+    const then = (_run: Run, t: number): void => {
+      if (--left > 0) return;
+      const rpcs = runs.reduce((n, r) => n + r.lookup.rpcs, 0);
+      const answered = runs.reduce((n, r) => n + r.lookup.answered, 0);
       if (op.claims!.gone(entityId)) op.error = dhtError('gone', `${entityId} has closed (signed tombstone)`);
-      else if (op.claims!.result().records.length === 0) op.error = this.valueError(run, `no record for ${entityId}${capability ? ` with ${capability}` : ''}`);
+      else if (op.claims!.result().records.length === 0) op.error = this.valueError(rpcs, answered, `no record for ${entityId}${capability ? ` with ${capability}` : ''}`);
       this.close(op, t);
-    });
+    };
+    const shared = paths > 1 ? new Set<string>() : null;
+    for (let i = 0; i < paths; i++) {
+      runs.push(this.run(op, key, 'value', capability ? 'capability' : 'presence', false, now, then, [], { index: i, of: paths, shared, siblings: runs }));
+    }
+    for (const r of runs) this.pump(r, now);
     return op.id;
   }
 
@@ -178,7 +205,7 @@ export class Operations {
     const op = this.open('discover', now);
     op.claims = new Claims(bind, this.core.config.maxDiscovered);
     this.run(op, key, 'providers', 'provider', false, now, (run, t) => {
-      if (op.claims!.size === 0 && run.lookup.answered === 0) op.error = this.valueError(run, '');
+      if (op.claims!.size === 0 && run.lookup.answered === 0) op.error = this.valueError(run.lookup.rpcs, 0, '');
       this.close(op, t);
     });
     return op.id;
@@ -282,9 +309,9 @@ export class Operations {
   }
 
   /** Why a value lookup found nothing: no contacts, nobody answered, or no record exists. */
-  private valueError(run: Run, notFound: string): PeerError {
-    if (run.lookup.rpcs === 0) return dhtError('no-contacts', 'the routing table is empty: bootstrap first');
-    if (run.lookup.answered === 0) return dhtError('unreachable', 'no node answered');
+  private valueError(rpcs: number, answered: number, notFound: string): PeerError {
+    if (rpcs === 0) return dhtError('no-contacts', 'the routing table is empty: bootstrap first');
+    if (answered === 0) return dhtError('unreachable', 'no node answered');
     return dhtError('not-found', notFound);
   }
 
@@ -309,25 +336,36 @@ export class Operations {
 
   // ---- lookups ---------------------------------------------------------------------------------
 
+  /**
+   * Starts one lookup of `key` for `op`. `path` makes it one of `of` disjoint paths: it is
+   * seeded with every `of`-th of our k closest contacts and asks no node another path has
+   * asked (`shared`); its first requests then go out when the caller pumps it.
+   */
   private run(
     op: Operation, key: Uint8Array, mode: LookupMode, kind: KeyKind | null, wantToken: boolean, now: number,
-    then: (run: Run, now: number) => void, seeds: string[] = [],
-  ): void {
+    then: (run: Run, now: number) => void, seeds: string[] = [], path: DisjointPath | null = null,
+  ): Run {
     const c = this.core.config;
-    const lookup = new Lookup(key, mode, this.core.id, c.k, c.alpha, c.maxLookupCandidates, c.maxPerPrefix, c.maxLookupRequests);
-    const run: Run = { op, lookup, key, wantToken, kind, then, done: false, deadline: now + c.opDeadlineMs };
+    const of = path ? path.of : 1;
+    const lookup = new Lookup(
+      key, mode, this.core.id, c.k, Math.ceil(c.alpha / of), c.maxLookupCandidates, c.maxPerPrefix, Math.ceil(c.maxLookupRequests / of),
+      path ? path.shared : null,
+    );
+    const run: Run = { op, lookup, key, wantToken, kind, then, done: false, deadline: now + c.opDeadlineMs, siblings: path ? path.siblings : null };
     op.parts++;
     for (const s of seeds) lookup.addSeed(s);
     const table = this.core.table;
-    for (const ref of table.closestRefs(key, c.k)) {
-      const ct = table.contact(ref);
+    const refs = table.closestRefs(key, c.k);
+    for (let i = path ? path.index : 0; i < refs.length; i += of) {
+      const ct = table.contact(refs[i]!);
       lookup.add(ct.id, 0, ct.address);
     }
     const index = Math.min(table.bucketIndex(key), ID_BITS - 1);
     const b = table.bucket(index);
     if (b) b.lastLookup = now;
     if (kind) for (const bytes of this.core.store.get(key, now)) this.offer(run, bytes, now);
-    this.pump(run, now);
+    if (!path) this.pump(run, now);
+    return run;
   }
 
   private pump(run: Run, now: number): void {
@@ -368,7 +406,13 @@ export class Operations {
       this.core.stats.badRecords++;
       return;
     }
-    if (run.op.claims!.offer(rec) || (rec.tombstone && run.op.claims!.gone(rec.entityId))) run.lookup.found = true;
+    if (run.op.claims!.offer(rec) || (rec.tombstone && run.op.claims!.gone(rec.entityId))) {
+      run.lookup.found = true;
+      for (const s of run.siblings ?? []) {
+        s.lookup.found = true;
+        if (s !== run) this.pump(s, now);
+      }
+    }
   }
 
   /** A response settled request `p` (sent by the node `senderId`). */

@@ -4,6 +4,7 @@
  * table updates included. Keyed by prefix, not by ip:port: a fresh source port is not a fresh
  * burst. Behind a two-method interface so src/ratelimit's limiter can replace it.
  */
+import { randomBytes } from '../crypto/index.js';
 import { ErrorCode, PeerError } from '../errors.js';
 import { DISCOVERY_BURST, DISCOVERY_PER_MINUTE, MAX_LIMITER_SOURCES } from './constants.js';
 
@@ -19,16 +20,22 @@ export interface DhtRateLimiter {
  * bucket is full again). A source whose time has passed is equivalent to an unknown one, which
  * is what makes forgetting it safe. Sources sit in fixed slots on a doubly linked list in
  * least-recently-used order (a hit moves its slot to the tail), so at the cap the head is
- * reused in O(1): a new source costs about what a known one does, however full the table is.
- * (A Map kept in insertion order would not do: V8 leaves deleted entries at its front until a
- * rehash, and finding the first live key walks over all of them.)
+ * reused in O(1). The slots are found through an open-addressing index of our own (linear
+ * probing, backward-shift deletion, a per-instance random hash seed so that sources cannot
+ * choose colliding prefixes): a new source at the cap then costs one probe, one deletion and
+ * one insertion in flat arrays, about what a known one costs, where a Map's insertion of a new
+ * key (with its rehashes as entries come and go) cost several times a lookup.
  */
 export class TokenBucketLimiter implements DhtRateLimiter {
-  private readonly slots = new Map<string, number>();
   private readonly keys: string[] = [];
+  private readonly hashes: Int32Array;
   private readonly tat: Float64Array;
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
+  /** Open addressing: slot + 1 per position, 0 = empty; at most a quarter full (short probe runs). */
+  private readonly index: Int32Array;
+  private readonly mask: number;
+  private readonly seed: number;
   private head = -1;
   private tail = -1;
   private readonly interval: number;
@@ -37,42 +44,51 @@ export class TokenBucketLimiter implements DhtRateLimiter {
   evicted = 0;
 
   constructor(perMinute = DISCOVERY_PER_MINUTE, burst = DISCOVERY_BURST, private readonly maxSources = MAX_LIMITER_SOURCES) {
-    if (!(perMinute > 0) || !(burst >= 1) || !(maxSources >= 1) || !Number.isInteger(maxSources)) {
-      throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'rate limit needs perMinute > 0, burst ≥ 1, an integer maxSources ≥ 1');
+    if (!(perMinute > 0) || !(burst >= 1) || !(maxSources >= 1) || !Number.isInteger(maxSources) || maxSources > 1 << 24) {
+      throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'rate limit needs perMinute > 0, burst ≥ 1, an integer maxSources in [1, 2^24]');
     }
     this.interval = 60_000 / perMinute;
     this.tolerance = burst * this.interval;
     this.tat = new Float64Array(maxSources);
     this.prev = new Int32Array(maxSources);
     this.next = new Int32Array(maxSources);
+    this.hashes = new Int32Array(maxSources);
+    let size = 2;
+    while (size < 4 * maxSources) size *= 2;
+    this.index = new Int32Array(size);
+    this.mask = size - 1;
+    this.seed = randomBytes(4).readInt32LE(0);
   }
 
   get size(): number {
-    return this.slots.size;
+    return this.keys.length;
   }
 
   allow(prefix: string, now: number): boolean {
-    let slot = this.slots.get(prefix);
-    const prev = slot === undefined ? now : this.tat[slot]!;
+    const h = this.hash(prefix);
+    let slot = this.find(prefix, h);
+    const prev = slot < 0 ? now : this.tat[slot]!;
     const due = Math.max(0, prev - now) + this.interval;
     if (due > this.tolerance) {
       this.dropped++;
       return false;
     }
-    if (slot !== undefined) {
+    if (slot >= 0) {
       this.unlink(slot);
-    } else if (this.slots.size < this.maxSources) {
-      slot = this.slots.size;
-      this.keys.push(prefix);
-      this.slots.set(prefix, slot);
     } else {
-      // The least recently seen source is forgotten (it restarts with a full burst).
-      slot = this.head;
-      this.unlink(slot);
-      this.slots.delete(this.keys[slot]!);
-      this.keys[slot] = prefix;
-      this.slots.set(prefix, slot);
-      this.evicted++;
+      if (this.keys.length < this.maxSources) {
+        slot = this.keys.length;
+        this.keys.push(prefix);
+      } else {
+        // The least recently seen source is forgotten (it restarts with a full burst).
+        slot = this.head;
+        this.unlink(slot);
+        this.unindex(slot);
+        this.keys[slot] = prefix;
+        this.evicted++;
+      }
+      this.hashes[slot] = h;
+      this.insert(slot, h);
     }
     this.tat[slot] = now + due;
     this.append(slot);
@@ -85,22 +101,70 @@ export class TokenBucketLimiter implements DhtRateLimiter {
     while (this.head >= 0 && this.tat[this.head]! <= now) {
       const slot = this.head;
       this.unlink(slot);
-      this.slots.delete(this.keys[slot]!);
+      this.unindex(slot);
       // Move the last slot into the hole so slots stay 0..size-1.
-      const last = this.slots.size;
+      const last = this.keys.length - 1;
       if (slot !== last) {
-        const key = this.keys[last]!;
         const [p, n] = [this.prev[last]!, this.next[last]!];
-        this.keys[slot] = key;
+        this.index[this.position(last)] = slot + 1;
+        this.keys[slot] = this.keys[last]!;
+        this.hashes[slot] = this.hashes[last]!;
         this.tat[slot] = this.tat[last]!;
         this.prev[slot] = p;
         this.next[slot] = n;
         if (p >= 0) this.next[p] = slot; else this.head = slot;
         if (n >= 0) this.prev[n] = slot; else this.tail = slot;
-        this.slots.set(key, slot);
       }
       this.keys.pop();
     }
+  }
+
+  /** FNV-1a over the UTF-16 units from a random seed, then a murmur-style finaliser. */
+  private hash(s: string): number {
+    let h = this.seed;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return (h ^ (h >>> 16)) & this.mask;
+  }
+
+  /** The slot holding `prefix` (whose hash is `h`), or −1. */
+  private find(prefix: string, h: number): number {
+    const index = this.index;
+    for (let i = h; ; i = (i + 1) & this.mask) {
+      const e = index[i]!;
+      if (e === 0) return -1;
+      if (this.hashes[e - 1] === h && this.keys[e - 1] === prefix) return e - 1;
+    }
+  }
+
+  private insert(slot: number, h: number): void {
+    let i = h;
+    while (this.index[i] !== 0) i = (i + 1) & this.mask;
+    this.index[i] = slot + 1;
+  }
+
+  /** Where the index names `slot`. */
+  private position(slot: number): number {
+    let i = this.hashes[slot]!;
+    while (this.index[i] !== slot + 1) i = (i + 1) & this.mask;
+    return i;
+  }
+
+  /** Removes `slot` from the index, shifting later entries of its run back (no tombstones). */
+  private unindex(slot: number): void {
+    const index = this.index;
+    const mask = this.mask;
+    let hole = this.position(slot);
+    for (let j = (hole + 1) & mask; index[j] !== 0; j = (j + 1) & mask) {
+      const home = this.hashes[index[j]! - 1]!;
+      // The entry at j may move into the hole unless its home lies cyclically in (hole, j].
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        index[hole] = index[j]!;
+        hole = j;
+      }
+    }
+    index[hole] = 0;
   }
 
   private unlink(slot: number): void {

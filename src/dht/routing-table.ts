@@ -8,7 +8,7 @@
  * slot the most recent (Kademlia's LRS order).
  */
 import { ErrorCode, PeerError } from '../errors.js';
-import { addressLength, formatAddress, MAX_ADDRESS_BYTES } from './address.js';
+import { addressLength, formatAddress, MAX_ADDRESS_BYTES, sameSubnet } from './address.js';
 import { ID_BITS, ID_BYTES } from './constants.js';
 import { commonPrefixLength, compareDistance, distancePrefix, idsEqual } from './id.js';
 
@@ -134,13 +134,17 @@ export class Bucket {
   }
 }
 
-export type TouchResult = 'updated' | 'added' | 'replaced' | 'full' | 'conflict' | 'self';
+export type TouchResult = 'updated' | 'added' | 'replaced' | 'full' | 'subnet-full' | 'self';
 
 export class RoutingTable {
   readonly buckets: (Bucket | undefined)[] = [];
   size = 0;
 
-  constructor(readonly self: Uint8Array, readonly k: number, private readonly maxFailures: number) {
+  /**
+   * `maxPerPrefix`: contacts of one subnet (IPv4 /24, IPv6 /64) per bucket and per k-closest set
+   * (closestRefs), so one host's many ids fill neither a bucket nor an answer.
+   */
+  constructor(readonly self: Uint8Array, readonly k: number, private readonly maxFailures: number, private readonly maxPerPrefix = Infinity) {
     if (!Number.isInteger(k) || k < 1 || k > 255) throw new PeerError(ErrorCode.INVALID_ARGUMENT, 'k must be 1..255');
   }
 
@@ -164,11 +168,44 @@ export class RoutingTable {
   }
 
   /**
-   * A message from `id` at `addr` (wire form) arrived: Kademlia's bucket update. A known contact
-   * moves to the most-recent end; a new one is appended if there is room or replaces a contact
-   * that has failed; otherwise 'full', and the caller pings the least recently seen one.
-   * A known id at a new address keeps its old address unless the old one has failed: an
-   * unauthenticated message must not redirect a working contact.
+   * A message from a contact we know, at the address we know it by: it moves to the
+   * most-recent end (Kademlia's update). False if `id` is not in the table at `addr`: then
+   * only a proof (a signed PONG from `addr`, core.ts) lets it in, through touch().
+   */
+  refresh(id: Uint8Array, addr: Uint8Array, now: number, rttMs?: number): boolean {
+    const b = this.buckets[this.bucketIndex(id)];
+    let slot = b ? b.indexOf(id) : -1;
+    if (!b || slot < 0 || !b.sameAddress(slot, addr)) return false;
+    slot = b.moveToTail(slot);
+    b.markSeen(slot, now, rttMs);
+    return true;
+  }
+
+  /**
+   * Whether a proof from `id` at `addr` could change the table: it is known (it may have
+   * moved), or its bucket has room (or a failed contact, or a least-recently-seen contact that
+   * may be probed: not probing, not seen within `freshMs`), and its subnet is under the cap
+   * there. Asked before sending a PING to prove it, so a full bucket costs no traffic.
+   */
+  admits(id: Uint8Array, addr: Uint8Array, now: number, freshMs: number): boolean {
+    const index = this.bucketIndex(id);
+    if (index === ID_BITS) return false;
+    const b = this.buckets[index];
+    if (!b) return true;
+    if (b.indexOf(id) >= 0) return true;
+    if (this.subnetCount(b, addr) >= this.maxPerPrefix) return false;
+    if (b.count < this.k) return true;
+    for (let s = 0; s < b.count; s++) if (b.failures(s) > 0) return true;
+    return !b.probing && now - b.seenSeconds(0) * 1000 >= freshMs;
+  }
+
+  /**
+   * A contact proved `id` from `addr` (it signed our nonce there): Kademlia's bucket update.
+   * A known contact moves to the most-recent end, at `addr` (only the key's holder can have
+   * signed, so it has moved). A new one is appended if there is room and its subnet holds
+   * fewer than maxPerPrefix contacts of the bucket ('subnet-full' otherwise), or replaces a
+   * contact that has failed; otherwise 'full', and the caller pings the least recently seen
+   * one: a live contact is never evicted by a newcomer (Kademlia's preference for old nodes).
    */
   touch(id: Uint8Array, addr: Uint8Array, now: number, rttMs?: number): TouchResult {
     const index = this.bucketIndex(id);
@@ -177,7 +214,6 @@ export class RoutingTable {
     let slot = b.indexOf(id);
     if (slot >= 0) {
       if (!b.sameAddress(slot, addr)) {
-        if (b.failures(slot) === 0) return 'conflict';
         b.bytes.set(addr, slot * SLOT + ADDR);
         b.bytes.fill(0, slot * SLOT + ADDR + addr.length, slot * SLOT + FAILS);
       }
@@ -185,6 +221,7 @@ export class RoutingTable {
       b.markSeen(slot, now, rttMs);
       return 'updated';
     }
+    if (this.subnetCount(b, addr) >= this.maxPerPrefix) return 'subnet-full';
     if (b.count < this.k) {
       b.markSeen(b.append(id, addr, this.k), now, rttMs);
       this.size++;
@@ -196,6 +233,12 @@ export class RoutingTable {
     b.removeAt(stale);
     b.markSeen(b.append(id, addr, this.k), now, rttMs);
     return 'replaced';
+  }
+
+  private subnetCount(b: Bucket, addr: Uint8Array): number {
+    let n = 0;
+    for (let s = 0; s < b.count; s++) if (sameSubnet(b.bytes, s * SLOT + ADDR, addr, 0)) n++;
+    return n;
   }
 
   /** A request to `id` timed out: counts the failure, removes the contact after maxFailures. */
@@ -231,33 +274,39 @@ export class RoutingTable {
   }
 
   /**
-   * References (bucket << 8 | slot) of the `n` contacts closest to `target`, closest first if
-   * `sorted` (answers need not be: the asker sorts). With d = the target's bucket: bucket d holds
-   * everything closer than 2^(255−d), the deeper buckets come next, then d−1, d−2, …, each
-   * farther than the last; so the gathering stops at n and sorting is needed only past n.
+   * References (bucket << 8 | slot) of the `n` contacts closest to `target`, closest first,
+   * taking at most maxPerPrefix of one subnet (the closest of them). With d = the target's
+   * bucket: bucket d holds everything closer than 2^(255−d), the deeper buckets come next, then
+   * d−1, d−2, …, each group farther than the last; so groups are sorted one at a time and the
+   * gathering stops at n.
    */
-  closestRefs(target: Uint8Array, n: number, exclude?: Uint8Array, sorted = true): number[] {
+  closestRefs(target: Uint8Array, n: number, exclude?: Uint8Array): number[] {
     const d = Math.min(this.bucketIndex(target), ID_BITS - 1);
-    const refs: number[] = [];
-    // Only the last group added can straddle the n-th place; groups before it are all closer.
-    let group = 0;
-    for (let i = d; i < this.buckets.length; i = i === d ? d + 1 : i + 1) {
-      if (i === d + 1) {
-        if (refs.length >= n) break;
-        group = refs.length;
-      }
-      this.push(refs, i, exclude);
+    const out: number[] = [];
+    const group: number[] = [];
+    this.push(group, d, exclude);
+    this.take(out, group, target, n);
+    for (let i = d + 1; i < this.buckets.length; i++) this.push(group, i, exclude);
+    this.take(out, group, target, n);
+    for (let i = d - 1; i >= 0 && out.length < n; i--) {
+      this.push(group, i, exclude);
+      this.take(out, group, target, n);
     }
-    for (let i = d - 1; i >= 0 && refs.length < n; i--) {
-      group = refs.length;
-      this.push(refs, i, exclude);
+    return out;
+  }
+
+  /** Moves `group` (sorted by distance first) into `out` up to `n`, under the subnet cap; empties `group`. */
+  private take(out: number[], group: number[], target: Uint8Array, n: number): void {
+    this.sortByDistance(group, target);
+    for (let i = 0; i < group.length && out.length < n; i++) {
+      const r = group[i]!;
+      const bytes = this.buckets[r >> 8]!.bytes;
+      const at = (r & 0xff) * SLOT + ADDR;
+      let same = 0;
+      for (const o of out) if (sameSubnet(this.buckets[o >> 8]!.bytes, (o & 0xff) * SLOT + ADDR, bytes, at)) same++;
+      if (same < this.maxPerPrefix) out.push(r);
     }
-    if (refs.length > n || sorted) {
-      const tail = refs.length > n ? refs.splice(sorted ? 0 : group) : refs;
-      this.sortByDistance(tail, target);
-      if (tail !== refs) for (let i = 0; refs.length < n && i < tail.length; i++) refs.push(tail[i]!);
-    }
-    return refs;
+    group.length = 0;
   }
 
   /**

@@ -14,6 +14,7 @@ import type { DhtRateLimiter } from './ratelimit.js';
 import type { RoutingTable } from './routing-table.js';
 import type { RecordStore, RejectReason } from './store.js';
 import type { StoreTokens } from './tokens.js';
+import { proofMessage } from './proof.js';
 
 export const REJECT_WIRE: Record<RejectReason, number> = {
   malformed: WIRE_ERROR.MALFORMED,
@@ -40,6 +41,8 @@ export interface ServeStats {
 export interface ServerState {
   config: Readonly<DhtConfig>;
   publicKey: Uint8Array;
+  /** Signs PONGs with the node's key (proof.ts). */
+  sign: (message: Uint8Array) => Uint8Array;
   flags: number;
   table: RoutingTable;
   store: RecordStore;
@@ -53,23 +56,24 @@ const EMPTY = new Uint8Array(0);
 
 /** The k closest contacts to `target` (not the requester), encoded back to back, within `room` bytes. */
 function contactsBlock(s: ServerState, target: Uint8Array, exclude: Uint8Array, room: number): [number, Uint8Array] {
-  return s.table.encodeContacts(s.table.closestRefs(target, s.config.k, exclude, false), room);
+  return s.table.encodeContacts(s.table.closestRefs(target, s.config.k, exclude), room);
 }
 
 /**
  * The answer to request `m` (`size` bytes on the wire, already charged to its source's rate
- * limit), or null. An answer is at most MAX_AMPLIFICATION × `size` bytes: a spoofed source gains
- * at most that, and requesters pad FIND requests to get full answers (messages.ts).
+ * limit), or null. An answer is at most MAX_AMPLIFICATION × `size` bytes less `reserved` (what
+ * else we send to that address for it: a PING proving its id): a spoofed source gains at most
+ * that, and requesters pad FIND requests to get full answers (messages.ts).
  */
 export function serve(
-  s: ServerState, m: Message, size: number, from: string, fromBytes: Uint8Array, senderId: Uint8Array, now: number,
+  s: ServerState, m: Message, size: number, reserved: number, from: string, fromBytes: Uint8Array, senderId: Uint8Array, now: number,
 ): Uint8Array | null {
   const { flags, publicKey: pk } = s;
   s.stats.served++;
-  const max = Math.min(s.config.maxDatagramBytes, MAX_AMPLIFICATION * size);
+  const max = Math.min(s.config.maxDatagramBytes, MAX_AMPLIFICATION * size - reserved);
   switch (m.type) {
     case MSG.PING:
-      return encodePong(flags, m.tid, pk, fromBytes);
+      return encodePong(flags, m.tid, pk, fromBytes, s.sign(proofMessage(m.nonce, fromBytes)));
     case MSG.FIND_NODE: {
       const token = m.flags & FLAG_WANT_TOKEN ? s.tokens.issue(fromBytes, now) : null;
       const [n, block] = contactsBlock(s, m.target, senderId, max - HEADER_BYTES - 2 - (token ? token.length : 0));

@@ -11,6 +11,7 @@ import { compareDistance } from './id.js';
 import type { OpResult } from './operations.js';
 import { SeededRandom } from './random.js';
 import { TokenBucketLimiter } from './ratelimit.js';
+import { SimulatedKeys } from './proof.js';
 
 export interface SimulationOptions {
   seed?: number;
@@ -48,6 +49,8 @@ export class DhtSimulation {
   readonly net: MemoryNetwork;
   readonly nodes: SimNode[] = [];
   readonly random: SeededRandom;
+  /** The nodes' keys (they sign PONGs to prove their ids). */
+  readonly keys = new SimulatedKeys();
   private readonly config: Partial<DhtConfig>;
   private readonly rateLimit: boolean;
   /** Called as runAll(), grow() and advance() go (a long run shows where it is). */
@@ -67,9 +70,10 @@ export class DhtSimulation {
   }
 
   addNode(opts: AddNodeOptions = {}): SimNode {
-    // Simulated nodes never sign, so any 32 bytes serve as a public key (the id is its SHA-256).
+    // Simulated keys: Ed25519 for 10,000 nodes would dominate the run (proof.ts). A given
+    // public key (an adversary's ground id) gets a secret of its own in the keyring.
     const core = new DhtCore({
-      publicKey: opts.publicKey ?? this.random.bytes(32), now: this.net.now, config: this.config, random: this.random,
+      identity: this.keys.signer(this.random, opts.publicKey), verify: this.keys.verify, now: this.net.now, config: this.config, random: this.random,
       rateLimiter: this.rateLimit ? new TokenBucketLimiter() : null,
     });
     const index = this.nodes.length;

@@ -7,22 +7,27 @@ import { ErrorCode } from '../../src/errors.js';
 import { encodeAddress } from '../../src/dht/address.js';
 import { DhtCore, type DhtOutput } from '../../src/dht/core.js';
 import { commonPrefixLength, nodeIdOf } from '../../src/dht/id.js';
+import { Identity } from '../../src/crypto/index.js';
 import {
-  decodeMessage, encodeFind, encodeNodes, encodePong, encodeSimple, encodeStore, encodeValue, FLAG_WANT_TOKEN, MSG, WIRE_ERROR,
+  decodeMessage, encodeFind, encodeNodes, encodePing, encodePong, encodeStore, encodeValue, FLAG_WANT_TOKEN, MSG, WIRE_ERROR,
 } from '../../src/dht/messages.js';
+import { admit, encodePongFor, pingTo } from './pong.js';
+import { proofMessage } from '../../src/dht/proof.js';
 import { SeededRandom } from '../../src/dht/random.js';
 import { recordKey } from '../../src/dht/record.js';
 import type { OpResult } from '../../src/dht/operations.js';
 import { record, signer, T0 } from './helpers.js';
 
 const rnd = new SeededRandom(7);
-const newCore = (config = {}, limiter?: null): DhtCore => new DhtCore({ publicKey: rnd.bytes(32), now: T0, config, random: rnd, ...(limiter === null ? { rateLimiter: null } : {}) });
+const key = (): Identity => Identity.fromSeed(rnd.bytes(32));
+const newCore = (config = {}, limiter?: null): DhtCore => new DhtCore({ identity: key(), now: T0, config, random: rnd, ...(limiter === null ? { rateLimiter: null } : {}) });
+const ping = (tid: number, pk: Uint8Array, flags = 0): Uint8Array => encodePing(flags, tid, pk, rnd.bytes(16));
 
-/** A public key whose node id falls in `bucket` of `core`'s table. */
-function keyInBucket(core: DhtCore, bucket: number): Uint8Array {
+/** A key whose node id falls in `bucket` of `core`'s table. */
+function keyInBucket(core: DhtCore, bucket: number): Identity {
   for (;;) {
-    const pk = rnd.bytes(32);
-    if (commonPrefixLength(core.id, nodeIdOf(pk)) === bucket) return pk;
+    const id = key();
+    if (commonPrefixLength(core.id, nodeIdOf(id.publicKey)) === bucket) return id;
   }
 }
 
@@ -33,35 +38,44 @@ describe('k-bucket eviction through the core (ping the least recently seen)', ()
   const setup = () => {
     const core = newCore({ k: 2 });
     const [a, b, c] = [keyInBucket(core, 0), keyInBucket(core, 0), keyInBucket(core, 0)];
-    core.receive(encodeSimple(MSG.PING, 0, 1, a), '10.0.0.1:1', T0);
-    core.receive(encodeSimple(MSG.PING, 0, 2, b), '10.0.0.2:1', T0);
-    // The bucket is full; a third node arrives after the oldest has been quiet for > pingFreshMs.
-    const out = only(core.receive(encodeSimple(MSG.PING, 0, 3, c), '10.0.0.3:1', T0 + 120_000));
+    admit(core, a, '10.0.1.1:1', T0);
+    admit(core, b, '10.0.2.1:1', T0);
+    // The bucket is full; a third node proves itself after the oldest has been quiet for > pingFreshMs.
+    const out = only(admit(core, c, '10.0.3.1:1', T0 + 120_000)!);
     return { core, a, b, c, out };
   };
 
-  it('answers the newcomer and pings the oldest contact instead of adding it', () => {
+  it('pings the oldest contact instead of adding the newcomer', () => {
     const { core, a, c, out } = setup();
-    expect(out.map((o) => [o.to, o.m.type]).sort()).toEqual([['10.0.0.1:1', MSG.PING], ['10.0.0.3:1', MSG.PONG]]);
-    expect(core.table.has(nodeIdOf(c))).toBe(false);
-    expect(core.table.has(nodeIdOf(a))).toBe(true);
+    expect(out.map((o) => [o.to, o.m.type])).toEqual([['10.0.1.1:1', MSG.PING]]);
+    expect(core.table.has(nodeIdOf(c.publicKey))).toBe(false);
+    expect(core.table.has(nodeIdOf(a.publicKey))).toBe(true);
   });
 
   it('keeps the oldest if it answers (it becomes the most recent), the newcomer is dropped', () => {
     const { core, a, b, c, out } = setup();
-    const ping = out.find((o) => o.m.type === MSG.PING)!.m;
-    core.receive(encodePong(0, ping.tid, a, encodeAddress('10.0.0.99:1')), '10.0.0.1:1', T0 + 120_010);
-    expect(core.table.has(nodeIdOf(c))).toBe(false);
+    const p = out.find((o) => o.m.type === MSG.PING)!.m;
+    core.receive(encodePongFor(a, p, encodeAddress('10.0.0.99:1')), '10.0.1.1:1', T0 + 120_010);
+    expect(core.table.has(nodeIdOf(c.publicKey))).toBe(false);
     const bucket = core.table.bucket(0)!;
-    expect(bucket.indexOf(nodeIdOf(b))).toBe(0);
-    expect(bucket.indexOf(nodeIdOf(a))).toBe(1);
+    expect(bucket.indexOf(nodeIdOf(b.publicKey))).toBe(0);
+    expect(bucket.indexOf(nodeIdOf(a.publicKey))).toBe(1);
+  });
+
+  it('evicts the oldest if its PONG does not sign our nonce (a key it does not hold), and adds the newcomer', () => {
+    const { core, a, c, out } = setup();
+    const p = out.find((o) => o.m.type === MSG.PING)!.m;
+    core.receive(encodePong(0, p.tid, a.publicKey, encodeAddress('10.0.0.99:1'), new Uint8Array(64)), '10.0.1.1:1', T0 + 120_010);
+    expect(core.stats.badProofs).toBe(1);
+    expect(core.table.has(nodeIdOf(a.publicKey))).toBe(false);
+    expect(core.table.has(nodeIdOf(c.publicKey))).toBe(true);
   });
 
   it('evicts the oldest if it stays silent past its timeout, and adds the newcomer', () => {
     const { core, a, c } = setup();
-    core.tick(T0 + 120_000 + core.config.rtoMaxMs);
-    expect(core.table.has(nodeIdOf(a))).toBe(false);
-    expect(core.table.has(nodeIdOf(c))).toBe(true);
+    core.tick(T0 + 120_001 + core.config.rtoMaxMs);
+    expect(core.table.has(nodeIdOf(a.publicKey))).toBe(false);
+    expect(core.table.has(nodeIdOf(c.publicKey))).toBe(true);
     expect(core.stats.timeouts).toBe(1);
   });
 });
@@ -135,33 +149,33 @@ describe('malformed and oversized datagrams', () => {
   it('are dropped without an answer and counted', () => {
     const core = newCore();
     const pk = rnd.bytes(32);
-    const good = encodeSimple(MSG.PING, 0, 1, pk);
+    const good = ping(1, pk);
     const inputs = [new Uint8Array(0), Uint8Array.of(0xd1), good.subarray(0, 20), Uint8Array.of(...good, 1), rnd.bytes(100), Uint8Array.of(0x11, ...good.subarray(1))];
     for (const d of inputs) expect(core.receive(d, '10.0.0.1:1', T0).datagrams).toHaveLength(0);
     expect(core.stats.malformed).toBe(inputs.length);
     expect(core.receive(new Uint8Array(core.config.maxDatagramBytes + 1), '10.0.0.1:1', T0).datagrams).toHaveLength(0);
     expect(core.stats.oversized).toBe(1);
     // A datagram claiming to come from our own id is dropped too.
-    expect(core.receive(encodeSimple(MSG.PING, 0, 1, core.publicKey), '10.0.0.1:1', T0).datagrams).toHaveLength(0);
+    expect(core.receive(ping(1, core.publicKey), '10.0.0.1:1', T0).datagrams).toHaveLength(0);
     expect(core.table.size).toBe(0);
   });
 
   it('a response nobody asked for, or from another address than the one asked, is ignored', () => {
     const core = newCore();
     const op = core.ping('10.0.0.2:9', T0);
-    const ping = only(core.drain())[0]!.m;
-    const pk = rnd.bytes(32);
-    core.receive(encodePong(0, ping.tid, pk, encodeAddress('1.1.1.1:1')), '10.0.0.3:9', T0 + 5);
-    core.receive(encodePong(0, ping.tid + 1, pk, encodeAddress('1.1.1.1:1')), '10.0.0.2:9', T0 + 5);
+    const p = only(core.drain())[0]!.m;
+    const id = key();
+    core.receive(encodePongFor(id, p, encodeAddress('1.1.1.1:1')), '10.0.0.3:9', T0 + 5);
+    core.receive(encodePongFor(id, { ...p, tid: p.tid + 1 }, encodeAddress('1.1.1.1:1')), '10.0.0.2:9', T0 + 5);
     expect(core.stats.unexpected).toBe(2);
-    const r = done(core.receive(encodePong(0, ping.tid, pk, encodeAddress('1.1.1.1:1')), '10.0.0.2:9', T0 + 6));
+    const r = done(core.receive(encodePongFor(id, p, encodeAddress('1.1.1.1:1')), '10.0.0.2:9', T0 + 6));
     expect(r[0]).toMatchObject({ op, ok: true, kind: 'ping' });
     expect(core.table.size).toBe(1);
   });
 });
 
 describe('per-source discovery limit', () => {
-  it('answers RATE_LIMITED after a burst of 20 from one source, not to others, and never to PING', () => {
+  it('answers RATE_LIMITED after a burst of 20 from one source, not to others; PINGs have a burst of their own', () => {
     const core = newCore();
     const pk = rnd.bytes(32);
     const find = (tid: number, from: string) => only(core.receive(encodeFind(MSG.FIND_NODE, 0, tid, pk, rnd.bytes(32)), from, T0))[0]!.m;
@@ -169,10 +183,13 @@ describe('per-source discovery limit', () => {
     const refused = find(20, '10.0.0.1:1');
     expect(refused.type === MSG.ERROR && refused.code).toBe(WIRE_ERROR.RATE_LIMITED);
     expect(find(21, '10.0.0.2:1').type).toBe(MSG.NODES);
-    expect(only(core.receive(encodeSimple(MSG.PING, 0, 22, pk), '10.0.0.1:1', T0))[0]!.m.type).toBe(MSG.PONG);
+    // A PONG costs a signature: 20 PINGs, then RATE_LIMITED, whatever the FIND bucket holds.
+    for (let i = 0; i < 20; i++) expect(only(core.receive(ping(100 + i, pk), '10.0.0.1:1', T0))[0]!.m.type).toBe(MSG.PONG);
+    const limitedPing = only(core.receive(ping(22, pk), '10.0.0.1:1', T0))[0]!.m;
+    expect(limitedPing.type === MSG.ERROR && limitedPing.code).toBe(WIRE_ERROR.RATE_LIMITED);
     // 10 per minute: one more after 6 s.
     expect(only(core.receive(encodeFind(MSG.FIND_NODE, 0, 23, pk, rnd.bytes(32)), '10.0.0.1:1', T0 + 6000))[0]!.m.type).toBe(MSG.NODES);
-    expect(core.stats.rateLimited).toBe(1);
+    expect(core.stats.rateLimited).toBe(2);
   });
 });
 
@@ -211,8 +228,9 @@ describe('failed lookups are DHT_ERROR', () => {
 
   it('when the record does not exist, and when the only answer carries a forged record', () => {
     const core = newCore();
-    const peer = rnd.bytes(32);
-    core.receive(encodeSimple(MSG.PING, 0, 1, peer), '10.0.0.2:2', T0);
+    const id = key();
+    const peer = id.publicKey;
+    admit(core, id, '10.0.0.2:2', T0);
     core.lookup('alice', T0);
     const q = only(core.drain())[0]!.m;
     const none = done(core.receive(encodeValue(0, q.tid, peer, [], 0, new Uint8Array(0)), '10.0.0.2:2', T0 + 3));
@@ -230,7 +248,7 @@ describe('failed lookups are DHT_ERROR', () => {
 
   it('refuses operations beyond maxOperations with DHT_ERROR, synchronously', () => {
     const core = newCore({ maxOperations: 1 });
-    core.receive(encodeSimple(MSG.PING, 0, 1, rnd.bytes(32)), '10.0.0.2:2', T0);
+    admit(core, key(), '10.0.0.2:2', T0);
     core.findNode(rnd.bytes(32), T0);
     expect(() => core.findNode(rnd.bytes(32), T0)).toThrow(/DHT_ERROR/);
   });
@@ -239,11 +257,12 @@ describe('failed lookups are DHT_ERROR', () => {
 describe('answers', () => {
   it('FIND_NODE returns the k closest known contacts, never the asker, within the datagram limit', () => {
     const core = newCore();
-    for (let i = 0; i < 200; i++) core.receive(encodeSimple(MSG.PING, 0, i, rnd.bytes(32)), `10.1.${i >> 8}.${i & 255}:5`, T0);
-    const asker = rnd.bytes(32);
-    core.receive(encodeSimple(MSG.PING, 0, 999, asker), '10.2.0.1:5', T0);
-    const target = nodeIdOf(asker);
-    const d = core.receive(encodeFind(MSG.FIND_NODE, 0, 1, asker, target), '10.2.0.1:5', T0).datagrams[0]!.data;
+    for (let i = 0; i < 200; i++) admit(core, key(), `10.${1 + (i >> 8)}.${i & 255}.1:5`, T0);
+    expect(core.table.size).toBeGreaterThan(40);
+    const asker = key();
+    admit(core, asker, '10.3.0.1:5', T0);
+    const target = nodeIdOf(asker.publicKey);
+    const d = core.receive(encodeFind(MSG.FIND_NODE, 0, 1, asker.publicKey, target), '10.3.0.1:5', T0).datagrams[0]!.data;
     expect(d.length).toBeLessThanOrEqual(core.config.maxDatagramBytes);
     const m = decodeMessage(d);
     if (m.type !== MSG.NODES) throw new Error('type');
@@ -254,11 +273,32 @@ describe('answers', () => {
     expect(got.sort()).toEqual(want.map((c) => Buffer.from(c.id).toString('hex')).sort());
   });
 
-  it('a read-only sender is answered but not added to the routing table', () => {
+  it('a read-only sender is answered but not asked to prove itself nor added to the routing table', () => {
     const core = newCore();
-    const out = core.receive(encodeSimple(MSG.PING, 0x01, 1, rnd.bytes(32)), '10.0.0.1:1', T0);
+    const out = core.receive(encodeFind(MSG.FIND_NODE, 0x01, 1, rnd.bytes(32), rnd.bytes(32)), '10.0.0.1:1', T0);
     expect(out.datagrams).toHaveLength(1);
     expect(core.table.size).toBe(0);
+  });
+
+  it('a sender enters the table only by signing our nonce from its address, and one subnet holds at most maxPerPrefix of a bucket', () => {
+    const core = newCore();
+    const id = keyInBucket(core, 0);
+    const out = core.receive(encodeFind(MSG.FIND_NODE, 0, 1, id.publicKey, rnd.bytes(32)), '10.0.0.1:1', T0);
+    const p = pingTo(out, '10.0.0.1:1')!;
+    expect(core.table.size).toBe(0);
+    // Someone else's signature (the sender does not hold the key it claims) is not a proof.
+    if (p.type !== MSG.PING) throw new Error('type');
+    const observed = encodeAddress('10.0.0.1:1');
+    core.receive(encodePong(0, p.tid, id.publicKey, observed, key().sign(proofMessage(p.nonce, observed))), '10.0.0.1:1', T0 + 1);
+    expect(core.stats.badProofs).toBe(1);
+    expect(core.table.size).toBe(0);
+    admit(core, id, '10.0.0.1:1', T0 + 2);
+    expect(core.table.has(nodeIdOf(id.publicKey))).toBe(true);
+    admit(core, keyInBucket(core, 0), '10.0.0.2:1', T0 + 3);
+    // A third of 10.0.0.0/24 in bucket 0: not even pinged.
+    const third = keyInBucket(core, 0);
+    expect(pingTo(core.receive(encodeFind(MSG.FIND_NODE, 0, 2, third.publicKey, rnd.bytes(32)), '10.0.0.3:1', T0 + 4), '10.0.0.3:1')).toBeUndefined();
+    expect(core.table.bucket(0)!.count).toBe(2);
   });
 
   it('a NODES answer is unchanged by encodeNodes when empty', () => {

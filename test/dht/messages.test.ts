@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, PeerError } from '../../src/errors.js';
 import { encodeAddress } from '../../src/dht/address.js';
 import {
-  decodeMessage, encodeError, encodeFind, encodeNodes, encodePong, encodeSimple, encodeStore, encodeStored, encodeValue,
+  decodeMessage, encodeError, encodeFind, encodeNodes, encodePing, encodePong, encodeStore, encodeStored, encodeValue,
   FLAG_READ_ONLY, FLAG_WANT_TOKEN, HEADER_BYTES, MSG, nextContact,
 } from '../../src/dht/messages.js';
 import { expectPeerError } from '../helpers/errors.js';
@@ -24,11 +24,11 @@ const contacts = (() => {
 })();
 
 const all = (): Uint8Array[] => [
-  encodeSimple(MSG.PING, 0, 1, pk),
+  encodePing(0, 1, pk, new Uint8Array(16).fill(3)),
   encodeFind(MSG.FIND_NODE, FLAG_WANT_TOKEN, 2, pk, id),
   encodeFind(MSG.FIND_VALUE, FLAG_READ_ONLY, 3, pk, id),
   encodeStore(0, 4, pk, token, id, new Uint8Array(100).fill(1)),
-  encodePong(0, 5, pk, encodeAddress('1.2.3.4:5')),
+  encodePong(0, 5, pk, encodeAddress('1.2.3.4:5'), new Uint8Array(64).fill(4)),
   encodeNodes(0, 6, pk, token, 2, contacts),
   encodeNodes(0, 7, pk, null, 0, new Uint8Array(0)),
   encodeValue(0, 8, pk, [new Uint8Array(10).fill(2), new Uint8Array(20).fill(3)], 0, new Uint8Array(0)),
@@ -56,9 +56,9 @@ describe('DHT messages', () => {
   });
 
   it('start with the documented header bytes', () => {
-    const d = encodeSimple(MSG.PING, FLAG_READ_ONLY, 0x01020304, pk);
+    const d = encodePing(FLAG_READ_ONLY, 0x01020304, pk, new Uint8Array(16));
     expect([...d.subarray(0, 7)]).toEqual([0xd1, 0x01, 0x01, 1, 2, 3, 4]);
-    expect(d.length).toBe(HEADER_BYTES);
+    expect(d.length).toBe(HEADER_BYTES + 16);
   });
 
   it('reject truncation, trailing bytes, unknown versions, types, flags, families and zero ports', () => {
@@ -69,18 +69,18 @@ describe('DHT messages', () => {
       // (FIND requests may end in zero padding: a non-zero trailing byte is refused by every type.)
       expectPeerError(() => decodeMessage(Uint8Array.of(...d, 1)), ErrorCode.MALFORMED_FRAME);
     }
-    const ping = encodeSimple(MSG.PING, 0, 1, pk);
+    const ping = encodePing(0, 1, pk, new Uint8Array(16));
     const patch = (at: number, v: number): Uint8Array => { const b = new Uint8Array(ping); b[at] = v; return b; };
     expectPeerError(() => decodeMessage(patch(0, 0x11)), ErrorCode.MALFORMED_FRAME);
     expectPeerError(() => decodeMessage(patch(1, 0x05)), ErrorCode.MALFORMED_FRAME);
     expectPeerError(() => decodeMessage(patch(2, 0x80)), ErrorCode.MALFORMED_FRAME);
-    const pong = encodePong(0, 5, pk, encodeAddress('1.2.3.4:5'));
+    const pong = encodePong(0, 5, pk, encodeAddress('1.2.3.4:5'), new Uint8Array(64));
     const bad = new Uint8Array(pong);
     bad[HEADER_BYTES] = 5;
     expectPeerError(() => decodeMessage(bad), ErrorCode.MALFORMED_FRAME);
     bad[HEADER_BYTES] = 4;
-    bad[bad.length - 1] = 0;
-    bad[bad.length - 2] = 0;
+    bad[HEADER_BYTES + 5] = 0;
+    bad[HEADER_BYTES + 6] = 0;
     expectPeerError(() => decodeMessage(bad), ErrorCode.MALFORMED_FRAME);
   });
 

@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import { Identity } from '../../src/crypto/index.js';
 import { encodeAddress } from '../../src/dht/address.js';
 import {
-  decodeMessage, encodeError, encodeNodes, encodeStored, encodeValue, MSG, type Message,
+  decodeMessage, encodeError, encodeFind, encodeNodes, encodeStored, encodeValue, MSG, type Message,
 } from '../../src/dht/messages.js';
 import { encodePongFor } from './pong.js';
 
@@ -58,8 +58,16 @@ export class Rogue {
       case MSG.STORE: out = this.b.fakeStore ? encodeStored(0, m.tid, pk, 0) : encodeError(0, m.tid, pk, 9); break;
       default: return;
     }
-    const [host, port] = [from.slice(0, from.lastIndexOf(':')), Number(from.slice(from.lastIndexOf(':') + 1))];
-    this.socket.send(out, port, host);
+    this.send(from, out);
+  }
+
+  /** Makes itself known to the node at `to`: a FIND_NODE of `target` under its own key. */
+  announce(to: string, target: Uint8Array): void {
+    this.send(to, encodeFind(MSG.FIND_NODE, 0, Math.floor(Math.random() * 2 ** 32), this.identity.publicKey, target));
+  }
+
+  private send(to: string, data: Uint8Array): void {
+    this.socket.send(data, Number(to.slice(to.lastIndexOf(':') + 1)), to.slice(0, to.lastIndexOf(':')));
   }
 
   close(): Promise<void> {

@@ -45,15 +45,31 @@ describe('k-bucket', () => {
     expect(t.size).toBe(1);
   });
 
-  it('does not let an unauthenticated message move a working contact to a new address', () => {
+  it('moves a contact to a new address only on a proof (touch), never on an unproven message (refresh)', () => {
     const t = new RoutingTable(self, 2, 3);
     const a = inBucket(2);
     t.touch(a, addr(1), 0);
-    expect(t.touch(a, addr(9), 0)).toBe('conflict');
+    expect(t.refresh(a, addr(9), 0)).toBe(false);
     expect(t.contacts()[0]!.address).toBe('10.0.0.1:4000');
-    t.failed(a);
+    expect(t.refresh(a, addr(1), 0)).toBe(true);
+    expect(t.refresh(inBucket(2), addr(1), 0)).toBe(false);
     expect(t.touch(a, addr(9), 0)).toBe('updated');
     expect(t.contacts()[0]!.address).toBe('10.0.0.9:4000');
+  });
+
+  it('holds at most maxPerPrefix contacts of one subnet per bucket and per k-closest set', () => {
+    const t = new RoutingTable(self, 20, 2, 2);
+    const sameHost = (i: number): Uint8Array => encodeAddress(`10.66.0.${i + 1}:4000`);
+    const results = Array.from({ length: 5 }, (_, i) => t.touch(inBucket(0), sameHost(i), 0));
+    expect(results).toEqual(['added', 'added', 'subnet-full', 'subnet-full', 'subnet-full']);
+    expect(t.admits(inBucket(0), sameHost(9), 0, 60_000)).toBe(false);
+    expect(t.admits(inBucket(0), addr(9), 0, 60_000)).toBe(true);
+    // Two in each of ten buckets: twenty of one /24, but any k closest hold two of them.
+    for (let b = 1; b < 10; b++) for (let i = 0; i < 2; i++) expect(t.touch(inBucket(b), encodeAddress(`10.66.0.${10 * b + i}:4000`), 0)).toBe('added');
+    for (let i = 0; i < 10; i++) t.touch(inBucket(1 + (i % 5)), encodeAddress(`10.${100 + i}.0.1:4000`), 0);
+    const closest = t.closest(inBucket(9), 20);
+    expect(closest.filter((c) => c.address.startsWith('10.66.0.'))).toHaveLength(2);
+    expect(closest).toHaveLength(12);
   });
 
   it('never stores itself', () => {

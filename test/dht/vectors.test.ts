@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { Identity } from '../../src/crypto/index.js';
 import { idHex, nodeIdOf } from '../../src/dht/id.js';
-import { encodeFind, FLAG_WANT_TOKEN, MSG } from '../../src/dht/messages.js';
+import { decodeMessage, encodeFind, encodePing, encodePong, FLAG_WANT_TOKEN, MSG } from '../../src/dht/messages.js';
+import { encodeAddress } from '../../src/dht/address.js';
+import { ed25519Verifier, proofMessage } from '../../src/dht/proof.js';
 import { capabilityHash, providerKey, recordKey, signRecord } from '../../src/dht/record.js';
 
 const id = Identity.fromSeed(Buffer.alloc(32, 1));
@@ -38,5 +40,28 @@ describe('docs/DHT.md worked examples', () => {
       '8f912cc21a83ca9287b618a0504c491285a41a4c9e1a6b4a8e65bb2b999878ed' +
       'd584169e91dfe4542c205003524c57aec174602f25654f6ed70f278b4dee3106',
     );
+  });
+
+  it('a PING and the PONG proving the responder\'s id (seed 02 × 32, seen at 192.0.2.1:4000)', () => {
+    const responder = Identity.fromSeed(Buffer.alloc(32, 2));
+    const nonce = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
+    expect(idHex(encodePing(0, 0x01020304, id.publicKey, nonce))).toBe(
+      'd1010001020304' + '8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c' + '000102030405060708090a0b0c0d0e0f',
+    );
+    const observed = encodeAddress('192.0.2.1:4000');
+    const signed = proofMessage(nonce, observed);
+    expect(idHex(signed)).toBe('70656572636f6d6d2064687420706f6e6720763100' + '000102030405060708090a0b0c0d0e0f' + '04c00002010fa0');
+    const pong = encodePong(0, 0x01020304, responder.publicKey, observed, responder.sign(signed));
+    expect(idHex(pong)).toBe(
+      'd1810001020304' +
+      '8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394' +
+      '04c00002010fa0' +
+      'da7f85efdd26e2a38169140d4eb74c31f176973b2658dca281f633396ca0c192' +
+      '25ee40a47a74bec978f5d83cce66e63a560873d84485df0e230c20624890be07',
+    );
+    const m = decodeMessage(pong);
+    if (m.type !== MSG.PONG) throw new Error('type');
+    expect(ed25519Verifier(m.publicKey, proofMessage(nonce, m.observed), m.signature)).toBe(true);
+    expect(ed25519Verifier(m.publicKey, proofMessage(Buffer.alloc(16), m.observed), m.signature)).toBe(false);
   });
 });

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Identity } from '../../src/crypto/index.js';
 import { encodeAddress } from '../../src/dht/address.js';
 import { DhtCore } from '../../src/dht/core.js';
-import { decodeMessage, encodeNodes, encodePong, HEADER_BYTES, MSG, WIRE_ERROR } from '../../src/dht/messages.js';
+import { decodeMessage, encodeFind, encodeNodes, encodePing, encodeStore, HEADER_BYTES, MSG, WIRE_ERROR } from '../../src/dht/messages.js';
+import { encodePongFor } from './pong.js';
 import { DhtNode } from '../../src/dht/node.js';
 import { SeededRandom } from '../../src/dht/random.js';
 import { recordKey } from '../../src/dht/record.js';
@@ -68,12 +69,43 @@ describe('amplification and the rate limit, over UDP', () => {
     s.send(bareFind(MSG.FIND_NODE, 1, pk, Identity.generate().publicKey), port, host);
     s.send(bareFind(MSG.FIND_VALUE, 2, pk, recordKey(name)), port, host);
     await settle();
-    expect(answers).toHaveLength(2);
+    // Two answers, and one PING asking the unknown sender to prove its id: 3 × 2 × 71 bytes in all.
+    expect(answers.filter((a) => a[1] !== MSG.PING)).toHaveLength(2);
+    expect(answers.reduce((n, a) => n + a.length, 0)).toBeLessThanOrEqual(3 * 2 * 71);
     for (const a of answers) expect(a.length).toBeLessThanOrEqual(3 * 71);
     // A padded request (what nodes send) gets the full answer.
     expect(victim.stats().contacts).toBeGreaterThanOrEqual(20);
     const full = await nodes[5]!.findNode(Identity.generate().publicKey);
     expect(full.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it('a flood from 40 sources that never answer gets at most 3× its bytes back, the proving PINGs included', async () => {
+    const [host, port] = [victim.address.split(':')[0]!, Number(victim.address.split(':')[1])];
+    const flood = await Promise.all(Array.from({ length: 40 }, (_, i) => socketAt(`127.0.44.${i + 1}`)));
+    let sent = 0;
+    const send = (s: dgram.Socket, d: Uint8Array): void => {
+      sent += d.length;
+      s.send(d, port, host);
+    };
+    flood.forEach(({ s }, i) => {
+      const pk = Identity.generate().publicKey;
+      for (let j = 0; j < 2; j++) {
+        send(s, encodePing(0, i * 100 + j, pk, Identity.generate().publicKey.subarray(0, 16)));
+        send(s, bareFind(MSG.FIND_NODE, i * 100 + 10 + j, pk, Identity.generate().publicKey));
+        send(s, bareFind(MSG.FIND_VALUE, i * 100 + 20 + j, pk, recordKey(name)));
+      }
+      send(s, encodeFind(MSG.FIND_VALUE, 0, i * 100 + 30, pk, recordKey(name)));
+      send(s, encodeStore(0, i * 100 + 40, pk, new Uint8Array(16), recordKey(name), new Uint8Array(200).fill(1)));
+    });
+    await settle();
+    const back = flood.reduce((n, { answers }) => n + answers.reduce((m, a) => m + a.length, 0), 0);
+    const pings = flood.reduce((n, { answers }) => n + answers.filter((a) => a[1] === MSG.PING).length, 0);
+    console.log(`spoofed-source flood: ${sent} bytes in, ${back} bytes out (${(back / sent).toFixed(2)}×), ${pings} proving PINGs among them`);
+    expect(pings).toBeGreaterThan(0);
+    expect(back).toBeLessThanOrEqual(3 * sent);
+    for (const { answers } of flood) expect(answers.reduce((m, a) => m + a.length, 0)).toBeLessThanOrEqual(3 * (sent / flood.length));
+    // None of them entered the table.
+    expect(victim.dht.contacts().filter((c) => c.address.startsWith('127.0.44.'))).toHaveLength(0);
   });
 
   it('counts a source by its address, not its port: 30 ports of one host share one burst', async () => {
@@ -99,8 +131,9 @@ describe('lookups cannot be stretched', () => {
   const rnd = new SeededRandom(11);
 
   it('made-up contacts in one answer cost at most maxCandidatesPerAnswer requests, and the lookup ends by its deadline', () => {
-    const core = new DhtCore({ publicKey: rnd.bytes(32), now: T0, random: rnd, rateLimiter: null });
-    const liar = rnd.bytes(32);
+    const core = new DhtCore({ identity: Identity.fromSeed(rnd.bytes(32)), now: T0, random: rnd, rateLimiter: null });
+    const liarKey = Identity.fromSeed(rnd.bytes(32));
+    const liar = liarKey.publicKey;
     let now = T0;
     const asked = new Set<string>();
     // The liar answers every FIND_NODE with 20 made-up contacts at addresses that never answer.
@@ -110,6 +143,11 @@ describe('lookups cannot be stretched', () => {
         for (const d of out.datagrams) {
           const m = decodeMessage(d.data);
           if (d.to !== '127.0.50.1:1') { asked.add(d.to); continue; }
+          if (m.type === MSG.PING) {
+            const r = core.receive(encodePongFor(liarKey, m, encodeAddress('127.0.50.9:9')), '127.0.50.1:1', now + 10);
+            out.datagrams.push(...r.datagrams);
+            out.events.push(...r.events);
+          }
           if (m.type !== MSG.FIND_NODE) continue;
           const block = Buffer.concat(Array.from({ length: 20 }, (_, i) => Buffer.concat([rnd.bytes(32), encodeAddress(`127.0.${60 + i}.1:9`)])));
           const r = core.receive(encodeNodes(0, m.tid, liar, null, 20, block), '127.0.50.1:1', now + 10);
@@ -134,8 +172,8 @@ describe('lookups cannot be stretched', () => {
   });
 
   it('an unmeasured contact gets a timeout from the median RTT, so a few slow answers do not stretch it', () => {
-    const core = new DhtCore({ publicKey: rnd.bytes(32), now: T0, random: rnd, rateLimiter: null });
-    const pk = rnd.bytes(32);
+    const core = new DhtCore({ identity: Identity.fromSeed(rnd.bytes(32)), now: T0, random: rnd, rateLimiter: null });
+    const key = Identity.fromSeed(rnd.bytes(32));
     let now = T0;
     for (let i = 0; i < 32; i++) {
       core.ping(`127.0.70.${i + 1}:1`, now);
@@ -144,7 +182,7 @@ describe('lookups cannot be stretched', () => {
       // 24 answer in 50 ms, 8 (the slow or malicious) in 4 s.
       const rtt = i % 4 === 3 ? 4000 : 50;
       now += rtt;
-      core.receive(encodePong(0, m.tid, pk, encodeAddress('127.0.0.9:9')), d!.to, now);
+      core.receive(encodePongFor(key, m, encodeAddress('127.0.0.9:9')), d!.to, now);
     }
     expect(core.rto(null)).toBeLessThanOrEqual(200);
   });

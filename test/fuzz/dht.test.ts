@@ -5,23 +5,25 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Identity } from '../../src/crypto/index.js';
 import { encodeAddress } from '../../src/dht/address.js';
 import { DhtCore, type DhtOutput } from '../../src/dht/core.js';
 import {
-  MSG, decodeMessage, encodeError, encodeFind, encodeNodes, encodePong, encodeSimple, encodeStore, encodeStored, encodeValue, FLAG_WANT_TOKEN,
+  MSG, decodeMessage, encodeError, encodeFind, encodeNodes, encodePing, encodePong, encodeStore, encodeStored, encodeValue, FLAG_WANT_TOKEN,
 } from '../../src/dht/messages.js';
 import { SeededRandom } from '../../src/dht/random.js';
 import { decodeRecord, recordKey } from '../../src/dht/record.js';
 import { record, T0 } from '../dht/helpers.js';
 import { FUZZ_TIMEOUT_MS, fuzz, hostile, onlyPeerError, tally } from './harness.js';
 
-const ME = new Uint8Array(32).fill(0x11);
+const ME_KEY = Identity.fromSeed(new Uint8Array(32).fill(0x11));
+const ME = ME_KEY.publicKey;
 const THEM = new Uint8Array(32).fill(0x22);
 const BOOTSTRAP = '127.0.0.2:9000';
 
 /** A core with one request in flight (its bootstrap FIND_NODE to BOOTSTRAP); same seed, same tid. */
 function core(): { core: DhtCore; tid: number } {
-  const c = new DhtCore({ publicKey: ME, now: T0, random: new SeededRandom(1) });
+  const c = new DhtCore({ identity: ME_KEY, now: T0, random: new SeededRandom(1) });
   c.bootstrap([BOOTSTRAP], T0);
   const out = c.drain();
   const sent = out.datagrams.find((d) => d.to === BOOTSTRAP);
@@ -38,14 +40,14 @@ const rec = record(0).bytes;
 const RECORDS = [rec, record(1, { entityId: 'bob', capabilities: [] }).bytes];
 const token = new Uint8Array(16).fill(5);
 const DATAGRAMS = [
-  encodeSimple(MSG.PING, 0, 7, THEM),
+  encodePing(0, 7, THEM, new Uint8Array(16).fill(7)),
   encodeFind(MSG.FIND_NODE, FLAG_WANT_TOKEN, 8, THEM, ME),
   encodeFind(MSG.FIND_VALUE, 0, 9, THEM, recordKey('alice')),
   encodeStore(0, 10, THEM, token, recordKey('alice'), rec),
   // Answers to our request in flight.
   encodeNodes(0, TID, THEM, token, 2, contacts),
   encodeValue(0, TID, THEM, [rec], 2, contacts),
-  encodePong(0, TID, THEM, encodeAddress('127.0.0.1:4000')),
+  encodePong(0, TID, THEM, encodeAddress('127.0.0.1:4000'), new Uint8Array(64).fill(9)),
   encodeStored(0, TID, THEM, 1),
   encodeError(0, TID, THEM, 3),
 ];
