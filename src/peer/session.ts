@@ -104,7 +104,8 @@ const NO_WRITE_OPTIONS = {};
 const DEFAULT_TYPE = typeId(undefined);
 
 export class Session extends EventEmitter<SessionEvents> {
-  private handshake: Handshake;
+  /** The handshake until READY (then released: a READY session keeps none of its state). */
+  private handshake: Handshake | null;
   /** Set once the handshake is READY, together with sender, receiver and renewal. */
   private chain: SessionChain | null = null;
   private sender: Sender | null = null;
@@ -159,7 +160,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** The spec's state: one of the nine (plus CLOSED). */
   get state(): SessionState {
-    return this.chain?.state ?? this.handshake.state;
+    return this.chain?.state ?? this.handshake!.state;
   }
 
   get phase(): Phase {
@@ -253,7 +254,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** The sending side; before READY, the error a send gets. */
   private writer(): Sender {
     if (this.sender !== null) return this.sender;
-    if (isTerminal(this.handshake.state)) throw new PeerError(ErrorCode.INVALID_STATE, `session is ${this.state}`);
+    if (this.handshake === null || isTerminal(this.handshake.state)) throw new PeerError(ErrorCode.INVALID_STATE, `session is ${this.state}`);
     throw new PeerError(ErrorCode.ENCRYPTION_NOT_READY, 'the handshake is not complete; await session.ready');
   }
 
@@ -263,7 +264,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (this.chain && this.chain.state === SessionState.Ready && !this.stream.destroyed) {
         this.stream.write(this.chain.close(Date.now()));
       } else {
-        this.handshake.destroy();
+        this.handshake?.destroy();
       }
       this.finish();
       if (!this.stream.destroyed) {
@@ -338,12 +339,13 @@ export class Session extends EventEmitter<SessionEvents> {
         this.armTimer();
         return;
       }
-      if (this.admission && this.handshake.state === SessionState.Initial && !this.admit(body, type, now)) return;
-      const frames = this.handshake.receive(body, now);
-      if (this.handshake.state === SessionState.Ready && frames.length > 0) this.corkThroughReady();
+      const handshake = this.handshake!;
+      if (this.admission && handshake.state === SessionState.Initial && !this.admit(body, type, now)) return;
+      const frames = handshake.receive(body, now);
+      if (handshake.state === SessionState.Ready && frames.length > 0) this.corkThroughReady();
       writeFrames(this.stream, frames);
       this.armTimer();
-      if (this.handshake.state === SessionState.Ready) this.onReady(now);
+      if (handshake.state === SessionState.Ready) this.onReady(handshake, now);
       return;
     }
     throw new PeerError(ErrorCode.ENCRYPTION_NOT_READY, 'record received before the handshake reached READY');
@@ -380,9 +382,11 @@ export class Session extends EventEmitter<SessionEvents> {
     void this.ready.then(() => setImmediate(() => this.stream.uncork()));
   }
 
-  private onReady(now: number): void {
+  private onReady(handshake: Handshake, now: number): void {
     this.holdAfterReady = true;
-    const chain = new SessionChain(this.secureSession(this.handshake.result!, now));
+    const chain = new SessionChain(this.secureSession(handshake.result!, now));
+    handshake.destroy();
+    this.handshake = null;
     this.deframer.setMaxFrameBytes(this.opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     const fail = (err: PeerError, notify: boolean): void => this.fail(err, notify);
     this.chain = chain;
@@ -410,7 +414,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private nextDeadline(): number | null {
     return this.chain
       ? Math.min(this.chain.session.expiresAt, this.renewal!.deadline, this.chain.deadline ?? Infinity, this.timer.idleAt())
-      : this.handshake.deadline;
+      : this.handshake!.deadline;
   }
 
   /** One timer per session, set for nextDeadline(). */
@@ -433,7 +437,7 @@ export class Session extends EventEmitter<SessionEvents> {
         this.receiver!.apply(this.chain.poll(now), now);
         this.renewal!.startIfDue(now);
       } else {
-        this.handshake.poll(now);
+        this.handshake!.poll(now);
       }
       this.armTimer();
     } catch (err) {
@@ -503,7 +507,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.ended) return;
     this.ended = true;
     this.timer.stop();
-    this.handshake.destroy();
+    this.handshake?.destroy();
     this.renewal?.destroy();
     this.chain?.destroy();
     // A normal close builds its errors without stack traces (endingError).

@@ -79,6 +79,14 @@ interface InRecord {
   chunk?: ChunkFields;
 }
 
+/**
+ * Nonce and region-table scratch for the native calls, and a chunk record's nonce: shared by
+ * every session (each call uses them synchronously and keeps nothing), so an idle session
+ * holds none. Nonces are not secret.
+ */
+const SCRATCH = new RegionScratch();
+const CHUNK_NONCE = Buffer.alloc(NONCE_BYTES);
+
 export class SecureSession {
   readonly id: Buffer;
   readonly remote: RemoteIdentity;
@@ -88,11 +96,10 @@ export class SecureSession {
   private readonly tx: Direction;
   private readonly rx: Direction;
   private readonly window: ReplayWindow;
-  private readonly scratch = new RegionScratch();
-  /** A chunk record's nonce (one record at a time: nothing to allocate per record). */
-  private readonly chunkNonce = Buffer.alloc(NONCE_BYTES);
   private readonly outbox: Outbox;
-  private readonly reassembler: Reassembler;
+  /** Created at the first chunk record: most sessions never receive a chunked message. */
+  private reassembly: Reassembler | null = null;
+  private readonly reassemblyOptions: ReassemblyOptions;
   /** Record sequence numbers (nonce and replay space), per direction. */
   private sendSeq = 0;
   private recvSeq = 0;
@@ -110,7 +117,7 @@ export class SecureSession {
     if (!Number.isInteger(this.recordsPerKey) || this.recordsPerKey < 2 || this.recordsPerKey > DEFAULT_RECORDS_PER_KEY) {
       throw new PeerError(ErrorCode.INVALID_ARGUMENT, `recordsPerKey must be 2..${DEFAULT_RECORDS_PER_KEY}`);
     }
-    this.reassembler = new Reassembler({ budget: new MemoryBudget(Infinity), ...opts.reassembly });
+    this.reassemblyOptions = opts.reassembly ?? {};
     this.tx = new Direction(hs.sendKey, hs.sendIv, hs.suite);
     this.rx = new Direction(hs.recvKey, hs.recvIv, hs.suite);
     this.window = new ReplayWindow(opts.replayWindow);
@@ -137,7 +144,7 @@ export class SecureSession {
 
   /** The next reassembly deadline (poll() then), or null. */
   get deadline(): number | null {
-    return this.reassembler.deadline;
+    return this.reassembly?.deadline ?? null;
   }
 
   /** Queues one message of any size (large ones are chunked); returns its message number. */
@@ -213,7 +220,7 @@ export class SecureSession {
   /** Abandons overdue chunked messages; returns the error records to send and the events. */
   poll(now: number): ReceiveResult {
     const result: ReceiveResult = { events: [], dropped: 0, replies: [], error: null };
-    for (const err of this.reassembler.expire(now)) this.refuseChunked(err, result);
+    for (const err of this.reassembly?.expire(now) ?? []) this.refuseChunked(err, result);
     return result;
   }
 
@@ -314,8 +321,8 @@ export class SecureSession {
     const first = group[0]!.body;
     const base = first.byteOffset;
     let span = 0;
-    this.scratch.ensure(group.length);
-    const { nonces, table } = this.scratch.views(group.length);
+    SCRATCH.ensure(group.length);
+    const { nonces, table } = SCRATCH.views(group.length);
     group.forEach((r, k) => {
       const at = r.body.byteOffset - base;
       this.rx.writeNonce(r.firstSeq, nonces, k * NONCE_BYTES);
@@ -387,9 +394,9 @@ export class SecureSession {
     const sealed = r.body.subarray(r.headerLength);
     const plainLength = sealed.length - AEAD_TAG_BYTES;
     const into = this.reassembler.regionFor(c, plainLength) ?? sealed;
-    this.rx.writeNonce(r.firstSeq, this.chunkNonce, 0);
+    this.rx.writeNonce(r.firstSeq, CHUNK_NONCE, 0);
     try {
-      this.rx.aead.openInto(this.chunkNonce, r.body.subarray(0, r.headerLength), sealed, into, 0);
+      this.rx.aead.openInto(CHUNK_NONCE, r.body.subarray(0, r.headerLength), sealed, into, 0);
     } catch (err) {
       this.fail(result, err as PeerError);
       return;
@@ -438,7 +445,7 @@ export class SecureSession {
       i += segment.length;
       const rotate = this.tx.records + segment.length >= this.recordsPerKey - 1 && !(final && i === records.length);
       if (rotate) segment.push(KEY_UPDATE);
-      const { frames, nextSeq } = sealSegment(this.tx, this.id, this.sendSeq, segment, this.scratch);
+      const { frames, nextSeq } = sealSegment(this.tx, this.id, this.sendSeq, segment, SCRATCH);
       parts.push(frames);
       this.sendSeq = nextSeq;
       if (rotate) this.tx.update();
@@ -456,11 +463,15 @@ export class SecureSession {
     }
   }
 
+  private get reassembler(): Reassembler {
+    return (this.reassembly ??= new Reassembler({ budget: new MemoryBudget(Infinity), ...this.reassemblyOptions }));
+  }
+
   private end(state: SessionState): void {
     if (this._state === SessionState.Ready) {
       this.tx.destroy();
       this.rx.destroy();
-      this.reassembler.clear();
+      this.reassembly?.clear();
     }
     this._state = state;
   }

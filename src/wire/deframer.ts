@@ -16,8 +16,8 @@ export interface DeframerOptions {
 
 export class Deframer {
   private limit = DEFAULT_MAX_FRAME_BYTES;
-  /** Partial length prefix when a chunk ended inside it. */
-  private readonly prefix = new Uint8Array(LENGTH_PREFIX_BYTES);
+  /** Partial length prefix when a chunk ended inside it: its bytes so far, big-endian (no buffer per deframer). */
+  private prefix = 0;
   private prefixFilled = 0;
   /** Body being assembled across chunks, and how much of it is filled. */
   private partial: Buffer | null = null;
@@ -69,13 +69,13 @@ export class Deframer {
         length = ((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0;
         at += LENGTH_PREFIX_BYTES;
       } else {
-        const take = Math.min(LENGTH_PREFIX_BYTES - this.prefixFilled, end - at);
-        this.prefix.set(chunk.subarray(at, at + take), this.prefixFilled);
-        this.prefixFilled += take;
-        at += take;
+        while (this.prefixFilled < LENGTH_PREFIX_BYTES && at < end) {
+          this.prefix = this.prefix * 256 + chunk[at++]!;
+          this.prefixFilled++;
+        }
         if (this.prefixFilled < LENGTH_PREFIX_BYTES) break;
-        const p = this.prefix;
-        length = ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
+        length = this.prefix;
+        this.prefix = 0;
         this.prefixFilled = 0;
       }
       this.checkLength(length);
@@ -111,6 +111,7 @@ export class Deframer {
   private fail(err: PeerError): never {
     this.failure = err;
     this.partial = null;
+    this.prefix = 0;
     this.prefixFilled = 0;
     this.partialFilled = 0;
     throw err;
