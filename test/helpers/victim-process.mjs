@@ -2,6 +2,7 @@
 // exception thrown into the event loop) is the failure the parent looks for. It imports the
 // built library (dist/), as users run it.
 import { Peer } from '../../dist/index.js';
+import { serve } from './child-serve.mjs';
 
 const peer = await Peer.create(JSON.parse(process.argv[2] ?? '{}'));
 // An application bug a peer can trigger: a message handler that throws on one payload.
@@ -43,11 +44,4 @@ const commands = {
   },
 };
 
-process.on('message', async ({ id, cmd, args }) => {
-  try {
-    process.send({ id, ok: await commands[cmd](args ?? {}) });
-  } catch (err) {
-    process.send({ id, error: err?.code ?? String(err) });
-  }
-});
-process.send({ event: 'started' });
+serve(commands);

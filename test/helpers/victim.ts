@@ -3,7 +3,7 @@
  * an attack that would throw into the event loop kills the child, and the test sees its exit
  * instead of taking the test runner down. `alive` is the assertion; `stats()` also reports RSS.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { ChildRpc } from './child-rpc.js';
 import type { PeerOptions, PeerStats } from '../../src/index.js';
 
 const SCRIPT = new URL('./victim-process.mjs', import.meta.url).pathname;
@@ -14,33 +14,12 @@ export interface VictimEvent {
   message?: string;
 }
 
-export class Victim {
+export class Victim extends ChildRpc {
   /** Events the child reported: 'sessionError' and 'close' with their codes. */
   readonly events: VictimEvent[] = [];
-  exitCode: number | null = null;
-  stderr = '';
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private readonly exited: Promise<void>;
 
-  private constructor(private readonly child: ChildProcess) {
-    child.stderr!.on('data', (d) => (this.stderr += d));
-    child.on('message', (m: { id?: number; ok?: unknown; error?: string } & VictimEvent) => {
-      if (m.id === undefined) {
-        this.events.push(m);
-        return;
-      }
-      const p = this.pending.get(m.id)!;
-      this.pending.delete(m.id);
-      if (m.error !== undefined) p.reject(Object.assign(new Error(m.error), { code: m.error }));
-      else p.resolve(m.ok);
-    });
-    this.exited = new Promise((r) => child.once('exit', (code, signal) => {
-      this.exitCode = code ?? (signal ? 128 : -1);
-      for (const p of this.pending.values()) p.reject(new Error(`victim exited (${this.exitCode}): ${this.stderr}`));
-      this.pending.clear();
-      r();
-    }));
+  protected override onEvent(e: VictimEvent): void {
+    this.events.push(e);
   }
 
   /**
@@ -53,17 +32,9 @@ export class Victim {
     app: { throwOnPayload?: string; echo?: boolean } = {},
     execArgv: string[] = [],
   ): Promise<Victim> {
-    const child = fork(SCRIPT, [JSON.stringify(options), JSON.stringify(app)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv });
-    const v = new Victim(child);
-    await new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('exit', () => reject(new Error(`victim did not start: ${v.stderr}`)));
-    });
+    const v = new Victim(ChildRpc.fork(SCRIPT, [JSON.stringify(options), JSON.stringify(app)], execArgv), 'victim');
+    await v.started();
     return v;
-  }
-
-  get alive(): boolean {
-    return this.exitCode === null;
   }
 
   /** Listens on 127.0.0.1; returns the port. */
@@ -103,19 +74,5 @@ export class Victim {
   /** Resolves when the child exits, or after `ms` (whichever first). */
   async settle(ms: number): Promise<void> {
     await Promise.race([this.exited, new Promise((r) => setTimeout(r, ms))]);
-  }
-
-  async kill(): Promise<void> {
-    if (this.alive) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  private call(cmd: string, args?: unknown): Promise<unknown> {
-    if (!this.alive) return Promise.reject(new Error(`victim exited (${this.exitCode}): ${this.stderr}`));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.child.send({ id, cmd, args });
-    });
   }
 }

@@ -3,6 +3,7 @@
 // target records the message ids it received and acknowledges them (ack: true is answered by
 // the library itself).
 import { Identity, Peer } from '../../../dist/index.js';
+import { serve } from '../../helpers/child-serve.mjs';
 
 const { seed, ...options } = JSON.parse(process.argv[2] ?? '{}');
 const mail = [];
@@ -32,11 +33,4 @@ const commands = {
   mail: async () => ({ mail }),
 };
 
-process.on('message', async ({ id, cmd, args }) => {
-  try {
-    process.send({ id, ok: await commands[cmd](args ?? {}) });
-  } catch (err) {
-    process.send({ id, error: err?.code ?? String(err) });
-  }
-});
-process.send({ event: 'started' });
+serve(commands);

@@ -3,7 +3,7 @@
  * has no listener and is reachable only through its relays. A relay that crashed shows as a
  * dead child; kill() is SIGKILL.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { ChildRpc } from '../../helpers/child-rpc.js';
 import type { RelayStats } from '../../../src/relay/index.js';
 
 const SCRIPT = new URL('./node-process.mjs', import.meta.url).pathname;
@@ -15,42 +15,11 @@ export interface NodeInfo {
   dht: string | null;
 }
 
-export class NodeProcess {
-  exitCode: number | null = null;
-  stderr = '';
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private readonly exited: Promise<void>;
-
-  private constructor(private readonly child: ChildProcess) {
-    child.stderr!.on('data', (d) => (this.stderr += d));
-    child.on('message', (m: { id?: number; ok?: unknown; error?: string }) => {
-      if (m.id === undefined) return;
-      const p = this.pending.get(m.id)!;
-      this.pending.delete(m.id);
-      if (m.error !== undefined) p.reject(new Error(m.error));
-      else p.resolve(m.ok);
-    });
-    this.exited = new Promise((r) => child.once('exit', (code, signal) => {
-      this.exitCode = code ?? (signal ? 128 : -1);
-      for (const p of this.pending.values()) p.reject(new Error(`child exited (${this.exitCode}): ${this.stderr}`));
-      this.pending.clear();
-      r();
-    }));
-  }
-
+export class NodeProcess extends ChildRpc {
   static async start(options: Record<string, unknown>): Promise<NodeProcess> {
-    const child = fork(SCRIPT, [JSON.stringify(options)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    const n = new NodeProcess(child);
-    await new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('exit', () => reject(new Error(`child did not start: ${n.stderr}`)));
-    });
+    const n = new NodeProcess(ChildRpc.fork(SCRIPT, [JSON.stringify(options)]), 'child');
+    await n.started();
     return n;
-  }
-
-  get alive(): boolean {
-    return this.exitCode === null;
   }
 
   info(): Promise<NodeInfo> {
@@ -79,19 +48,5 @@ export class NodeProcess {
   /** Ids (hex) of the mailbox messages it was handed, in order. */
   async mail(): Promise<string[]> {
     return ((await this.call('mail')) as { mail: string[] }).mail;
-  }
-
-  async kill(): Promise<void> {
-    if (this.alive) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  private call(cmd: string, args?: unknown): Promise<unknown> {
-    if (!this.alive) return Promise.reject(new Error(`child exited (${this.exitCode}): ${this.stderr}`));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.child.send({ id, cmd, args });
-    });
   }
 }
