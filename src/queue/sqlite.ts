@@ -20,6 +20,12 @@ export interface SqliteStoreOptions {
   durability?: Durability;
 }
 
+/**
+ * The schema this code writes, in `PRAGMA user_version`. A file at a lower version is migrated
+ * when opened (MIGRATIONS); one at a higher version, written by a newer peercomm, is refused.
+ */
+export const SCHEMA_VERSION = 1;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
@@ -38,6 +44,31 @@ CREATE TABLE IF NOT EXISTS seen (
 CREATE INDEX IF NOT EXISTS seen_expiry ON seen (keep_until);
 CREATE TABLE IF NOT EXISTS senders (sender TEXT PRIMARY KEY, epoch BLOB, last INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0);
 `;
+
+type Db = BetterSqlite3.Database;
+
+/** MIGRATIONS[v] brings a file from version v to v + 1 (after SCHEMA created any missing table). */
+const MIGRATIONS: ((db: Db) => void)[] = [
+  // 0 → 1: files from before versioning; the oldest lack recipients.sent. Their leases counted
+  // every hand-out in outbox.attempts, so a mark of 0 (nothing handed out uncounted) is exact.
+  (db) => {
+    const columns = db.prepare<{ name: string }>("SELECT name FROM pragma_table_info('recipients')").all();
+    if (!columns.some((c) => c.name === 'sent')) db.exec('ALTER TABLE recipients ADD COLUMN sent INTEGER NOT NULL DEFAULT 0');
+  },
+];
+
+/** Creates what is missing and migrates an older file, in one transaction. */
+function migrate(db: Db): void {
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`its schema is version ${version}, written by a newer peercomm (this one knows up to ${SCHEMA_VERSION})`);
+    }
+    db.exec(SCHEMA);
+    for (let v = version; v < SCHEMA_VERSION; v++) MIGRATIONS[v]!(db);
+    if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+}
 
 interface Row {
   id: Buffer; recipient: string; pos: number; type: number; payload: Buffer; created_at: number; expires_at: number; attempts: number; dead: number;
@@ -64,12 +95,11 @@ function info(r: Omit<Row, 'payload'> & { size: number }): EntryInfo {
 export class SqliteStore implements QueueStore {
   readonly backend = 'sqlite' as const;
   readonly epoch: Uint8Array;
-  private readonly db: BetterSqlite3.Database;
+  private readonly db: Db;
   private readonly q;
 
-  private constructor(db: BetterSqlite3.Database) {
+  private constructor(db: Db) {
     this.db = db;
-    db.exec(SCHEMA);
     const p = <R = unknown>(sql: string) => db.prepare<R>(sql);
     this.q = {
       epochGet: p<{ v: Buffer }>("SELECT v FROM meta WHERE k = 'epoch'"),
@@ -127,13 +157,15 @@ export class SqliteStore implements QueueStore {
     } catch (err) {
       throw new PeerError(ErrorCode.INVALID_STATE, `the SQLite queue needs better-sqlite3, which did not load: ${(err as Error).message}`);
     }
-    let db: BetterSqlite3.Database;
+    let db: Db | undefined;
     try {
       db = new Database(opts.path, { timeout: 5000 });
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      migrate(db);
       return new SqliteStore(db);
     } catch (err) {
+      db?.close();
       throw new PeerError(ErrorCode.INVALID_STATE, `cannot open the queue database ${opts.path}: ${(err as Error).message}`);
     }
   }

@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll } from 'vitest';
-import { SqliteStore } from '../../src/queue/sqlite.js';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION, SqliteStore } from '../../src/queue/sqlite.js';
 import type { QueueStore } from '../../src/queue/store.js';
 import { conformance } from './conformance.js';
 
@@ -24,4 +25,76 @@ conformance('sqlite', {
     paths.set(s, paths.get(store)!);
     return s;
   },
+});
+
+describe('sqlite schema versions', () => {
+  // The schema of the first queue release (97ffe18): no recipients.sent, no user_version; its
+  // leases counted every hand-out in outbox.attempts.
+  const V0_SCHEMA = `
+CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
+CREATE TABLE outbox (
+  id BLOB NOT NULL UNIQUE, recipient TEXT NOT NULL, pos INTEGER NOT NULL, type INTEGER NOT NULL,
+  payload BLOB NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, dead INTEGER NOT NULL DEFAULT 0);
+CREATE UNIQUE INDEX outbox_fifo ON outbox (recipient, dead, pos);
+CREATE INDEX outbox_expiry ON outbox (expires_at);
+CREATE TABLE recipients (
+  recipient TEXT PRIMARY KEY, seq INTEGER NOT NULL DEFAULT 0, messages INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0, dead INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE seen (
+  sender TEXT NOT NULL, id BLOB NOT NULL, keep_until INTEGER NOT NULL, handled INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (sender, id)) WITHOUT ROWID;
+CREATE INDEX seen_expiry ON seen (keep_until);
+CREATE TABLE senders (sender TEXT PRIMARY KEY, epoch BLOB, last INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0);
+`;
+  const T = 1_700_000_000_000;
+  const id = (n: number) => Buffer.alloc(16, n);
+
+  it('opens a file of the first release (no recipients.sent, user_version 0): migrated, its entries leased with the attempts they had', async () => {
+    const file = path.join(dir, 'v0.db');
+    const old = new Database(file);
+    old.exec(V0_SCHEMA);
+    old.prepare("INSERT INTO meta (k, v) VALUES ('epoch', ?)").run(Buffer.alloc(8, 9));
+    const ins = old.prepare('INSERT INTO outbox (id, recipient, pos, type, payload, created_at, expires_at, attempts) VALUES (?, ?, ?, 4, ?, ?, ?, ?)');
+    ins.run(id(1), 'bob', 1, Buffer.from('one'), T, T + 3_600_000, 2); // handed out twice by the old code
+    ins.run(id(2), 'bob', 2, Buffer.from('two'), T, T + 3_600_000, 0);
+    old.prepare("INSERT INTO recipients (recipient, seq, messages, bytes) VALUES ('bob', 2, 2, 6)").run();
+    old.prepare("INSERT INTO seen (sender, id, keep_until, handled) VALUES ('ab', ?, ?, 1)").run(id(7), T + 3_600_000);
+    old.close();
+
+    const s = SqliteStore.open({ path: file });
+    expect(Buffer.from(s.epoch)).toEqual(Buffer.alloc(8, 9));
+    const l = await s.lease('bob', { owner: 'o', after: 0, max: 10, leaseMs: 30_000, maxAttempts: 3 }, T);
+    expect(l.entries.map((e) => [e.pos, e.attempts, Buffer.from(e.payload).toString()])).toEqual([[1, 3, 'one'], [2, 1, 'two']]);
+    // Handed out again: the first one has now used its 3 attempts.
+    const again = await s.lease('bob', { owner: 'o', after: 0, max: 10, leaseMs: 30_000, maxAttempts: 3 }, T);
+    expect(again.dead).toEqual([id(1)]);
+    expect(again.entries.map((e) => [e.pos, e.attempts])).toEqual([[2, 2]]);
+    const seen = await s.accept([{ sender: 'ab', epoch: Buffer.alloc(8), id: id(7), pos: 1, prev: 0, keepUntil: T }], 10, T);
+    expect(seen).toEqual(['duplicate']);
+    expect((await s.put([{ id: id(3), recipient: 'bob', type: 4, payload: Buffer.from('3'), createdAt: T, expiresAt: T + 1000 }], { messages: 10, bytes: 100 }, T))[0]).toEqual({ ok: true, pos: 3 });
+    await s.close();
+
+    const db = new Database(file, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(db.prepare("SELECT name FROM pragma_table_info('recipients')").all()).toContainEqual({ name: 'sent' });
+    db.close();
+    // Opening it again (already current) changes nothing.
+    const s2 = SqliteStore.open({ path: file });
+    expect((await s2.usage('bob')).messages).toBe(2);
+    await s2.close();
+  });
+
+  it('refuses a file written by a newer schema, leaving it untouched', async () => {
+    const file = path.join(dir, 'future.db');
+    const future = new Database(file);
+    future.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    future.close();
+    expect(() => SqliteStore.open({ path: file })).toThrow(/newer peercomm/);
+    const db = new Database(file, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION + 1);
+    expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'outbox'").get()).toEqual({ n: 0 });
+    db.close();
+  });
 });
