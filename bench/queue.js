@@ -13,7 +13,8 @@
 // For each queued case also the CPU time per message of the sender, the receiver and
 // redis-server (from /proc), which does not depend on how busy the machine is.
 // Then: 1,000,000 messages queued to an unreachable recipient (SQLite): the sender's memory.
-// Usage: node bench/queue.js [--quick] [--no-million]. Needs dist/ (npm run build).
+// Usage: node bench/queue.js [--quick] [--no-million] [--rounds R] [--n N] [--cases sqlite,sqliteFull,redis,redisAlways].
+// Needs dist/ (npm run build).
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
@@ -24,8 +25,14 @@ import { Peer } from '../dist/index.js';
 const NO_LIMITS = { classes: { handshake: 'unlimited', heartbeat: 'unlimited', task: 'unlimited', discovery: 'unlimited', chunk: 'unlimited' } };
 const SIZE = 1024;
 const quick = process.argv.includes('--quick');
-const ROUNDS = quick ? 1 : 3;
-const N = quick ? 10_000 : 30_000;
+function arg(name) {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+const ROUNDS = Number(arg('--rounds') ?? (quick ? 1 : 3));
+const N = Number(arg('--n') ?? (quick ? 10_000 : 30_000));
+/** --cases sqlite,redis: only these queued cases (by name), e.g. for a profile. */
+const ONLY = arg('--cases')?.split(',');
 const BIG_QUOTA = { messages: 2_000_000, bytes: 4 * 1024 ** 3 };
 const payload = Buffer.alloc(SIZE, 7);
 
@@ -163,12 +170,13 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
 
 /** The queued cases: backend, durability, floor. */
-const CASES = [
+const ALL_CASES = [
   { name: 'sqlite', label: 'SQLite, synchronous=NORMAL (default)', floor: 20_000 },
   { name: 'sqliteFull', label: 'SQLite, synchronous=FULL (durability: full)', floor: 20_000 },
   { name: 'redis', label: 'Redis, AOF appendfsync everysec (default)', floor: 15_000 },
   { name: 'redisAlways', label: 'Redis, AOF appendfsync always', floor: 15_000 },
 ];
+const CASES = ALL_CASES.filter((c) => ONLY === undefined || ONLY.includes(c.name));
 
 async function main() {
   const dir = mkdtempSync(path.join(tmpdir(), 'peercomm-bench-queue-'));
