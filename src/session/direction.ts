@@ -3,17 +3,24 @@
  * opened under the current key. Nonces are IV XOR the record's first sequence number.
  */
 import { createAead, hkdfExpand, wipe, type Aead, type AeadSuite } from '../crypto/index.js';
+import { ErrorCode, PeerError } from '../errors.js';
 
 const KEY_UPDATE_KEY = Buffer.from('peer-v1.1 key update key');
 const KEY_UPDATE_IV = Buffer.from('peer-v1.1 key update iv');
 export const NONCE_BYTES = 12;
 
 export class Direction {
-  aead: Aead;
+  /** Created at the first record: an idle session holds no cipher context (~1.7 KiB each, native). */
+  private context: Aead | null = null;
+  private destroyed = false;
   records = 0;
 
-  constructor(private key: Buffer, private iv: Buffer, private readonly suite: AeadSuite) {
-    this.aead = createAead(key, suite);
+  constructor(private key: Buffer, private iv: Buffer, private readonly suite: AeadSuite) {}
+
+  get aead(): Aead {
+    // Never a context from the wiped key of a destroyed direction.
+    if (this.destroyed) throw new PeerError(ErrorCode.INVALID_STATE, 'AEAD context was destroyed');
+    return (this.context ??= createAead(this.key, this.suite));
   }
 
   /** Writes IV XOR seq (u64 big-endian in the last 8 bytes) at out[at…], TLS 1.3 style. */
@@ -40,14 +47,16 @@ export class Direction {
     const key = hkdfExpand(this.key, KEY_UPDATE_KEY, 32);
     const iv = hkdfExpand(this.key, KEY_UPDATE_IV, NONCE_BYTES);
     this.destroy();
+    this.destroyed = false;
     this.key = key;
     this.iv = iv;
-    this.aead = createAead(key, this.suite);
     this.records = 0;
   }
 
   destroy(): void {
-    this.aead.destroy();
+    this.destroyed = true;
+    this.context?.destroy();
+    this.context = null;
     wipe(this.key, this.iv);
   }
 }
