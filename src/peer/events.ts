@@ -1,7 +1,7 @@
 /**
  * The events of Peer and Session, typed: `peer.on('mesage', …)` or a listener with the wrong
- * arguments does not compile. Also the wiring that forwards a session's requests, refusals and
- * handler errors to its Peer.
+ * arguments does not compile. Also the Peer's listeners that count and forward its sessions'
+ * events.
  */
 import type { Mail } from '../relay/mail-agent.js';
 import type { EventEmitter } from 'node:events';
@@ -94,13 +94,57 @@ export interface PeerEvents {
   mail: [mail: Mail];
 }
 
-/** Forwards a session's requests, refusals and handler errors to the peer. */
-export function wireSession(peer: EventEmitter<PeerEvents>, session: Session): void {
-  session.on('request', (req) => {
-    // A request nobody handles is failed with NO_HANDLER (delivery.ts) instead of hanging.
-    if (peer.listenerCount('request') > 0) peer.emit('request', req);
-    else if (session.listenerCount('request') === 1) void req.fail('NO_HANDLER', 'no request handler on this peer').catch(() => undefined);
-  });
-  session.on('rejected', (err) => void peer.emit('rejected', err, session));
-  session.on('handlerError', (err, item) => void peer.emit('handlerError', err, item));
+/** What the Peer counts from its sessions' events. */
+export interface SessionCounters {
+  messagesReceived: number;
+  recordsDropped: number;
+  internalErrors: number;
+  chunkErrors: number;
+  sessionErrors: Partial<Record<PeerError['code'], number>>;
 }
+
+/**
+ * The Peer's listeners on its sessions' events, made once per Peer and shared by every session
+ * (`this` is the session that emitted): no closures per session. They count and forward to the
+ * peer; `closed` also runs `onClose(session)`.
+ */
+export function sessionForwarders(peer: EventEmitter<PeerEvents>, counters: SessionCounters, onClose: (session: Session) => void) {
+  return {
+    messages(this: Session, batch: MessageV11[]): void {
+      counters.messagesReceived += batch.length;
+      if (peer.listenerCount('messages') > 0) peer.emit('messages', batch, this);
+      if (peer.listenerCount('message') > 0) for (const m of batch) peer.emit('message', m);
+    },
+    dropped(): void {
+      counters.recordsDropped++;
+    },
+    internalError(this: Session, err: unknown): void {
+      counters.internalErrors++;
+      if (peer.listenerCount('internalError') > 0) peer.emit('internalError', err, this);
+    },
+    chunkError(this: Session, err: PeerError): void {
+      counters.chunkErrors++;
+      if (peer.listenerCount('chunkError') > 0) peer.emit('chunkError', err, this);
+    },
+    request(this: Session, req: Request): void {
+      // A request nobody handles is failed with NO_HANDLER (delivery.ts) instead of hanging.
+      if (peer.listenerCount('request') > 0) peer.emit('request', req);
+      else if (this.listenerCount('request') === 1) void req.fail('NO_HANDLER', 'no request handler on this peer').catch(() => undefined);
+    },
+    rejected(this: Session, err: PeerError): void {
+      peer.emit('rejected', err, this);
+    },
+    handlerError(err: unknown, item: Request): void {
+      peer.emit('handlerError', err, item);
+    },
+    closed(this: Session, err?: PeerError): void {
+      onClose(this);
+      if (err) {
+        counters.sessionErrors[err.code] = (counters.sessionErrors[err.code] ?? 0) + 1;
+        if (peer.listenerCount('sessionError') > 0) peer.emit('sessionError', err, this);
+      }
+    },
+  };
+}
+
+export type SessionForwarders = ReturnType<typeof sessionForwarders>;

@@ -27,9 +27,9 @@ import { messageTypeId, type MessageType } from '../wire/index.js';
 import { OfflineQueue, type QueueOptions } from '../queue/index.js';
 import { ListenerGuard, type AddressLimits, type ListenerLimits, type ListenerStats } from './listener-guard.js';
 import { acceptConnection } from './listener.js';
-import { Session, type AdmissionHooks, type Message, type SessionIoOptions } from './session.js';
+import { Session, type AdmissionHooks, type MessageV11, type SessionIoOptions } from './session.js';
 import { TrustStore, type PublicKeyInput } from './trust.js';
-import { wireSession, type PeerEvents } from './events.js';
+import { sessionForwarders, type PeerEvents, type SessionForwarders } from './events.js';
 import { RemoteHandle, type HandleOptions } from './handle.js';
 import { MailAgent, MailPost, RelayAgent, RelayServer, openCircuit, type MailboxUseOptions, type RelayOptions, type ReserveOptions } from '../relay/index.js';
 
@@ -161,6 +161,14 @@ export class Peer extends EventEmitter<PeerEvents> {
   private mailAgent: MailAgent | null = null;
   private mailPost: MailPost | null = null;
   private readonly routes = new WeakMap<Session, Route>();
+  /** The same for every session (renewals too): built once. */
+  private readonly handshakeOptions: HandshakeOptions;
+  /** Listeners on every session's events, shared (events.ts). */
+  private readonly forwarders: SessionForwarders;
+  /** Received messages go through the offline queue first (its acknowledgements). */
+  private readonly divert: (m: MessageV11) => boolean;
+  /** An accepted socket's 'close' listener, shared by all of them. */
+  private readonly forgetSocket: (this: net.Socket) => void;
   private closed = false;
   private readonly counters: Omit<PeerStats, 'listener' | 'rateLimited' | 'handshakeRateLimited' | 'reassembly'> = {
     sessions: 0, handshakesCompleted: 0, handshakesFailed: 0, sessionErrors: {}, messagesReceived: 0, recordsDropped: 0, chunkErrors: 0, internalErrors: 0, dhtPublishFailures: 0,
@@ -190,6 +198,20 @@ export class Peer extends EventEmitter<PeerEvents> {
       this.processBudget(),
     );
     this.queue = new OfflineQueue(this, opts.queue);
+    this.divert = (m) => this.queue.divert(m);
+    const sockets = this.sockets;
+    this.forgetSocket = function (this: net.Socket) {
+      sockets.delete(this);
+    };
+    this.forwarders = sessionForwarders(this, this.counters, (session) => this.sessions.delete(session));
+    this.handshakeOptions = {
+      identity: this.identity,
+      entityId: this.entityId,
+      suites: this.opts.suites,
+      replayGuard: this.replayGuard,
+      verifyRemote: (remote) => this.trust.check(remote),
+      ...this.opts.handshake,
+    };
   }
 
   static async create(opts: PeerOptions = {}): Promise<Peer> {
@@ -509,7 +531,7 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   private accept(socket: net.Socket): void {
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('close', this.forgetSocket);
     if (this.closed) {
       socket.destroy();
       return;
@@ -532,31 +554,18 @@ export class Peer extends EventEmitter<PeerEvents> {
       if (limits === null || limits.key !== remote.fingerprint) limits = this.limiter.peer(remote.fingerprint);
       return limits.takeRun(cls, now, count);
     };
-    const session = new Session(stream, this.handshakeOptions(), { ...this.opts.session, reassemblyBudget, rateLimit, rateLimitRun, divert: (m) => this.queue.divert(m) }, role, admission);
+    const session = new Session(stream, this.handshakeOptions, { ...this.opts.session, reassemblyBudget, rateLimit, rateLimitRun, divert: this.divert }, role, admission);
     this.sessions.add(session);
-    session.on('messages', (batch) => {
-      this.counters.messagesReceived += batch.length;
-      if (this.listenerCount('messages') > 0) this.emit('messages', batch, session);
-      if (this.listenerCount('message') > 0) for (const m of batch) this.emit('message', m);
-    });
-    session.on('dropped', () => this.counters.recordsDropped++);
-    session.on('internalError', (err: unknown) => {
-      this.counters.internalErrors++;
-      if (this.listenerCount('internalError') > 0) this.emit('internalError', err, session);
-    });
-    wireSession(this, session);
-    session.on('chunkError', (err: PeerError) => {
-      this.counters.chunkErrors++;
-      if (this.listenerCount('chunkError') > 0) this.emit('chunkError', err, session);
-    });
-    session.on('close', (err?: PeerError) => {
-      this.sessions.delete(session);
-      lease?.release();
-      if (err) {
-        this.counters.sessionErrors[err.code] = (this.counters.sessionErrors[err.code] ?? 0) + 1;
-        if (this.listenerCount('sessionError') > 0) this.emit('sessionError', err, session);
-      }
-    });
+    const on = this.forwarders;
+    session.on('messages', on.messages);
+    session.on('dropped', on.dropped);
+    session.on('internalError', on.internalError);
+    session.on('request', on.request);
+    session.on('rejected', on.rejected);
+    session.on('handlerError', on.handlerError);
+    session.on('chunkError', on.chunkError);
+    session.on('close', on.closed);
+    session.on('close', () => lease?.release());
     try {
       await session.ready;
     } catch (err) {
@@ -568,14 +577,4 @@ export class Peer extends EventEmitter<PeerEvents> {
     return session;
   }
 
-  private handshakeOptions(): HandshakeOptions {
-    return {
-      identity: this.identity,
-      entityId: this.entityId,
-      suites: this.opts.suites,
-      replayGuard: this.replayGuard,
-      verifyRemote: (remote) => this.trust.check(remote),
-      ...this.opts.handshake,
-    };
-  }
 }

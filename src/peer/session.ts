@@ -18,7 +18,6 @@ import type { RateClass } from '../ratelimit/index.js';
 import { SecureSession, SessionChain, type SessionOptions } from '../session/index.js';
 import type { MemoryBudget } from '../chunking/index.js';
 import { DEFAULT_MAX_FRAME_BYTES, Deframer, FrameType, type MessageType } from '../wire/index.js';
-import { guarded } from './backstop.js';
 import { Inbox } from './inbox.js';
 import type { OverLimitOptions } from './over-limit.js';
 import type { DeliveryOptions, TrackOptions } from './delivery.js';
@@ -78,7 +77,7 @@ export interface AdmissionHooks {
   /** Largest frame body before READY (a handshake message is at most 581 bytes). */
   maxHandshakeFrameBytes: number;
   /** Gives the listener a way to end this session with an error frame (eviction, init deadline). */
-  bind(fail: (err: PeerError) => void): void;
+  bind(session: { fail(err: PeerError, notify: boolean): void }): void;
 }
 
 
@@ -135,9 +134,7 @@ export class Session extends EventEmitter<SessionEvents> {
     // A listener holds a half-open connection to small frames: no 128 KiB partial frame before READY.
     const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.deframer = new Deframer({ maxFrameBytes: admission ? Math.min(admission.maxHandshakeFrameBytes, maxFrameBytes) : maxFrameBytes });
-    // Every way into this session from the event loop goes through the backstop.
-    const guard = <A extends unknown[]>(handler: (...args: A) => void): ((...args: A) => void) => guarded(handler, (err) => this.onInternalError(err));
-    this.timer = new SessionTimer(admission?.idleTimeoutMs ?? 0, guard(() => this.onDeadline()));
+    this.timer = new SessionTimer(admission?.idleTimeoutMs ?? 0, this);
     this.ready = new Promise<void>((resolve, reject) => {
       this.settleReady = (err) => (err ? reject(err) : resolve());
     });
@@ -151,11 +148,29 @@ export class Session extends EventEmitter<SessionEvents> {
       this.handshake = Handshake.respond(handshakeOptions, now);
     }
     this.armTimer();
-    stream.on('data', guard((chunk: Buffer) => this.onData(chunk)));
-    stream.on('end', guard(() => this.onStreamEnd(true)));
-    stream.on('error', guard((err: Error) => this.fail(new PeerError(ErrorCode.SESSION_NOT_FOUND, `connection error: ${err.message}`), false)));
-    stream.on('close', guard(() => this.onStreamEnd(false)));
-    admission?.bind((err) => this.fail(err, true));
+    // The stream's listeners are shared by every session (no closures per connection): each
+    // finds its session on the stream, and goes through the backstop.
+    (stream as OwnedStream)[SESSION] = this;
+    stream.on('data', onStreamData);
+    stream.on('end', onStreamEof);
+    stream.on('error', onStreamError);
+    stream.on('close', onStreamClose);
+    admission?.bind(this);
+  }
+
+  /**
+   * The backstop: every way into this session from the event loop (socket events, its timer)
+   * runs through here. What a handler throws (a decode path that failed to turn its error into
+   * the session's failure, an application listener that threw) ends this one session instead
+   * of reaching the event loop, where it would kill the process and every other session.
+   * @internal
+   */
+  guarded<A>(handler: (session: Session, arg: A) => void, arg: A): void {
+    try {
+      handler(this, arg);
+    } catch (err) {
+      this.onInternalError(err);
+    }
   }
 
   /** The spec's state: one of the nine (plus CLOSED). */
@@ -282,7 +297,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** Records go to the receiver in runs; handshake frames, and anything before READY, to onFrame. */
-  private onData(chunk: Buffer): void {
+  onData(chunk: Buffer): void {
     if (this.ended) return;
     let bodies: Uint8Array[];
     try {
@@ -291,6 +306,12 @@ export class Session extends EventEmitter<SessionEvents> {
       return this.fail(err as PeerError, true);
     }
     this.onBodies(bodies);
+  }
+
+  /** The records held back at READY, once the application has the session. @internal */
+  resumeHeld(rest: Uint8Array[]): void {
+    if (!this.ended) this.stream.resume();
+    this.onBodies(rest);
   }
 
   private onBodies(bodies: Uint8Array[]): void {
@@ -302,10 +323,7 @@ export class Session extends EventEmitter<SessionEvents> {
         this.holdAfterReady = false;
         const rest = bodies.slice(k);
         this.stream.pause();
-        setImmediate(guarded(() => {
-          if (!this.ended) this.stream.resume();
-          this.onBodies(rest);
-        }, (err) => this.onInternalError(err)));
+        setImmediate(() => this.guarded(resumeAfterReady, rest));
         return;
       }
       const receiver = this.receiver;
@@ -404,9 +422,12 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private secureSession(result: HandshakeResult, now: number): SecureSession {
-    const budget = this.opts.reassemblyBudget?.(result.remote);
-    // A chunked message is charged to its rate classes at chunk 0, before it is given memory.
-    const charge = (cls: RateClass, at: number): number => this.opts.rateLimit?.(result.remote, cls, at) ?? 0;
+    const remote = result.remote;
+    const budget = this.opts.reassemblyBudget?.(remote);
+    // A chunked message is charged to its rate classes at chunk 0, before it is given memory
+    // (the closure keeps only the remote, not the handshake's result and its confirm key).
+    const rateLimit = this.opts.rateLimit;
+    const charge = (cls: RateClass, at: number): number => rateLimit?.(remote, cls, at) ?? 0;
     return new SecureSession(result, now, { ...this.opts, reassembly: { ...this.opts.reassembly, ...(budget ? { budget } : {}), charge } });
   }
 
@@ -423,7 +444,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.timer.arm(this.ended ? null : deadline, this.chain?.deadline ?? null);
   }
 
-  private onDeadline(): void {
+  /** The timer fired (timers.ts, through guarded()). @internal */
+  onDeadline(): void {
     const now = Date.now();
     try {
       if (this.chain) {
@@ -445,8 +467,8 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-  /** Ends the session on an error: tells the peer when it can, then closes the stream. */
-  private fail(err: PeerError, notify: boolean): void {
+  /** Ends the session on an error: tells the peer when it can, then closes the stream. @internal */
+  fail(err: PeerError, notify: boolean): void {
     if (this.ended) return;
     if (notify && !this.stream.destroyed) {
       const out = this.chain && this.chain.state === SessionState.Ready
@@ -490,7 +512,7 @@ export class Session extends EventEmitter<SessionEvents> {
    * The peer ended its side (`eof`) or the connection closed. A frame cut short by the end is
    * MALFORMED_FRAME (PROTOCOL.md §1), reported to the peer while our side can still write.
    */
-  private onStreamEnd(eof: boolean): void {
+  onStreamEnd(eof: boolean): void {
     if (!this.ended && eof) {
       try {
         this.deframer.end();
@@ -519,3 +541,24 @@ export class Session extends EventEmitter<SessionEvents> {
     this.emit('close', err);
   }
 }
+
+/** Where a stream keeps its session, for the shared listeners below. */
+const SESSION = Symbol('peercomm.session');
+type OwnedStream = Duplex & { [SESSION]: Session };
+
+function onStreamData(this: Duplex, chunk: Buffer): void {
+  (this as OwnedStream)[SESSION].guarded(dataOf, chunk);
+}
+function onStreamEof(this: Duplex): void {
+  (this as OwnedStream)[SESSION].guarded(endOf, true);
+}
+function onStreamClose(this: Duplex): void {
+  (this as OwnedStream)[SESSION].guarded(endOf, false);
+}
+function onStreamError(this: Duplex, err: Error): void {
+  (this as OwnedStream)[SESSION].guarded(errorOf, err);
+}
+const dataOf = (s: Session, chunk: Buffer): void => s.onData(chunk);
+const endOf = (s: Session, eof: boolean): void => s.onStreamEnd(eof);
+const resumeAfterReady = (s: Session, rest: Uint8Array[]): void => s.resumeHeld(rest);
+const errorOf = (s: Session, err: Error): void => s.fail(new PeerError(ErrorCode.SESSION_NOT_FOUND, `connection error: ${err.message}`), false);
