@@ -1,174 +1,224 @@
 /**
  * The Lua scripts of the Redis backend: each store operation is one script, so it is atomic
- * and a retried call (after a reconnection) is idempotent. Keys (docs/QUEUE.md) all carry the
- * `{prefix}` hash tag. Ids are hex; times are the caller's `now` (ms), never Redis' clock, so
- * the backend runs in the conformance suite's virtual time.
+ * and a retried call (after a reconnection) is idempotent. Keys (docs/QUEUE.md, "Redis") all
+ * carry the `{prefix}` hash tag. Times are the caller's `now` (ms), never Redis' clock, so the
+ * backend runs in the conformance suite's virtual time.
+ *
+ * Layout 2: a recipient's entries live in a few keys of that recipient (a hash of entries by
+ * position, a hash of positions by id, sorted sets of positions by order and by expiry), so a
+ * batch of n entries is a handful of commands with n members each, not n commands. An entry
+ * is one string, written by the client: a fixed header (HEADER_BYTES, redis.ts) then the payload.
  */
+
+/** The layout the scripts below read and write; `{p}:layout` holds it. */
+export const LAYOUT = '2';
 
 /** Helpers every script starts with. */
 const PRELUDE = `
 local p = ARGV[1]
 local function k(a, b) if b then return p .. ':' .. a .. ':' .. b end return p .. ':' .. a end
 local function num(v) return tonumber(v or '0') or 0 end
--- Removes entry id (hash m) from its recipient's queue or dead letters, and its usage.
-local function remove(id, m)
-  local r, dead, size = m[1], m[2] == '1', m[3]
-  redis.call('DEL', k('m', id), k('b', id))
-  redis.call('ZREM', k('exp'), id)
-  if dead then
-    redis.call('ZREM', k('d', r), id)
-    redis.call('HINCRBY', k('use', r), 'dead', -1)
-  else
-    redis.call('ZREM', k('q', r), id)
-    redis.call('HINCRBY', k('use', r), 'messages', -1)
-  end
-  redis.call('HINCRBY', k('use', r), 'bytes', -size)
-end
-local function meta(id) return redis.call('HMGET', k('m', id), 'r', 'dead', 'size') end
--- Attempts as sqlite.ts counts them: the recipient's 'sent' is the highest position ever handed
--- out; an entry at or below it was handed out once more than its field 'a' says.
-local function sent(r) return num(redis.call('HGET', k('use', r), 'sent')) end
-local function attempts(m, pos, mark) return num(m) + (num(pos) <= mark and 1 or 0) end
--- One command for many arguments (in slices that fit Lua's stack): ZADD, ZREM, HSET of a batch.
+-- The entry header (redis.ts): id (16 bytes), expiry (15 digits), creation (15), type (3).
+local HEAD = 49
+local function eid(e) return string.sub(e, 1, 16) end
+local function expiry(e) return tonumber(string.sub(e, 17, 31)) end
+-- One command for many arguments, in slices that fit Lua's stack; returns the sum of the replies.
 local function many(cmd, key, args)
-  for i = 1, #args, 4000 do redis.call(cmd, key, unpack(args, i, math.min(i + 3999, #args))) end
+  local n = 0
+  for i = 1, #args, 4000 do n = n + redis.call(cmd, key, unpack(args, i, math.min(i + 3999, #args))) end
+  return n
 end
+-- The same, reading: the replies of all slices in one list.
+local function hmget(key, fields)
+  local out = {}
+  for i = 1, #fields, 4000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 3999, #fields)))
+    for j = 1, #part do out[i + j - 1] = part[j] end
+  end
+  return out
+end
+-- Removes the entries at positions ps (ids, payload bytes) of recipient r, pending or dead.
+local function drop(r, ps, ids, bytes)
+  if #ps == 0 then return end
+  many('HDEL', k('e', r), ps)
+  many('HDEL', k('i', r), ids)
+  many('ZREM', k('x', r), ps)
+  many('HDEL', k('a', r), ps)
+  local nq = many('ZREM', k('o', r), ps)
+  local nd = #ps - nq
+  if nd > 0 then many('ZREM', k('dl', r), ps) end
+  local u = k('u', r)
+  if nq > 0 then redis.call('HINCRBY', u, 'messages', -nq) end
+  if nd > 0 then redis.call('HINCRBY', u, 'dead', -nd) end
+  redis.call('HINCRBY', u, 'bytes', -bytes)
+end
+-- Drops entries given as (position, entry) lists: returns their ids.
+local function dropEntries(r, ps, es)
+  local ids, bytes = {}, 0
+  for j = 1, #ps do
+    ids[j] = eid(es[j])
+    bytes = bytes + #es[j] - HEAD
+  end
+  drop(r, ps, ids, bytes)
+  return ids
+end
+-- Attempts as sqlite.ts counts them: the recipient's 'sent' is the highest position ever handed
+-- out; an entry at or below it was handed out once more than its field in {p}:a:r says.
+local function attempts(extra, pos, mark) return num(extra) + (pos <= mark and 1 or 0) end
 `;
 
 /**
- * ARGV: prefix, quota messages, quota bytes, n, then n × (id, recipient, type, payload, created, expires). → pos | -1 | -2
- * Per new entry one HGET (is the id stored?) and one HSET; the queue and expiry sets, counters
- * and position of each recipient are written once per batch.
+ * ARGV: prefix, new epoch (hex). → { 'ok', epoch } | { 'layout', value } | { 'old' }.
+ * A prefix with layout-1 entries ({p}:exp) is refused; one without entries is taken over
+ * under a new epoch (its positions start again from 1).
+ */
+export const OPEN = `${PRELUDE}
+local layout = redis.call('GET', k('layout'))
+if layout == '${LAYOUT}' then return {'ok', redis.call('GET', k('epoch'))} end
+if layout then return {'layout', layout} end
+if redis.call('EXISTS', k('exp')) == 1 then return {'old'} end
+redis.call('SET', k('epoch'), ARGV[2])
+redis.call('SET', k('layout'), '${LAYOUT}')
+return {'ok', ARGV[2]}
+`;
+
+/**
+ * ARGV: prefix, quota messages, quota bytes, then per recipient: r, n, n × (id, entry, expiry).
+ * → pos | -1 (messages) | -2 (bytes) per entry, in order. Per recipient one HMGET (which ids
+ * are stored) and one HMGET of its counters; then one HSET, HSET, ZADD, ZADD for all its new entries.
  */
 export const PUT = `${PRELUDE}
-local qm, qb, n = num(ARGV[2]), num(ARGV[3]), num(ARGV[4])
-local out, rs = {}, {}
-for i = 0, n - 1 do
-  local b = 5 + i * 6
-  local id, r, payload = ARGV[b], ARGV[b + 1], ARGV[b + 3]
-  local pos = redis.call('HGET', k('m', id), 'pos')
-  if pos then
-    out[#out + 1] = num(pos)
-  else
-    local st = rs[r]
-    if not st then
-      local u = redis.call('HMGET', k('use', r), 'messages', 'dead', 'bytes')
-      st = { m = num(u[1]), d = num(u[2]), b = num(u[3]), seq = num(redis.call('GET', k('seq', r))), q = {}, x = {}, added = 0, bytes = 0 }
-      rs[r] = st
-    end
-    local size = string.len(payload)
-    if st.m + st.d + 1 > qm then
-      out[#out + 1] = -1
-    elseif st.b + size > qb then
-      out[#out + 1] = -2
+local qm, qb = num(ARGV[2]), num(ARGV[3])
+local out = {}
+local b = 4
+while b <= #ARGV do
+  local r, n = ARGV[b], num(ARGV[b + 1])
+  local ids = {}
+  for j = 1, n do ids[j] = ARGV[b + 2 + (j - 1) * 3] end
+  local known = hmget(k('i', r), ids)
+  local u = redis.call('HMGET', k('u', r), 'messages', 'dead', 'bytes', 'seq')
+  local m, d, used, seq = num(u[1]), num(u[2]), num(u[3]), num(u[4])
+  local added, bytes, fresh = 0, 0, {}
+  local es, is, os, xs = {}, {}, {}, {}
+  for j = 1, n do
+    local c = b + 2 + (j - 1) * 3
+    local id, e = ARGV[c], ARGV[c + 1]
+    local have = known[j] or fresh[id]
+    if have then
+      out[#out + 1] = tonumber(string.match(have, '^%d+'))
     else
-      st.seq = st.seq + 1
-      pos = st.seq
-      redis.call('HSET', k('m', id), 'r', r, 'pos', pos, 'type', ARGV[b + 2], 'size', size,
-        'c', ARGV[b + 4], 'x', ARGV[b + 5], 'a', 0, 'dead', 0)
-      redis.call('SET', k('b', id), payload)
-      st.q[#st.q + 1] = pos
-      st.q[#st.q + 1] = id
-      st.x[#st.x + 1] = ARGV[b + 5]
-      st.x[#st.x + 1] = id
-      st.m, st.b, st.added, st.bytes = st.m + 1, st.b + size, st.added + 1, st.bytes + size
-      out[#out + 1] = pos
+      local size = #e - HEAD
+      if m + d + 1 > qm then
+        out[#out + 1] = -1
+      elseif used + size > qb then
+        out[#out + 1] = -2
+      else
+        seq = seq + 1
+        -- One number-to-string conversion (redis.call would make one per use).
+        local ps = tostring(seq)
+        local v = ps .. ' ' .. size
+        fresh[id] = v
+        es[#es + 1] = ps; es[#es + 1] = e
+        is[#is + 1] = id; is[#is + 1] = v
+        os[#os + 1] = ps; os[#os + 1] = ps
+        xs[#xs + 1] = ARGV[c + 2]; xs[#xs + 1] = ps
+        m, used, added, bytes = m + 1, used + size, added + 1, bytes + size
+        out[#out + 1] = seq
+      end
     end
   end
-end
-for r, st in pairs(rs) do
-  if st.added > 0 then
-    redis.call('SET', k('seq', r), st.seq)
-    many('ZADD', k('q', r), st.q)
-    many('ZADD', k('exp'), st.x)
-    redis.call('HINCRBY', k('use', r), 'messages', st.added)
-    redis.call('HINCRBY', k('use', r), 'bytes', st.bytes)
-    redis.call('SADD', k('rcpts'), r)
+  if added > 0 then
+    many('HSET', k('e', r), es)
+    many('HSET', k('i', r), is)
+    many('ZADD', k('o', r), os)
+    many('ZADD', k('x', r), xs)
+    redis.call('HSET', k('u', r), 'seq', seq)
+    redis.call('HINCRBY', k('u', r), 'messages', added)
+    redis.call('HINCRBY', k('u', r), 'bytes', bytes)
+    redis.call('SADD', k('rc'), r)
   end
+  b = b + 2 + n * 3
 end
 return out
 `;
 
 /**
  * ARGV: prefix, recipient, owner, after, max, leaseMs, maxAttempts, now.
- * → { held, entries (id, pos, type, payload, created, expires, attempts)…, expired ids, dead ids }
+ * → { held, entries (pos, entry, attempts)…, expired ids, dead ids }. Per slice one ZRANGEBYSCORE
+ * and one HMGET of the entries (and of their attempts when handed out before).
  */
 export const LEASE = `${PRELUDE}
 local r, owner, after, max, leaseMs, maxAttempts, now = ARGV[2], ARGV[3], num(ARGV[4]), num(ARGV[5]), num(ARGV[6]), num(ARGV[7]), num(ARGV[8])
-local lk = k('lease', r)
-local cur = redis.call('HMGET', lk, 'owner', 'until')
+local u = k('u', r)
+local cur = redis.call('HMGET', u, 'owner', 'until', 'sent')
 if cur[1] and cur[1] ~= owner and num(cur[2]) > now then return {0, {}, {}, {}} end
-redis.call('HSET', lk, 'owner', owner, 'until', now + leaseMs)
+redis.call('HSET', u, 'owner', owner, 'until', now + leaseMs)
+local mark, top = num(cur[3]), 0
 local entries, expired, dead, got = {}, {}, {}, 0
-local mark, top = sent(r), 0
+local xps, xes, dps, again = {}, {}, {}, {}
 while got < max do
-  local ids = redis.call('ZRANGEBYSCORE', k('q', r), '(' .. after, '+inf', 'LIMIT', 0, max - got)
-  if #ids == 0 then break end
-  for _, id in ipairs(ids) do
-    local m = redis.call('HMGET', k('m', id), 'r', 'dead', 'size', 'pos', 'type', 'c', 'x', 'a')
-    after = num(m[4])
-    local handed = attempts(m[8], after, mark)
-    if num(m[7]) <= now then
-      remove(id, m)
-      expired[#expired + 1] = id
+  local ps = redis.call('ZRANGEBYSCORE', k('o', r), '(' .. after, '+inf', 'LIMIT', 0, max - got)
+  if #ps == 0 then break end
+  local es = hmget(k('e', r), ps)
+  local extra = {}
+  if tonumber(ps[1]) <= mark then extra = hmget(k('a', r), ps) end
+  for j = 1, #ps do
+    local pos, e = tonumber(ps[j]), es[j]
+    after = pos
+    local handed = attempts(extra[j], pos, mark)
+    if expiry(e) <= now then
+      xps[#xps + 1] = ps[j]; xes[#xes + 1] = e
     elseif handed >= maxAttempts then
-      redis.call('HSET', k('m', id), 'dead', 1)
-      redis.call('ZREM', k('q', r), id)
-      redis.call('ZADD', k('d', r), m[4], id)
-      redis.call('HINCRBY', k('use', r), 'messages', -1)
-      redis.call('HINCRBY', k('use', r), 'dead', 1)
-      dead[#dead + 1] = id
+      dps[#dps + 1] = ps[j]
+      dead[#dead + 1] = eid(e)
     else
       -- Only an entry handed out again is written; a first hand-out just moves the mark.
-      if after <= mark then redis.call('HINCRBY', k('m', id), 'a', 1) end
-      top = after
-      for _, v in ipairs({id, m[4], m[5], false, m[6], m[7], handed + 1}) do entries[#entries + 1] = v end
+      if pos <= mark then again[#again + 1] = ps[j]; again[#again + 1] = num(extra[j]) + 1 end
+      entries[#entries + 1] = pos; entries[#entries + 1] = e; entries[#entries + 1] = handed + 1
+      top = pos
       got = got + 1
     end
   end
 end
--- The payloads with one MGET per slice (4th of each 7 fields).
-local keys = {}
-for i = 1, #entries, 7 do keys[#keys + 1] = k('b', entries[i]) end
-for s = 1, #keys, 4000 do
-  local vals = redis.call('MGET', unpack(keys, s, math.min(s + 3999, #keys)))
-  for j, v in ipairs(vals) do entries[(s + j - 2) * 7 + 4] = v end
+if #again > 0 then many('HSET', k('a', r), again) end
+if #dps > 0 then
+  many('ZREM', k('o', r), dps)
+  local z = {}
+  for _, pos in ipairs(dps) do z[#z + 1] = pos; z[#z + 1] = pos end
+  many('ZADD', k('dl', r), z)
+  redis.call('HINCRBY', u, 'messages', -#dps)
+  redis.call('HINCRBY', u, 'dead', #dps)
 end
-if top > mark then redis.call('HSET', k('use', r), 'sent', top) end
+expired = dropEntries(r, xps, xes)
+if top > mark then redis.call('HSET', u, 'sent', top) end
 return {1, entries, expired, dead}
 `;
 
-/** ARGV: prefix, recipient, ids… → removed ids. Per id one HMGET; the DEL of the keys, the sets and counters once. */
+/** ARGV: prefix, recipient, ids… → removed ids, in the order given. One HMGET of the ids, then drop(). */
 export const ACK = `${PRELUDE}
 local r = ARGV[2]
-local out, q, d = {}, {}, {}
-local nq, nd, bytes = 0, 0, 0
-local keys, done = {}, {}
-for i = 3, #ARGV do
-  local id = ARGV[i]
-  local m = done[id] and {} or meta(id)
-  if m[1] == r then
+local ids = {}
+for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+local vals = hmget(k('i', r), ids)
+local ps, out, done, bytes = {}, {}, {}, 0
+for j, id in ipairs(ids) do
+  local v = vals[j]
+  if v and not done[id] then
     done[id] = true
-    keys[#keys + 1] = k('m', id)
-    keys[#keys + 1] = k('b', id)
-    if m[2] == '1' then d[#d + 1] = id else q[#q + 1] = id end
-    bytes = bytes + num(m[3])
+    local pos, size = string.match(v, '^(%d+) (%d+)$')
+    ps[#ps + 1] = pos
     out[#out + 1] = id
+    bytes = bytes + tonumber(size)
   end
 end
-if #out > 0 then
-  for c = 1, #keys, 4000 do redis.call('DEL', unpack(keys, c, math.min(c + 3999, #keys))) end
-  many('ZREM', k('exp'), out)
-  if #q > 0 then many('ZREM', k('q', r), q); redis.call('HINCRBY', k('use', r), 'messages', -#q) end
-  if #d > 0 then many('ZREM', k('d', r), d); redis.call('HINCRBY', k('use', r), 'dead', -#d) end
-  redis.call('HINCRBY', k('use', r), 'bytes', -bytes)
-end
+drop(r, ps, out, bytes)
 return out
 `;
 
 /** ARGV: prefix, recipient, owner */
 export const RELEASE = `${PRELUDE}
-if redis.call('HGET', k('lease', ARGV[2]), 'owner') == ARGV[3] then redis.call('DEL', k('lease', ARGV[2])) end
+local u = k('u', ARGV[2])
+if redis.call('HGET', u, 'owner') == ARGV[3] then redis.call('HDEL', u, 'owner', 'until') end
 return 0
 `;
 
@@ -176,14 +226,14 @@ return 0
 export const SWEEP = `${PRELUDE}
 local now, limit = ARGV[2], num(ARGV[3])
 local out = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', k('exp'), '-inf', now, 'LIMIT', 0, limit)) do
-  local m = meta(id)
-  if m[1] then
-    remove(id, m)
-    out[#out + 1] = m[1]
-    out[#out + 1] = id
-  else
-    redis.call('ZREM', k('exp'), id)
+for _, r in ipairs(redis.call('SMEMBERS', k('rc'))) do
+  if #out >= 2 * limit then break end
+  local ps = redis.call('ZRANGEBYSCORE', k('x', r), '-inf', now, 'LIMIT', 0, limit - #out / 2)
+  if #ps > 0 then
+    for _, id in ipairs(dropEntries(r, ps, hmget(k('e', r), ps))) do
+      out[#out + 1] = r
+      out[#out + 1] = id
+    end
   end
 end
 local old = redis.call('ZRANGEBYSCORE', k('seenexp'), '-inf', now, 'LIMIT', 0, limit)
@@ -199,10 +249,10 @@ return {out, #old}
 
 /** ARGV: prefix, recipient or '' (all) → { messages, bytes, dead } */
 export const USAGE = `${PRELUDE}
-local rs = ARGV[2] == '' and redis.call('SMEMBERS', k('rcpts')) or {ARGV[2]}
+local rs = ARGV[2] == '' and redis.call('SMEMBERS', k('rc')) or {ARGV[2]}
 local t = {0, 0, 0}
 for _, r in ipairs(rs) do
-  local u = redis.call('HMGET', k('use', r), 'messages', 'bytes', 'dead')
+  local u = redis.call('HMGET', k('u', r), 'messages', 'bytes', 'dead')
   for i = 1, 3 do t[i] = t[i] + num(u[i]) end
 end
 return t
@@ -211,64 +261,93 @@ return t
 /** ARGV: prefix → recipients with pending entries (forgets those with none left) */
 export const RECIPIENTS = `${PRELUDE}
 local out = {}
-for _, r in ipairs(redis.call('SMEMBERS', k('rcpts'))) do
-  local u = redis.call('HMGET', k('use', r), 'messages', 'dead')
-  if num(u[1]) > 0 then out[#out + 1] = r elseif num(u[2]) == 0 then redis.call('SREM', k('rcpts'), r) end
+for _, r in ipairs(redis.call('SMEMBERS', k('rc'))) do
+  local u = redis.call('HMGET', k('u', r), 'messages', 'dead')
+  if num(u[1]) > 0 then out[#out + 1] = r elseif num(u[2]) == 0 then redis.call('SREM', k('rc'), r) end
 end
 return out
 `;
 
-/** ARGV: prefix, recipient or '', 'q' | 'd', limit → { id, recipient, pos, type, size, created, expires, attempts, dead }… */
-export const LIST = `${PRELUDE}
-local rs = ARGV[2] == '' and redis.call('SMEMBERS', k('rcpts')) or {ARGV[2]}
+/** The fields LIST and GET return for an entry: recipient, pos, header, size, attempts, dead. */
+const DESCRIBE = `
+local function describe(out, r, pos, e, extra, mark, dead)
+  for _, v in ipairs({r, pos, string.sub(e, 1, HEAD), #e - HEAD, attempts(extra, tonumber(pos), mark), dead}) do out[#out + 1] = v end
+end
+`;
+
+/** ARGV: prefix, recipient or '', 'o' | 'dl', limit → { recipient, pos, header, size, attempts, dead }… */
+export const LIST = `${PRELUDE}${DESCRIBE}
+local rs = ARGV[2] == '' and redis.call('SMEMBERS', k('rc')) or {ARGV[2]}
 table.sort(rs)
 local limit, out, n = num(ARGV[4]), {}, 0
 for _, r in ipairs(rs) do
-  local mark = sent(r)
-  for _, id in ipairs(redis.call('ZRANGE', k(ARGV[3], r), 0, limit - n - 1)) do
-    local m = redis.call('HMGET', k('m', id), 'r', 'pos', 'type', 'size', 'c', 'x', 'a', 'dead')
-    m[7] = attempts(m[7], m[2], mark)
-    out[#out + 1] = id
-    for i = 1, 8 do out[#out + 1] = m[i] end
-    n = n + 1
+  local ps = redis.call('ZRANGE', k(ARGV[3], r), 0, limit - n - 1)
+  if #ps > 0 then
+    local es, extra, mark = hmget(k('e', r), ps), hmget(k('a', r), ps), num(redis.call('HGET', k('u', r), 'sent'))
+    for j = 1, #ps do describe(out, r, ps[j], es[j], extra[j], mark, ARGV[3] == 'dl' and 1 or 0) end
+    n = n + #ps
   end
   if n >= limit then break end
 end
 return out
 `;
 
+/** ARGV: prefix, id → { recipient, pos, header, size, attempts, dead, entry } or {} */
+export const GET = `${PRELUDE}${DESCRIBE}
+for _, r in ipairs(redis.call('SMEMBERS', k('rc'))) do
+  local v = redis.call('HGET', k('i', r), ARGV[2])
+  if v then
+    local pos = string.match(v, '^%d+')
+    local e = redis.call('HGET', k('e', r), pos)
+    local out = {}
+    describe(out, r, pos, e, redis.call('HGET', k('a', r), pos), num(redis.call('HGET', k('u', r), 'sent')),
+      redis.call('ZSCORE', k('dl', r), pos) and 1 or 0)
+    out[#out + 1] = e
+    return out
+  end
+end
+return {}
+`;
+
 /** ARGV: prefix, recipient, ids… or none (all dead letters) → count revived */
 export const RETRY = `${PRELUDE}
 local r = ARGV[2]
-local ids = {}
-if #ARGV > 2 then for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end else ids = redis.call('ZRANGE', k('d', r), 0, -1) end
-local n = 0
-for _, id in ipairs(ids) do
-  local m = redis.call('HMGET', k('m', id), 'r', 'dead', 'pos')
-  if m[1] == r and m[2] == '1' then
-    redis.call('HSET', k('m', id), 'dead', 0, 'a', num(m[3]) <= sent(r) and -1 or 0)
-    redis.call('ZREM', k('d', r), id)
-    redis.call('ZADD', k('q', r), m[3], id)
-    redis.call('HINCRBY', k('use', r), 'dead', -1)
-    redis.call('HINCRBY', k('use', r), 'messages', 1)
-    n = n + 1
+local ps = {}
+if #ARGV > 2 then
+  local ids = {}
+  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+  for _, v in ipairs(hmget(k('i', r), ids)) do
+    if v then
+      local pos = string.match(v, '^%d+')
+      if redis.call('ZREM', k('dl', r), pos) == 1 then ps[#ps + 1] = pos end
+    end
   end
+else
+  ps = redis.call('ZRANGE', k('dl', r), 0, -1)
+  redis.call('DEL', k('dl', r))
 end
-return n
+if #ps == 0 then return 0 end
+-- Attempts back to 0: -1 where the mark would count one more.
+local mark = num(redis.call('HGET', k('u', r), 'sent'))
+local z, a, clear = {}, {}, {}
+for _, pos in ipairs(ps) do
+  z[#z + 1] = pos; z[#z + 1] = pos
+  if tonumber(pos) <= mark then a[#a + 1] = pos; a[#a + 1] = -1 else clear[#clear + 1] = pos end
+end
+many('ZADD', k('o', r), z)
+if #a > 0 then many('HSET', k('a', r), a) end
+if #clear > 0 then many('HDEL', k('a', r), clear) end
+redis.call('HINCRBY', k('u', r), 'dead', -#ps)
+redis.call('HINCRBY', k('u', r), 'messages', #ps)
+return #ps
 `;
 
-/** ARGV: prefix, id → { r, pos, type, size, created, expires, attempts, dead }, payload (one script: both or neither) */
-export const GET = `${PRELUDE}
-local m = redis.call('HMGET', k('m', ARGV[2]), 'r', 'pos', 'type', 'size', 'c', 'x', 'a', 'dead')
-if m[1] then m[7] = attempts(m[7], m[2], sent(m[1])) end
-return {m, redis.call('GET', k('b', ARGV[2]))}
-`;
-
-/** ARGV: prefix, recipient, 'q' | 'd' → count removed */
+/** ARGV: prefix, recipient, 'o' | 'dl', limit → count removed (the oldest `limit`; the client repeats). */
 export const PURGE = `${PRELUDE}
-local ids = redis.call('ZRANGE', k(ARGV[3], ARGV[2]), 0, -1)
-for _, id in ipairs(ids) do remove(id, meta(id)) end
-return #ids
+local r = ARGV[2]
+local ps = redis.call('ZRANGE', k(ARGV[3], r), 0, num(ARGV[4]) - 1)
+dropEntries(r, ps, hmget(k('e', r), ps))
+return #ps
 `;
 
 /**
@@ -289,10 +368,8 @@ for i = 0, n - 1 do
     -- Which of this sender's ids in the batch are in the seen set: one HMGET for all of them.
     local ids = {}
     for j = 0, n - 1 do if ARGV[4 + j * 6] == sender then ids[#ids + 1] = ARGV[4 + j * 6 + 2] end end
-    for c = 1, #ids, 4000 do
-      local hs = redis.call('HMGET', k('seen', sender), unpack(ids, c, math.min(c + 3999, #ids)))
-      for j = 1, #hs do if hs[j] then s.known[ids[c + j - 1]] = hs[j] end end
-    end
+    local hs = hmget(k('seen', sender), ids)
+    for j = 1, #ids do if hs[j] then s.known[ids[j]] = hs[j] end end
     ss[sender] = s
   end
   local h = s.fresh[id] and '0' or s.known[id]
@@ -336,16 +413,14 @@ for i = 2, #ARGV, 2 do
 end
 for sender, ids in pairs(by) do
   local marks = {}
-  for c = 1, #ids, 4000 do
-    local hs = redis.call('HMGET', k('seen', sender), unpack(ids, c, math.min(c + 3999, #ids)))
-    for j = 1, #hs do
-      if hs[j] then
-        marks[#marks + 1] = ids[c + j - 1]
-        marks[#marks + 1] = 1
-      end
+  local hs = hmget(k('seen', sender), ids)
+  for j = 1, #ids do
+    if hs[j] then
+      marks[#marks + 1] = ids[j]
+      marks[#marks + 1] = 1
     end
   end
-  many('HSET', k('seen', sender), marks)
+  if #marks > 0 then many('HSET', k('seen', sender), marks) end
 end
 return 0
 `;

@@ -1,15 +1,16 @@
 /**
  * The Redis backend: several agent-server processes sharing one identity and one queue. Each
- * operation is one Lua script (redis-scripts.ts), atomic and idempotent. Client: @redis/client
- * (node-redis' core; docs/QUEUE.md says why). At open, persistence is checked: without AOF a
- * restart of Redis loses the queue, and the caller is warned loudly.
+ * operation is one Lua script (redis-scripts.ts), atomic and idempotent (a purge: one per slice).
+ * Client: @redis/client (node-redis' core; docs/QUEUE.md says why). At open, the key layout is
+ * checked (an older one is refused, not misread) and so is persistence: without AOF a restart of
+ * Redis loses the queue, and the caller is warned loudly.
  */
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { ErrorCode, PeerError } from '../errors.js';
 import * as lua from './redis-scripts.js';
 import {
-  EPOCH_BYTES, type AcceptRequest, type AcceptResult, type EntryInfo, type EntryState, type LeaseRequest, type LeaseResult,
+  EPOCH_BYTES, MESSAGE_ID_BYTES, type AcceptRequest, type AcceptResult, type EntryInfo, type EntryState, type LeaseRequest, type LeaseResult,
   type OutboxEntry, type PutRequest, type PutResult, type QueueStore, type Quota, type Usage,
 } from './store.js';
 
@@ -33,10 +34,50 @@ interface Client {
   close(): Promise<unknown>;
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-const bytes = (r: Reply): Buffer => Buffer.from(String(r), 'hex');
+const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+const hex = (b: Uint8Array): string => buf(b).toString('hex');
 const str = (r: Reply): string => String(r);
 const int = (r: Reply): number => Number(String(r));
+
+/**
+ * An entry as stored ({p}:e:r, one string): id (16 bytes), expiry and creation (ms, 15 decimal
+ * digits each), type (3 digits), then the payload. Decimal so that the scripts read the expiry
+ * with string.sub and tonumber.
+ */
+export const HEADER_BYTES = MESSAGE_ID_BYTES + 15 + 15 + 3;
+const TIME_DIGITS = 15;
+
+function packEntry(r: PutRequest, expires: number): Buffer {
+  const e = Buffer.allocUnsafe(HEADER_BYTES + r.payload.byteLength);
+  e.set(r.id, 0);
+  e.write(String(expires).padStart(TIME_DIGITS, '0'), MESSAGE_ID_BYTES, 'latin1');
+  e.write(String(Math.floor(r.createdAt)).padStart(TIME_DIGITS, '0'), MESSAGE_ID_BYTES + TIME_DIGITS, 'latin1');
+  e.write(String(r.type).padStart(3, '0'), MESSAGE_ID_BYTES + 2 * TIME_DIGITS, 'latin1');
+  e.set(r.payload, HEADER_BYTES);
+  return e;
+}
+
+function header(e: Buffer): { id: Buffer; expiresAt: number; createdAt: number; type: number } {
+  const at = (from: number, len: number): number => Number(e.toString('latin1', from, from + len));
+  return {
+    id: e.subarray(0, MESSAGE_ID_BYTES), expiresAt: at(MESSAGE_ID_BYTES, TIME_DIGITS),
+    createdAt: at(MESSAGE_ID_BYTES + TIME_DIGITS, TIME_DIGITS), type: at(MESSAGE_ID_BYTES + 2 * TIME_DIGITS, 3),
+  };
+}
+
+/** LIST and GET describe an entry in this many fields: recipient, pos, header, size, attempts, dead. */
+const DESCRIBED = 6;
+
+function info(f: Reply[], i: number): EntryInfo {
+  const h = header(f[i + 2] as Buffer);
+  return {
+    id: h.id, recipient: str(f[i]!), pos: int(f[i + 1]!), type: h.type, size: int(f[i + 3]!), createdAt: h.createdAt,
+    expiresAt: h.expiresAt, attempts: int(f[i + 4]!), state: int(f[i + 5]!) === 1 ? 'dead' : 'pending',
+  };
+}
+
+/** Entries a purge removes per script. */
+const PURGE_SLICE = 10_000;
 
 export class RedisStore implements QueueStore {
   readonly backend = 'redis' as const;
@@ -64,12 +105,11 @@ export class RedisStore implements QueueStore {
     // done again once the client is back, as connect() itself waits for Redis. A reply with an
     // error (other than LOADING, a restarted Redis replaying its AOF) fails it.
     let persistence: string;
-    let epoch: Buffer;
+    let opened: Reply[];
     for (;;) {
       try {
         persistence = String(await client.sendCommand(['INFO', 'persistence']));
-        await client.sendCommand(['SET', `${prefix}:epoch`, randomBytes(EPOCH_BYTES).toString('hex'), 'NX']);
-        epoch = bytes((await client.sendCommand(['GET', `${prefix}:epoch`])) as Reply);
+        opened = (await client.sendCommand(['EVAL', lua.OPEN, '0', prefix, randomBytes(EPOCH_BYTES).toString('hex')])) as Reply[];
         break;
       } catch (err) {
         if (err instanceof redis.ErrorReply && !/^LOADING/.test(err.message)) throw err;
@@ -81,7 +121,13 @@ export class RedisStore implements QueueStore {
         `Redis at ${opts.url ?? 'redis://127.0.0.1:6379'} runs without AOF (appendonly no): a restart of Redis loses queued messages that deliver() acknowledged. Set "appendonly yes".`,
       );
     }
-    return new RedisStore(client, prefix, epoch);
+    if (str(opened[0]!) !== 'ok') {
+      await client.close().catch(() => undefined);
+      throw new PeerError(ErrorCode.INVALID_STATE, str(opened[0]!) === 'old'
+        ? `the Redis queue under prefix ${prefix} holds entries in the layout of peercomm before layout ${lua.LAYOUT} (keys ${prefix}:m:*, ${prefix}:exp), which this version does not read: deliver them with the version that stored them, or remove them (redis-cli --scan --pattern '${prefix}:*' | xargs redis-cli del), or use another prefix`
+        : `the Redis queue under prefix ${prefix} has layout ${str(opened[1]!)}, this version reads layout ${lua.LAYOUT}: use the version that wrote it, or another prefix`);
+    }
+    return new RedisStore(client, prefix, Buffer.from(str(opened[1]!), 'hex'));
   }
 
   /** Runs a script by its SHA, loading it first (again after a Redis restart: NOSCRIPT). */
@@ -104,27 +150,46 @@ export class RedisStore implements QueueStore {
 
   async put(requests: PutRequest[], quota: Quota, _now: number): Promise<PutResult[]> {
     if (requests.length === 0) return [];
-    const args: (string | number | Buffer)[] = [quota.messages, quota.bytes, requests.length];
-    for (const r of requests) args.push(hex(r.id), r.recipient, r.type, Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength), r.createdAt, r.expiresAt);
+    // Grouped by recipient (the script answers group by group); `order` maps the answers back.
+    const groups = new Map<string, number[]>();
+    requests.forEach((r, i) => {
+      const g = groups.get(r.recipient);
+      if (g === undefined) groups.set(r.recipient, [i]);
+      else g.push(i);
+    });
+    const args: (string | number | Buffer)[] = [quota.messages, quota.bytes];
+    const order: number[] = [];
+    for (const [recipient, indexes] of groups) {
+      args.push(recipient, indexes.length);
+      for (const i of indexes) {
+        const r = requests[i]!;
+        const expires = Math.ceil(r.expiresAt);
+        args.push(buf(r.id), packEntry(r, expires), expires);
+        order.push(i);
+      }
+    }
     const out = (await this.run(lua.PUT, args)) as number[];
-    return out.map((v): PutResult => (v === -1 ? { ok: false, limit: 'messages' } : v === -2 ? { ok: false, limit: 'bytes' } : { ok: true, pos: v }));
+    const results: PutResult[] = new Array(requests.length);
+    out.forEach((v, j) => {
+      results[order[j]!] = v === -1 ? { ok: false, limit: 'messages' } : v === -2 ? { ok: false, limit: 'bytes' } : { ok: true, pos: v };
+    });
+    return results;
   }
 
   async lease(recipient: string, req: LeaseRequest, now: number): Promise<LeaseResult> {
-    const [held, flat, expired, dead] = (await this.run(lua.LEASE, [recipient, req.owner, req.after, req.max, req.leaseMs, req.maxAttempts, now])) as [number, Reply[], Reply[], Reply[]];
+    const [held, flat, expired, dead] = (await this.run(lua.LEASE, [recipient, req.owner, req.after, req.max, req.leaseMs, req.maxAttempts, now])) as [number, Reply[], Buffer[], Buffer[]];
     const entries: OutboxEntry[] = [];
-    for (let i = 0; i < flat.length; i += 7) {
-      entries.push({
-        id: bytes(flat[i]!), recipient, pos: int(flat[i + 1]!), type: int(flat[i + 2]!), payload: flat[i + 3] as Buffer,
-        createdAt: int(flat[i + 4]!), expiresAt: int(flat[i + 5]!), attempts: int(flat[i + 6]!),
-      });
+    for (let i = 0; i < flat.length; i += 3) {
+      const e = flat[i + 1] as Buffer;
+      const h = header(e);
+      entries.push({ id: h.id, recipient, pos: int(flat[i]!), type: h.type, payload: e.subarray(HEADER_BYTES), createdAt: h.createdAt, expiresAt: h.expiresAt, attempts: int(flat[i + 2]!) });
     }
-    return { held: held === 1, entries, expired: expired.map(bytes), dead: dead.map(bytes) };
+    return { held: held === 1, entries, expired, dead };
   }
 
   async ack(recipient: string, ids: Uint8Array[]): Promise<Uint8Array[]> {
     if (ids.length === 0) return [];
-    return ((await this.run(lua.ACK, [recipient, ...ids.map(hex)])) as Reply[]).map(bytes);
+    return (await this.run(lua.ACK, [recipient, ...ids.map(buf)])) as Buffer[];
   }
 
   async release(recipient: string, owner: string): Promise<void> {
@@ -134,7 +199,7 @@ export class RedisStore implements QueueStore {
   async sweep(now: number, limit: number): Promise<{ expired: { recipient: string; id: Uint8Array }[]; seenPruned: number }> {
     const [flat, pruned] = (await this.run(lua.SWEEP, [now, limit])) as [Reply[], number];
     const expired: { recipient: string; id: Uint8Array }[] = [];
-    for (let i = 0; i < flat.length; i += 2) expired.push({ recipient: str(flat[i]!), id: bytes(flat[i + 1]!) });
+    for (let i = 0; i < flat.length; i += 2) expired.push({ recipient: str(flat[i]!), id: flat[i + 1] as Buffer });
     return { expired, seenPruned: pruned };
   }
 
@@ -148,33 +213,30 @@ export class RedisStore implements QueueStore {
   }
 
   async list(recipient: string | undefined, state: EntryState, limit: number): Promise<EntryInfo[]> {
-    const flat = (await this.run(lua.LIST, [recipient ?? '', state === 'dead' ? 'd' : 'q', limit])) as Reply[];
+    const flat = (await this.run(lua.LIST, [recipient ?? '', state === 'dead' ? 'dl' : 'o', limit])) as Reply[];
     const out: EntryInfo[] = [];
-    for (let i = 0; i < flat.length; i += 9) {
-      const f = flat.slice(i, i + 9);
-      out.push({
-        id: bytes(f[0]!), recipient: str(f[1]!), pos: int(f[2]!), type: int(f[3]!), size: int(f[4]!), createdAt: int(f[5]!),
-        expiresAt: int(f[6]!), attempts: int(f[7]!), state: str(f[8]!) === '1' ? 'dead' : 'pending',
-      });
-    }
+    for (let i = 0; i < flat.length; i += DESCRIBED) out.push(info(flat, i));
     return out;
   }
 
   async get(id: Uint8Array): Promise<(EntryInfo & { payload: Uint8Array }) | null> {
-    const [f, payload] = (await this.run(lua.GET, [hex(id)])) as [Reply[], Reply];
-    if (f[0] === null || payload === null) return null;
-    return {
-      id, recipient: str(f[0]!), pos: int(f[1]!), type: int(f[2]!), size: int(f[3]!), createdAt: int(f[4]!), expiresAt: int(f[5]!),
-      attempts: int(f[6]!), state: str(f[7]!) === '1' ? 'dead' : 'pending', payload: payload as Buffer,
-    };
+    const f = (await this.run(lua.GET, [buf(id)])) as Reply[];
+    if (f.length === 0) return null;
+    return { ...info(f, 0), payload: (f[DESCRIBED] as Buffer).subarray(HEADER_BYTES) };
   }
 
   async retry(recipient: string, ids?: Uint8Array[]): Promise<number> {
-    return (await this.run(lua.RETRY, [recipient, ...(ids ?? []).map(hex)])) as number;
+    return (await this.run(lua.RETRY, [recipient, ...(ids ?? []).map(buf)])) as number;
   }
 
+  /** In slices of PURGE_SLICE entries, each one script, so that Redis is never blocked for long. */
   async purge(recipient: string, state: EntryState): Promise<number> {
-    return (await this.run(lua.PURGE, [recipient, state === 'dead' ? 'd' : 'q'])) as number;
+    let total = 0;
+    for (;;) {
+      const n = (await this.run(lua.PURGE, [recipient, state === 'dead' ? 'dl' : 'o', PURGE_SLICE])) as number;
+      total += n;
+      if (n < PURGE_SLICE) return total;
+    }
   }
 
   async accept(requests: AcceptRequest[], maxSeenPerSender: number, _now: number): Promise<AcceptResult[]> {

@@ -1,4 +1,6 @@
+import { createClient } from '@redis/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, PeerError } from '../../src/errors.js';
 import { RedisStore } from '../../src/queue/redis.js';
 import type { QueueStore } from '../../src/queue/store.js';
 import { conformance } from './conformance.js';
@@ -29,6 +31,41 @@ if (server !== null) {
       prefixes.set(s, prefixes.get(store)!);
       return s;
     },
+  });
+
+  describe('redis key layout', () => {
+    it('refuses a prefix holding entries of the layout before 2, or of a layout it does not know; takes over an empty old outbox under a new epoch', async () => {
+      const raw = createClient({ url: server.url });
+      await raw.connect();
+      try {
+        // What layout 1 left for one pending entry (its expiry set, entry hash and payload).
+        await raw.sendCommand(['SET', '{old}:epoch', '00112233445566ff']);
+        await raw.sendCommand(['ZADD', '{old}:exp', '1700000000000', 'ab'.repeat(16)]);
+        await raw.sendCommand(['HSET', `{old}:m:${'ab'.repeat(16)}`, 'r', 'bob', 'pos', '1']);
+        const refused = await RedisStore.open({ url: server.url, prefix: 'old' }).catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(PeerError);
+        expect((refused as PeerError).code).toBe(ErrorCode.INVALID_STATE);
+        expect((refused as PeerError).message).toMatch(/\{old\}.*layout.*before layout 2/);
+        expect(await raw.sendCommand(['EXISTS', `{old}:m:${'ab'.repeat(16)}`])).toBe(1); // nothing touched
+
+        await raw.sendCommand(['SET', '{future}:layout', '3']);
+        const future = await RedisStore.open({ url: server.url, prefix: 'future' }).catch((e: unknown) => e);
+        expect((future as PeerError).code).toBe(ErrorCode.INVALID_STATE);
+        expect((future as PeerError).message).toMatch(/layout 3/);
+
+        // An old outbox with nothing in it: opened, with a new epoch (positions start again at 1).
+        await raw.sendCommand(['SET', '{empty}:epoch', '00112233445566ff']);
+        const s = await RedisStore.open({ url: server.url, prefix: 'empty' });
+        expect(Buffer.from(s.epoch).toString('hex')).not.toBe('00112233445566ff');
+        expect(await raw.sendCommand(['GET', '{empty}:layout'])).toBe('2');
+        await s.close();
+        const again = await RedisStore.open({ url: server.url, prefix: 'empty' });
+        expect(Buffer.from(again.epoch).toString('hex')).toBe(Buffer.from(s.epoch).toString('hex'));
+        await again.close();
+      } finally {
+        await raw.close();
+      }
+    });
   });
 
   describe('redis persistence check', () => {
