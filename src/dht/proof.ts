@@ -11,7 +11,7 @@
  * public key from its own address cannot sign for it. One signature per PING answered and one
  * verification per contact admitted: both bounded (PINGs are rate limited, our own PINGs capped).
  */
-import { hmacSha256, constantTimeEqual, Identity } from '../crypto/index.js';
+import { constantTimeEqual, HmacSha256Key, Identity } from '../crypto/index.js';
 import type { RandomSource } from './random.js';
 
 export const NONCE_BYTES = 16;
@@ -45,11 +45,12 @@ export function proofMessage(nonce: Uint8Array, observed: Uint8Array): Uint8Arra
  * key can make one, which is the property the routing rules rely on; never for a real network.
  */
 export class SimulatedKeys {
-  private readonly secrets = new Map<string, Uint8Array>();
+  /** Each key's HMAC, keyed once (a PING answered and a PONG checked cost one MAC each). */
+  private readonly secrets = new Map<string, HmacSha256Key>();
 
   /** A key pair: `publicKey` (random unless given: an adversary may grind public keys). */
   signer(random: RandomSource, publicKey: Uint8Array = random.bytes(32)): NodeSigner {
-    const secret = random.bytes(32);
+    const secret = new HmacSha256Key(random.bytes(32));
     this.secrets.set(Buffer.from(publicKey).toString('hex'), secret);
     return { publicKey, sign: (m) => simulatedSignature(secret, m) };
   }
@@ -60,10 +61,9 @@ export class SimulatedKeys {
   };
 }
 
-function simulatedSignature(secret: Uint8Array, message: Uint8Array): Uint8Array {
-  const mac = hmacSha256(secret, message);
+function simulatedSignature(secret: HmacSha256Key, message: Uint8Array): Uint8Array {
   const out = new Uint8Array(SIGNATURE_BYTES);
-  out.set(mac, 0);
-  out.set(mac, 32);
+  secret.macInto(out.subarray(0, 32), message);
+  out.copyWithin(32, 0, 32);
   return out;
 }

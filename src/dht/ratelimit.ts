@@ -25,17 +25,29 @@ export interface DhtRateLimiter {
  * choose colliding prefixes): a new source at the cap then costs one probe, one deletion and
  * one insertion in flat arrays, about what a known one costs, where a Map's insertion of a new
  * key (with its rehashes as entries come and go) cost several times a lookup.
+ *
+ * The arrays start small (INITIAL_SLOTS sources) and double as sources arrive, up to
+ * maxSources: a node that hears from a few hundred prefixes holds a few KB, not the ~150 KB of
+ * a full table (a 10,000-node simulation holds 20,000 of them). Growing rehashes once per
+ * doubling (amortised O(1)); at the cap nothing grows, so a new source costs one eviction.
  */
+/** Sources the arrays hold before their first doubling. */
+const INITIAL_SLOTS = 64;
+
 export class TokenBucketLimiter implements DhtRateLimiter {
   private readonly keys: string[] = [];
-  private readonly hashes: Int32Array;
-  private readonly tat: Float64Array;
-  private readonly prev: Int32Array;
-  private readonly next: Int32Array;
+  /** Slots allocated (≤ maxSources); the arrays below have this length, the index 4× it. */
+  private capacity = 0;
+  private hashes = new Int32Array(0);
+  private tat = new Float64Array(0);
+  private prev = new Int32Array(0);
+  private next = new Int32Array(0);
   /** Open addressing: slot + 1 per position, 0 = empty; at most a quarter full (short probe runs). */
-  private readonly index: Int32Array;
-  private readonly mask: number;
+  private index = new Int32Array(0);
+  private mask = 0;
   private readonly seed: number;
+  /** The seeded hash before masking (kept per slot, so growing the index needs no rehash of keys). */
+  private full = new Int32Array(0);
   private head = -1;
   private tail = -1;
   private readonly interval: number;
@@ -49,15 +61,30 @@ export class TokenBucketLimiter implements DhtRateLimiter {
     }
     this.interval = 60_000 / perMinute;
     this.tolerance = burst * this.interval;
-    this.tat = new Float64Array(maxSources);
-    this.prev = new Int32Array(maxSources);
-    this.next = new Int32Array(maxSources);
-    this.hashes = new Int32Array(maxSources);
+    this.seed = randomBytes(4).readInt32LE(0);
+    this.grow(Math.min(INITIAL_SLOTS, maxSources));
+  }
+
+  /** Reallocates for `capacity` slots (more than held) and re-indexes the sources held. */
+  private grow(capacity: number): void {
+    const copy = <T extends Int32Array | Float64Array>(a: T, n: T): T => {
+      n.set(a);
+      return n;
+    };
+    this.tat = copy(this.tat, new Float64Array(capacity));
+    this.prev = copy(this.prev, new Int32Array(capacity));
+    this.next = copy(this.next, new Int32Array(capacity));
+    this.full = copy(this.full, new Int32Array(capacity));
+    this.hashes = new Int32Array(capacity);
     let size = 2;
-    while (size < 4 * maxSources) size *= 2;
+    while (size < 4 * capacity) size *= 2;
     this.index = new Int32Array(size);
     this.mask = size - 1;
-    this.seed = randomBytes(4).readInt32LE(0);
+    this.capacity = capacity;
+    for (let slot = 0; slot < this.keys.length; slot++) {
+      this.hashes[slot] = this.full[slot]! & this.mask;
+      this.insert(slot, this.hashes[slot]!);
+    }
   }
 
   get size(): number {
@@ -65,7 +92,8 @@ export class TokenBucketLimiter implements DhtRateLimiter {
   }
 
   allow(prefix: string, now: number): boolean {
-    const h = this.hash(prefix);
+    const f = this.hash(prefix);
+    let h = f & this.mask;
     let slot = this.find(prefix, h);
     const prev = slot < 0 ? now : this.tat[slot]!;
     const due = Math.max(0, prev - now) + this.interval;
@@ -77,6 +105,10 @@ export class TokenBucketLimiter implements DhtRateLimiter {
       this.unlink(slot);
     } else {
       if (this.keys.length < this.maxSources) {
+        if (this.keys.length === this.capacity) {
+          this.grow(Math.min(2 * this.capacity, this.maxSources));
+          h = f & this.mask;
+        }
         slot = this.keys.length;
         this.keys.push(prefix);
       } else {
@@ -88,6 +120,7 @@ export class TokenBucketLimiter implements DhtRateLimiter {
         this.evicted++;
       }
       this.hashes[slot] = h;
+      this.full[slot] = f;
       this.insert(slot, h);
     }
     this.tat[slot] = now + due;
@@ -109,6 +142,7 @@ export class TokenBucketLimiter implements DhtRateLimiter {
         this.index[this.position(last)] = slot + 1;
         this.keys[slot] = this.keys[last]!;
         this.hashes[slot] = this.hashes[last]!;
+        this.full[slot] = this.full[last]!;
         this.tat[slot] = this.tat[last]!;
         this.prev[slot] = p;
         this.next[slot] = n;
@@ -125,7 +159,7 @@ export class TokenBucketLimiter implements DhtRateLimiter {
     for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    return (h ^ (h >>> 16)) & this.mask;
+    return h ^ (h >>> 16);
   }
 
   /** The slot holding `prefix` (whose hash is `h`), or −1. */

@@ -81,6 +81,8 @@ interface Stored {
   lastSeen: number;
   /** Local time it (or its latest version) arrived: provider order and expiry go by this. */
   arrivedAt: number;
+  /** Local time this claim (entity and key) first arrived here, kept across its newer versions. */
+  since: number;
   expiresAt: number;
   /** Address prefix that stored it ('' for our own copies), charged for it. */
   source: string;
@@ -179,7 +181,7 @@ export class RecordStore {
 
     const ttlMs = rec.ttl * 1000;
     const stored: Stored = {
-      bytes: rec.bytes, entityId: rec.entityId, pk, lastSeen: rec.lastSeen, arrivedAt: now, source,
+      bytes: rec.bytes, entityId: rec.entityId, pk, lastSeen: rec.lastSeen, arrivedAt: now, since: prev?.since ?? rotated?.since ?? now, source,
       expiresAt: Math.min(staleAt(rec), now + Math.min(ttlMs, L.tExpireMs)),
     };
     if (prev) {
@@ -189,7 +191,7 @@ export class RecordStore {
       return { ok: true, status: 'stored' };
     }
     if (rotated) this.removeEntry(hex, slot!, claim(rotated.entityId, rotated.pk));
-    else if (slot && !this.makeRoom(hex, slot, rec.entityId, source)) return { ok: false, reason: 'full' };
+    else if (slot && !this.makeRoom(hex, slot, rec.entityId, source)) return { ok: false, reason: 'quota' };
     if (this.total >= L.maxStoredRecords && !this.evictFarther(key)) return { ok: false, reason: 'full' };
     let s = this.slots.get(hex);
     if (!s) {
@@ -208,7 +210,12 @@ export class RecordStore {
    * entities, at most maxProvidersPerSource of them from one prefix, and drops its least
    * recently *arrived* one when full (live owners republish; a date the sender signed does not
    * count). A name holds at most maxKeysPerName keys, one per prefix (a second key from a prefix
-   * replaces its first); a full name drops a random claim, so no set of early keys owns it.
+   * replaces its first). The claim held longest (the incumbent: its owner has kept it alive by
+   * republishing since it first arrived) never gives way to a newcomer, whatever the newcomer's
+   * prefix: a second key from the incumbent's prefix is refused (false). A full name drops a
+   * random one of the others, so an owner whose claim arrives after a squatter's still gets in,
+   * and forged claims arriving after the owner's (from however many prefixes) only push out
+   * each other.
    */
   private makeRoom(hex: string, slot: Slot, entityId: string, source: string): boolean {
     const L = this.limits;
@@ -221,14 +228,19 @@ export class RecordStore {
     }
     const cap = slot.provider ? L.maxProvidersPerKey : L.maxKeysPerName;
     const perSource = slot.provider ? L.maxProvidersPerSource : 1;
+    // The incumbent of a name: the claim that first arrived earliest.
+    const incumbent = slot.provider ? undefined : group.reduce<Stored | undefined>((a, b) => (!a || b.since < a.since ? b : a), undefined);
     let victim: Stored | undefined;
     if (fromSource.length >= perSource) {
       fromSource = fromSource.sort((a, b) => a.arrivedAt - b.arrivedAt);
       victim = fromSource[0];
+      if (victim === incumbent) return false;
     } else if (group.length >= cap) {
-      victim = slot.provider
-        ? group.reduce((a, b) => (b.arrivedAt < a.arrivedAt ? b : a))
-        : group[this.random.u32() % group.length];
+      if (slot.provider) victim = group.reduce((a, b) => (b.arrivedAt < a.arrivedAt ? b : a));
+      else {
+        const others = group.filter((s) => s !== incumbent);
+        victim = others[this.random.u32() % others.length];
+      }
     }
     if (victim) {
       this.removeEntry(hex, slot, claim(victim.entityId, victim.pk));

@@ -30,4 +30,27 @@ describe('TokenBucketLimiter', () => {
     expect(l.allow('d', 5100)).toBe(true);
     expect(l.size).toBe(4);
   });
+
+  it('grows from a small table to its cap keeping every source and its bucket, then evicts in LRU order', () => {
+    const l = new TokenBucketLimiter(60, 2, 1000);
+    const key = (i: number): string => `4/10.${i >> 8}.${i & 255}.1`;
+    // Past several doublings: each source spends its burst of 2 at t = 0.
+    for (let i = 0; i < 1000; i++) {
+      expect(l.allow(key(i), 0)).toBe(true);
+      expect(l.allow(key(i), 0)).toBe(true);
+    }
+    expect(l.size).toBe(1000);
+    // Every one is still known after the re-indexing, with an empty bucket.
+    for (let i = 0; i < 1000; i++) expect(l.allow(key(i), 0)).toBe(false);
+    expect(l.evicted).toBe(0);
+    // At the cap: a new source evicts the least recently seen (key 0, touched first above).
+    expect(l.allow('4/192.0.2.1', 0)).toBe(true);
+    expect(l.evicted).toBe(1);
+    expect(l.size).toBe(1000);
+    expect(l.allow(key(0), 0)).toBe(true); // forgotten: a fresh burst (evicts key 1)
+    expect(l.allow(key(2), 0)).toBe(false);
+    l.sweep(10_000); // every bucket is full again
+    expect(l.size).toBe(0);
+    expect(l.allow(key(5), 10_000)).toBe(true);
+  });
 });

@@ -65,15 +65,16 @@ describe('store acceptance rules', () => {
     expect(s.put(recordKey('alice'), record(0).bytes, NOW, '4/0a0001').ok).toBe(true);
     const other = record(1, { lastSeen: T0 + 1 });
     // The first key seen does not lock the name: the other claim is held too, and both are served.
-    expect(s.put(recordKey('alice'), other.bytes, NOW, '4/0a0002')).toEqual({ ok: true, status: 'stored' });
-    expect(s.get(recordKey('alice'), NOW)).toHaveLength(2);
+    expect(s.put(recordKey('alice'), other.bytes, NOW + 1, '4/0a0002')).toEqual({ ok: true, status: 'stored' });
+    expect(s.get(recordKey('alice'), NOW + 1)).toHaveLength(2);
     // A rotation signed by key 0 replaces key 0's claim.
     const rotated = signRecord(fields({ lastSeen: T0 + 2 }), signer(2), signer(0));
-    expect(s.put(recordKey('alice'), rotated.bytes, NOW, '4/0a0001')).toEqual({ ok: true, status: 'stored' });
-    expect(s.get(recordKey('alice'), NOW)).toHaveLength(2);
-    // One source prefix holds one key per name: its new key replaces its old one.
-    expect(s.put(recordKey('alice'), record(3, { lastSeen: T0 + 3 }).bytes, NOW, '4/0a0002').ok).toBe(true);
-    expect(s.get(recordKey('alice'), NOW)).toHaveLength(2);
+    expect(s.put(recordKey('alice'), rotated.bytes, NOW + 2, '4/0a0001')).toEqual({ ok: true, status: 'stored' });
+    expect(s.get(recordKey('alice'), NOW + 2)).toHaveLength(2);
+    // One source prefix holds one key per name: its new key replaces its old one (unless that
+    // one is the claim held longest, here key 0's, now key 2's).
+    expect(s.put(recordKey('alice'), record(3, { lastSeen: T0 + 3 }).bytes, NOW + 3, '4/0a0002').ok).toBe(true);
+    expect(s.get(recordKey('alice'), NOW + 3)).toHaveLength(2);
   });
 
   it('refuses a self-certifying name signed by a key it does not certify, from anyone', () => {
@@ -84,11 +85,30 @@ describe('store acceptance rules', () => {
     expect(s.put(recordKey(name), record(0, { entityId: name }).bytes, NOW)).toEqual({ ok: true, status: 'stored' });
   });
 
-  it('a name claimed by maxKeysPerName prefixes still takes a new claim (a random one gives way)', () => {
+  it('a name claimed by maxKeysPerName prefixes still takes a new claim (one of the younger ones gives way)', () => {
     const s = new RecordStore(self, { ...DEFAULT_STORE_LIMITS, maxKeysPerName: 4 });
     for (let i = 0; i < 4; i++) expect(s.put(recordKey('alice'), record(10 + i).bytes, NOW, `4/0a00${i}`).ok).toBe(true);
     expect(s.put(recordKey('alice'), record(0).bytes, NOW, '4/0b0000')).toEqual({ ok: true, status: 'stored' });
     expect(s.get(recordKey('alice'), NOW)).toHaveLength(4);
+  });
+
+  it('forged claims from many prefixes never push out the claim held longest, which its owner keeps republishing', () => {
+    const s = new RecordStore(self, { ...DEFAULT_STORE_LIMITS, maxKeysPerName: 4 });
+    const ownerKey = signer(0).publicKey;
+    const held = (): boolean => s.get(recordKey('alice'), NOW + 60_000).some((b) => Buffer.from(decodeRecord(b).publicKey).equals(ownerKey));
+    expect(s.put(recordKey('alice'), record(0).bytes, NOW, '4/0a0000').ok).toBe(true);
+    // 40 forgers, each a key of its own from a /24 of its own, arriving after the owner (the
+    // owner republishing in between); a random victim at the cap would have been the owner's
+    // claim with probability 1 − (3/4)^37.
+    for (let i = 0; i < 40; i++) {
+      expect(s.put(recordKey('alice'), record(100 + i).bytes, NOW + i * 1000, `4/0b${i.toString(16).padStart(4, '0')}`).ok).toBe(true);
+      if (i % 10 === 9) expect(s.put(recordKey('alice'), record(0, { lastSeen: T0 + i * 1000 }).bytes, NOW + i * 1000, '4/0a0000').ok).toBe(true);
+      expect(held()).toBe(true);
+    }
+    expect(s.get(recordKey('alice'), NOW + 60_000)).toHaveLength(4);
+    // Another key from the owner's prefix does not replace the claim held longest either.
+    expect(s.put(recordKey('alice'), record(200).bytes, NOW + 50_000, '4/0a0000')).toEqual({ ok: false, reason: 'quota' });
+    expect(held()).toBe(true);
   });
 
   it('drops records when they expire (ttl, or tExpire after being stored)', () => {
