@@ -21,7 +21,7 @@
 // (median, p99) and CPU per handshake (both processes' user+system time); msgN = one connection
 // pumping N-byte messages with the stack's own backpressure, messages/s (or MB/s) counted by the
 // receiver and CPU per message / per MB; api (peercomm only) = the delivery API at 256 B, each a
-// ratio to plain send() in the same repetition: send(x, { ack: true }) and request() → reply,
+// ratio to plain write() + 'drain' in the same repetition: send(x, { ack: true }) and request() → reply,
 // 256 in flight, and request() with 1 in flight (round trips/s); idle = the server's RSS growth
 // per open idle session (after full GCs). Progress on stderr, the tables on stdout. Needs dist/
 // (npm run build) and the openssl CLI (node:crypto cannot issue the Ed25519 certificates node:tls needs).
@@ -60,11 +60,11 @@ const API_CASES = [
 ];
 const CLUSTER_CONCURRENCY = 8;
 /** The ratios the gate checks (peercomm ÷ node:tls), all higher-is-better. */
-const GATED = ['handshake/rate', 'handshake/cpu', 'msg64/rate', 'msg1k/rate', 'msg1m/rate'];
+const GATED = ['handshake/rate', 'handshake/cpu', 'msg64/rate', 'msg1k/rate', 'msg64k/rate', 'msg1m/rate'];
 
 function parseArgs(argv) {
   const o = { mode: 'full', reps: 5, seconds: 2, sessions: 1000, stacks: STACK_NAMES, scenarios: Object.keys(SCENARIOS), json: null, runs: 3, cluster: 0, warmup: 8 };
-  const quick = () => Object.assign(o, { reps: 5, seconds: 0.5, warmup: 0, stacks: ['peercomm', 'tls'], scenarios: ['handshake', 'msg64', 'msg1k', 'msg1m'] });
+  const quick = () => Object.assign(o, { reps: 5, seconds: 0.5, warmup: 0, stacks: ['peercomm', 'tls'], scenarios: ['handshake', 'msg64', 'msg1k', 'msg64k', 'msg1m'] });
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -271,7 +271,7 @@ function summarize(o, reps) {
   const api = {};
   for (const key of keys) {
     if (key.startsWith('api/')) {
-      // peercomm only: a ratio to plain send() in the same repetition.
+      // peercomm only: a ratio to plain write() in the same repetition.
       const paired = reps.map((r) => r.peercomm[key] / r.peercomm['api/send']);
       api[key] = { value: median(reps.map((r) => r.peercomm[key])), ratio: { median: median(paired), reps: paired } };
       continue;
@@ -314,7 +314,7 @@ function fmt(v) {
 }
 
 const API_TITLES = {
-  'api/send': 'send() (reference)',
+  'api/send': 'write() and drain (reference)',
   'api/ack': 'send(x, { ack: true }), 256 in flight',
   'api/request': 'request() → reply, 256 in flight',
   'api/request1': 'request() → reply, 1 in flight (round trips)',
@@ -329,7 +329,7 @@ function print(o, result) {
   console.log(textTable([head, ...body], head.map((_, i) => i >= 2)));
   console.log(`\n"× vs X" = peercomm's advantage over X: rate ÷ rate, or X's cost ÷ peercomm's cost for CPU, latency and memory (median of ${o.reps} paired repetitions).`);
   if (Object.keys(result.api).length > 0) {
-    const apiHead = ['peercomm delivery API, 256 B', 'per second', '× send()'];
+    const apiHead = ['peercomm delivery API, 256 B', 'per second', '× write()'];
     const apiBody = Object.entries(result.api).map(([key, v]) => [API_TITLES[key], fmt(v.value), `${v.ratio.median.toFixed(3)}×`]);
     console.log(`\n${textTable([apiHead, ...apiBody], [false, true, true])}`);
   }

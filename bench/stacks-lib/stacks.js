@@ -12,9 +12,11 @@
 // secret  @hyperswarm/secret-stream (Noise XX, Ed25519 keys, libsodium secretstream), one
 //         message per write, each side checking the other's public key
 // peercomm  Peer sessions, each side pinning the other (trusted: no rate limits), loopback exempt
-//         from the listener's per-address limits; its server can also run as examples/cluster.mjs
-//         (node:cluster workers on one port: `server(hooks, setup, { cluster: n })`), and its
-//         connections add `api()` (send with ack, request → reply) for the delivery-API figures
+//         from the listener's per-address limits; pumped with session.write() and 'drain' (as
+//         tcp and tls are with socket.write()), received with the 'messages' batch event; its
+//         server can also run as examples/cluster.mjs (node:cluster workers on one port:
+//         `server(hooks, setup, { cluster: n })`), and its connections add `api()` (send with
+//         ack, request → reply) for the delivery-API figures
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -297,6 +299,19 @@ async function windowed(op, window, stop, onDone) {
   await Promise.all(inflight);
 }
 
+/** The session's 'drain', or its close (so a pump never waits forever on a dead session). */
+function drained(session) {
+  return new Promise((resolve) => {
+    const done = () => {
+      session.off('drain', done);
+      session.off('close', done);
+      resolve();
+    };
+    session.on('drain', done);
+    session.on('close', done);
+  });
+}
+
 const peercomm = {
   setup() {
     return {
@@ -308,7 +323,10 @@ const peercomm = {
     if (cluster) return clusterServer(setup, cluster);
     const identity = Identity.fromSeed(Buffer.from(setup.server, 'hex'));
     const peer = await Peer.create({ ...serverPeerOptions(setup), identity });
-    peer.on('message', (m) => onMessage(m.size));
+    // The batch event: every message of one socket read at once, as a high-volume server reads them.
+    peer.on('messages', (batch) => {
+      for (let i = 0; i < batch.length; i++) onMessage(batch[i].size);
+    });
     peer.on('request', (req) => void req.reply(req.payload));
     const { port } = await peer.listen({ host: HOST, port: 0 });
     return { port, info: {}, close: () => peer.close() };
@@ -324,8 +342,12 @@ const peercomm = {
       async connect(port) {
         const session = await peer.connect({ host: HOST, port });
         return {
+          /** write() until it returns false, then 'drain' (as node:net's write() is driven; send() is the promise API). */
           async pump(payload, stop) {
-            while (!stop()) await session.send(payload, { type: 'task' });
+            const options = { type: 'task' };
+            while (!stop()) {
+              if (!session.write(payload, options)) await drained(session);
+            }
           },
           /**
            * The delivery API (issue 12): `ack` = send(x, { ack: true }), `request` = request() →
