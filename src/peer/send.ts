@@ -4,11 +4,13 @@
  * (a slow reader slows the writer). Also what the peer refused (RATE_LIMITED, CHUNK_ERROR), kept
  * only for messages really outgoing and known classes, and the framing of handshake bodies.
  */
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { ErrorCode, PeerError } from '../errors.js';
 import { SessionState } from '../handshake/index.js';
 import { RATE_CLASSES, type RateClass } from '../ratelimit/index.js';
-import { DEFAULT_MAX_RECORD_PAYLOAD, MESSAGE_HEADER_BYTES, type SecureSession, type SessionChain } from '../session/index.js';
+import { DEFAULT_MAX_RECORD_PAYLOAD, MESSAGE_HEADER_BYTES, releaseSealBuffer, type SecureSession, type SessionChain } from '../session/index.js';
 import { rateClassOf } from '../wire/index.js';
 import { Delivery } from './delivery.js';
 import type { SessionIoOptions } from './session.js';
@@ -105,6 +107,12 @@ export class Sender {
   private needDrain = false;
   /** The clock read for this tick's sends (-1: not read yet); reset by each flush. */
   private tickNow = -1;
+  /**
+   * A plain TCP socket: once its write callback runs the kernel has the bytes and nothing
+   * refers to the buffer, which may then seal a later write (seal.ts). Other streams (an
+   * in-memory pair, a relay's) may pass the buffer itself on, so theirs are never reused.
+   */
+  private readonly recycles: boolean;
 
   constructor(
     private readonly stream: Duplex,
@@ -116,6 +124,7 @@ export class Sender {
   ) {
     this.maxPendingBytes = opts.maxPendingBytes ?? 1024 * 1024;
     this.maxRecordPayload = opts.maxRecordPayload ?? DEFAULT_MAX_RECORD_PAYLOAD;
+    this.recycles = stream instanceof net.Socket && !(stream instanceof tls.TLSSocket);
     this.delivery = new Delivery(this, opts);
   }
 
@@ -399,7 +408,9 @@ export class Sender {
     try {
       while (chain.pendingBytes > 0 && !this.stream.writableNeedDrain) {
         const out = chain.flush(Date.now(), FLUSH_SLICE_BYTES);
-        if (out) this.stream.write(out);
+        if (out === null) continue;
+        if (this.recycles) this.stream.write(out, () => releaseSealBuffer(out));
+        else this.stream.write(out);
       }
     } catch (err) {
       return this.fail(err as PeerError, true);

@@ -6,3 +6,4 @@ export { ReplayWindow, DEFAULT_REPLAY_WINDOW, type ReplayVerdict } from './repla
 export { SessionChain } from './chain.js';
 export { type ReceiveResult } from './session.js';
 export { MESSAGE_HEADER_BYTES, runPayloadLength } from './run.js';
+export { releaseSealBuffer } from './seal.js';

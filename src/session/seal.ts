@@ -17,6 +17,39 @@ export interface OutRecord {
 
 export const KEY_UPDATE: OutRecord = { type: FrameType.KeyUpdate, count: 1, plainLength: 0 };
 
+/**
+ * Frames of a socket write are sealed into buffers that the writer may hand back once the
+ * socket has taken their bytes (releaseSealBuffer: net.Socket's write callback), so a
+ * sustained sender reuses a few buffers instead of allocating (fresh pages to fault in, then
+ * garbage) one per write. Below POOLED_MIN_BYTES Node's own pool is cheaper; above
+ * SEAL_BUFFER_BYTES (more than a flush slice) the buffer is allocated as before. A pooled
+ * buffer holds only frames, i.e. ciphertext once sealed, and is overwritten before reuse.
+ */
+const POOLED_MIN_BYTES = 16 * 1024;
+export const SEAL_BUFFER_BYTES = 384 * 1024;
+/** Free buffers kept (process-wide). */
+const SEAL_BUFFERS_KEPT = 4;
+const freeSealBuffers: ArrayBuffer[] = [];
+/** Pooled buffers handed out and not yet released: only these may come back. */
+const lent = new WeakSet<Uint8Array>();
+
+function sealBuffer(total: number): Buffer {
+  if (total < POOLED_MIN_BYTES || total > SEAL_BUFFER_BYTES) return Buffer.allocUnsafe(total);
+  const buf = Buffer.from(freeSealBuffers.pop() ?? new ArrayBuffer(SEAL_BUFFER_BYTES), 0, total);
+  lent.add(buf);
+  return buf;
+}
+
+/**
+ * The socket has written (or dropped) `frames`, a buffer flush() returned: its memory may seal
+ * the next write. Only for a writer that keeps no reference to what it wrote (net.Socket);
+ * anything not lent by the pool, or released twice, is ignored.
+ */
+export function releaseSealBuffer(frames: Uint8Array): void {
+  if (!lent.delete(frames) || freeSealBuffers.length >= SEAL_BUFFERS_KEPT) return;
+  freeSealBuffers.push(frames.buffer as ArrayBuffer);
+}
+
 export function frameBytes(r: OutRecord): number {
   return LENGTH_PREFIX_BYTES + recordHeaderLength(r.type) + r.plainLength + AEAD_TAG_BYTES;
 }
@@ -25,7 +58,7 @@ export function frameBytes(r: OutRecord): number {
 export function sealSegment(tx: Direction, sessionId: Uint8Array, firstSeq: number, records: OutRecord[], scratch: RegionScratch): { frames: Buffer; nextSeq: number } {
   let total = 0;
   for (const r of records) total += frameBytes(r);
-  const buf = Buffer.allocUnsafe(total);
+  const buf = sealBuffer(total);
   scratch.ensure(records.length);
   const { nonces, table } = scratch.views(records.length);
   let at = 0;

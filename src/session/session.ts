@@ -17,16 +17,21 @@ import { MemoryBudget, Reassembler, type ReassemblyOptions } from '../chunking/i
 import { AEAD_TAG_BYTES, type AeadSuite } from '../crypto/index.js';
 import { ErrorCode, PeerError, type ErrorCode as Code } from '../errors.js';
 import { SessionState, type HandshakeResult, type RemoteIdentity } from '../handshake/index.js';
-import { FrameType, decodeRecordHeader, type ChunkFields, type RateClass, type RecordType } from '../wire/index.js';
+import { FrameType, decodeRecordHeader, releaseFrame, type ChunkFields, type RateClass, type RecordType } from '../wire/index.js';
 import { Direction, NONCE_BYTES, RegionScratch } from './direction.js';
 import { Outbox } from './outbox.js';
 import { ReplayWindow } from './replay-window.js';
-import { checkRun, decodeErrorPayload, encodeErrorPayload, readRun, type ErrorPayload } from './run.js';
+import { MESSAGE_HEADER_BYTES, checkRun, decodeErrorPayload, encodeErrorPayload, readRun, type ErrorPayload } from './run.js';
 import { KEY_UPDATE, sealSegment, type OutRecord } from './seal.js';
 
 export const DEFAULT_SESSION_TTL_MS = 3_600_000;
-/** Largest plaintext of one record (the spec's frame payload limit). */
-export const DEFAULT_MAX_RECORD_PAYLOAD = 64 * 1024;
+/**
+ * Largest plaintext of one record this side seals: a 64 KiB message with its run header, so a
+ * message of up to 64 KiB (the spec's frame payload limit) travels whole in one data record and
+ * only larger ones are chunked (in chunks of 64 KiB: 1 MiB is 16 records). Receivers take any
+ * record that fits their frame limit (128 KiB by default, PROTOCOL.md §1).
+ */
+export const DEFAULT_MAX_RECORD_PAYLOAD = 64 * 1024 + MESSAGE_HEADER_BYTES;
 /** AES-256-GCM: at most 2^24 records under one key (DESIGN.md §3). */
 export const DEFAULT_RECORDS_PER_KEY = 2 ** 24;
 /** Error codes that refuse one message and leave the session usable; every other code ends it. */
@@ -402,6 +407,8 @@ export class SecureSession {
       return;
     }
     this.commitRecord(r);
+    // Decrypted into its message's buffer: nothing refers to the record's bytes any more.
+    if (into !== sealed) releaseFrame(r.body);
     // A new message takes its number even if refused, so both sides keep counting alike.
     const seq = this.reassembler.isNewMessage(c) ? this.received++ : -1;
     try {

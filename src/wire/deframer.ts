@@ -1,13 +1,52 @@
 /**
  * Pulls complete frames out of a byte stream cut at arbitrary points (TCP reads).
  * Frame = u32 big-endian body length ‖ body. A frame wholly inside one chunk is returned as a
- * view of it (no copy); a frame that spans chunks is copied once into a buffer allocated at
- * its announced size, and only after that size passed the limit. Errors are PeerErrors
+ * view of it (no copy); a frame that spans chunks is copied once into a buffer of its announced
+ * size (allocated, or one a consumer released), and only after that size passed the limit. Errors are PeerErrors
  * (FRAME_TOO_LARGE, MALFORMED_FRAME) and leave the deframer failed: a stream that lost
  * framing cannot be resynchronised.
  */
 import { ErrorCode, PeerError } from '../errors.js';
 import { ABSOLUTE_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, LENGTH_PREFIX_BYTES } from './constants.js';
+
+/**
+ * Bodies assembled across reads that their consumer handed back (releaseFrame: it decrypted
+ * them elsewhere, e.g. a chunk into its message's buffer, and kept no view), for the next
+ * frame that spans reads: a bulk transfer then assembles its records in two buffers in turn
+ * instead of allocating (and the collector freeing) one per 64 KiB record. Process-wide and
+ * small: at most SPARE_FRAMES buffers. A spare is reused only for a frame at least
+ * SPARE_FIT of its size, so a body that an application keeps (a data record's messages are
+ * views of it) never pins much more memory than it has bytes.
+ */
+const SPARE_FRAMES = 2;
+const SPARE_FIT = 0.75;
+/** Bodies assembled here and not yet released or dropped (only these may become spares). */
+const assembled = new WeakSet<Uint8Array>();
+const spares: ArrayBuffer[] = [];
+
+/** A buffer of `length` bytes for a body that spans reads: a spare that fits, or a new one. */
+function assemblyBuffer(length: number): Buffer {
+  for (let i = 0; i < spares.length; i++) {
+    const ab = spares[i]!;
+    if (ab.byteLength >= length && length >= ab.byteLength * SPARE_FIT) {
+      spares[i] = spares[spares.length - 1]!;
+      spares.pop();
+      return Buffer.from(ab, 0, length);
+    }
+  }
+  // Its own allocation: a small allocUnsafe would share Node's pool with unrelated data.
+  return Buffer.allocUnsafeSlow(length);
+}
+
+/**
+ * The consumer of a body that push() returned is done with it and holds no view of it (its
+ * bytes are dead): if it was assembled across reads, its memory may take the next such frame.
+ * Anything else (a view of a socket chunk, a body released twice) is ignored.
+ */
+export function releaseFrame(body: Uint8Array): void {
+  if (!assembled.delete(body) || spares.length >= SPARE_FRAMES) return;
+  spares.push(body.buffer as ArrayBuffer);
+}
 
 export interface DeframerOptions {
   /** Largest body accepted, in bytes (default 128 KiB, at most 16 MiB). */
@@ -58,6 +97,7 @@ export class Deframer {
         this.partialFilled += take;
         at += take;
         if (this.partialFilled === this.partial.length) {
+          assembled.add(this.partial);
           frames.push(this.partial);
           this.partial = null;
           this.partialFilled = 0;
@@ -83,8 +123,7 @@ export class Deframer {
         frames.push(chunk.subarray(at, at + length));
         at += length;
       } else {
-        // Its own allocation: a small allocUnsafe would share Node's pool with unrelated data.
-        this.partial = Buffer.allocUnsafeSlow(length);
+        this.partial = assemblyBuffer(length);
         this.partialFilled = 0;
       }
     }

@@ -10,6 +10,7 @@ import { RawClient } from '../helpers/raw-client.js';
 import { RecordForger } from '../helpers/record-forger.js';
 import { NO_LIMITS } from '../helpers/limits.js';
 import { planChunks } from '../../src/chunking/index.js';
+import { DEFAULT_MAX_RECORD_PAYLOAD } from '../../src/session/index.js';
 
 let server: Peer;
 let port: number;
@@ -85,8 +86,8 @@ describe('chunked transfer over TCP', () => {
     const got = nextMessage(server, 'client');
     const sent = session.sendStream(source, { length: total, type: 'task' });
     // Reserved as chunks arrive: a bit per chunk, then the chunks the first 1 MiB filled (the
-    // type byte and 16 chunks of 64,528 bytes), not the 4 MiB announced.
-    const plan = planChunks(total, 64 * 1024 - 1);
+    // type byte and the 16 chunks of 64 KiB it cuts into), not the 4 MiB announced.
+    const plan = planChunks(total, DEFAULT_MAX_RECORD_PAYLOAD - 1);
     const held = Math.ceil(plan.count / 8) + 1 + Math.floor((1024 * 1024) / plan.size) * plan.size;
     for (let i = 0; i < 400 && server.stats().reassembly.bytesInUse !== held; i++) await new Promise((r) => setTimeout(r, 25));
     expect(server.stats().reassembly).toMatchObject({ bytesInUse: held, unpinnedBytesInUse: held });

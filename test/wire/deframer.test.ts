@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PeerError, wire } from '../../src/index.js';
 
-const { Deframer, encodeFrame } = wire;
+const { Deframer, encodeFrame, releaseFrame } = wire;
 
 function stream(bodies: Uint8Array[]): Buffer {
   return Buffer.concat(bodies.map((b) => encodeFrame(b)));
@@ -132,5 +132,34 @@ describe('Deframer', () => {
     expect(() => new Deframer({ maxFrameBytes: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(() => new Deframer({ maxFrameBytes: 2 ** 31 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(() => encodeFrame(new Uint8Array(0))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+  it('reuses a released body that spanned reads, never one still held, nor a view of a read', () => {
+    const d = new Deframer();
+    const body = (fill: number, n = 40_000): Buffer => Buffer.alloc(n, fill);
+    /** Feeds one frame cut in two reads; returns its body. */
+    const spanning = (b: Buffer): Uint8Array => {
+      const bytes = encodeFrame(b);
+      expect(d.push(bytes.subarray(0, 100))).toEqual([]);
+      const [f] = d.push(bytes.subarray(100));
+      expect(Buffer.from(f!).equals(b)).toBe(true);
+      return f!;
+    };
+    const kept = spanning(body(1));
+    const second = spanning(body(2));
+    expect(second.buffer).not.toBe(kept.buffer);
+    releaseFrame(second);
+    releaseFrame(second); // twice: ignored
+    const third = spanning(body(3, 39_000));
+    expect(third.buffer).toBe(second.buffer); // the released memory, refilled
+    const fourth = spanning(body(4));
+    expect(fourth.buffer).not.toBe(second.buffer); // released once, handed out once
+    expect(Buffer.from(kept).equals(body(1))).toBe(true); // never released: untouched
+    // A body that was a view of its read is not the deframer's to recycle.
+    const [view] = d.push(encodeFrame(body(5, 1000)));
+    releaseFrame(view!);
+    expect(spanning(body(6)).buffer).not.toBe(view!.buffer);
+    // A spare is not used for a frame much smaller than itself (a kept body would pin the rest).
+    releaseFrame(fourth);
+    expect(spanning(body(7, 1000)).buffer).not.toBe(fourth.buffer);
   });
 });
