@@ -12,6 +12,11 @@ export class Inbox<T> {
 
   constructor(private readonly stream: Duplex, private readonly limit: number) {}
 
+  /** True once an iterator exists: before that, push() keeps nothing. */
+  get reading(): boolean {
+    return this.started;
+  }
+
   /** Hands a message to a waiting reader, or buffers it once a reader exists. */
   push(item: T): void {
     const waiter = this.waiters.shift();

@@ -1,6 +1,6 @@
 /** What applications receive, and the message-type helpers of the I/O layer. */
 import { ErrorCode, PeerError } from '../errors.js';
-import { FrameType, MESSAGE_TYPES, isMessageType, type MessageType } from '../wire/index.js';
+import { FrameType, MESSAGE_TYPES, type MessageType } from '../wire/index.js';
 import type { V1Message } from '../compat/v1/receiver.js';
 import type { Session } from './session.js';
 
@@ -61,12 +61,16 @@ export const NO_ACK = { id: null, ack: false, accept: noop, reject: noop } as co
 /** Application message types beyond the table: 0x80–0xff. */
 const APP_TYPE_MIN = 0x80;
 
+/** Wire id by type name: one Map lookup per send (this runs for every message written). */
+const ID_BY_NAME = new Map<string, number>(Object.entries(MESSAGE_TYPES).map(([name, t]) => [name, t.id]));
+
 export function typeId(type: MessageType | number | undefined): number {
   if (type === undefined) return MESSAGE_TYPES.message.id;
   if (typeof type === 'number') {
     if (Number.isInteger(type) && type >= APP_TYPE_MIN && type <= 0xff) return type;
-  } else if (isMessageType(type)) {
-    return MESSAGE_TYPES[type].id;
+  } else {
+    const id = ID_BY_NAME.get(type);
+    if (id !== undefined) return id;
   }
   throw new PeerError(ErrorCode.INVALID_ARGUMENT, `message type must be one of ${Object.keys(MESSAGE_TYPES).join(', ')} or 0x80..0xff`);
 }

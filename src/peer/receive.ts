@@ -318,8 +318,8 @@ export class Receiver {
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i]!;
       if (each) session.emit('message', m);
-      this.inbox.push(m);
-      if (ack) m.accept();
+      if (this.inbox.reading) this.inbox.push(m);
+      if (ack && m.ack) m.accept(); // a message that asked for no ack has nothing to accept
     }
   }
 }

@@ -16,8 +16,14 @@ import { Delivery } from './delivery.js';
 import type { SessionIoOptions } from './session.js';
 import type { SessionTimer } from './timers.js';
 
-/** Most plaintext sealed per socket write, so a large message never makes one huge buffer. */
+/** Most plaintext sealed per buffer, so a large message never makes one huge buffer. */
 const FLUSH_SLICE_BYTES = 256 * 1024;
+/**
+ * A flush goes on sealing slices while the socket holds less than this not yet taken by the
+ * kernel, corked so that they leave in one writev: one write call per tick for everything
+ * queued in it (up to maxPendingBytes), not one per slice and event-loop turn.
+ */
+const WRITE_AHEAD_BYTES = 1024 * 1024;
 /** Longest back-off a peer may ask for; a larger retry-after is cut to this (it cannot mute a class forever). */
 export const MAX_BACKOFF_MS = 10 * 60_000;
 /** Classes a peer may ask us to back off from (handshakes are limited at the listener, not here). */
@@ -315,7 +321,7 @@ export class Sender {
     if (!opts.control) this.checkBackoff(opts.classType ?? type, chunked);
     const now = this.now();
     this.timer.lastActivity = now;
-    this.countChunked(-1);
+    if (chunked) this.countChunked(-1);
     const seq = this.chain.send(type, bytes, now);
     this.nextSeq = seq + 1;
     const chunkId = chunked ? this.nextChunkId++ : null;
@@ -399,22 +405,28 @@ export class Sender {
     }
   }
 
-  /** Seals and writes what is queued, a slice at a time, until the socket asks to drain. */
+  /** Seals and writes what is queued, a slice at a time, while the socket has room (WRITE_AHEAD_BYTES). */
   private flush(): void {
     this.flushScheduled = false;
     this.tickNow = -1;
     const chain = this.chain;
-    if (chain.state !== SessionState.Ready || this.stream.destroyed) return;
+    const stream = this.stream;
+    if (chain.state !== SessionState.Ready || stream.destroyed) return;
+    const corked = chain.pendingBytes > FLUSH_SLICE_BYTES && stream.writableLength < WRITE_AHEAD_BYTES;
+    if (corked) stream.cork();
+    let failure: PeerError | null = null;
     try {
-      while (chain.pendingBytes > 0 && !this.stream.writableNeedDrain) {
+      while (chain.pendingBytes > 0 && stream.writableLength < WRITE_AHEAD_BYTES) {
         const out = chain.flush(Date.now(), FLUSH_SLICE_BYTES);
         if (out === null) continue;
-        if (this.recycles) this.stream.write(out, () => releaseSealBuffer(out));
-        else this.stream.write(out);
+        if (this.recycles) stream.write(out, () => releaseSealBuffer(out));
+        else stream.write(out);
       }
     } catch (err) {
-      return this.fail(err as PeerError, true);
+      failure = err as PeerError;
     }
+    if (corked) stream.uncork();
+    if (failure) return this.fail(failure, true);
     if (chain.pendingBytes > 0) void this.drained().then(() => this.scheduleFlush());
     else this.owedDrain();
   }

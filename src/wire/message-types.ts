@@ -25,9 +25,13 @@ export const MESSAGE_TYPES = {
 
 export type MessageType = keyof typeof MESSAGE_TYPES;
 
-const BY_ID = new Map<number, MessageType>(
-  (Object.keys(MESSAGE_TYPES) as MessageType[]).map((name) => [MESSAGE_TYPES[name].id, name]),
-);
+/** Name and rate class by wire id (0–255), as arrays: the receive path looks both up per message. */
+const NAME_BY_ID: (MessageType | undefined)[] = new Array<MessageType | undefined>(256).fill(undefined);
+const CLASS_BY_ID: RateClass[] = new Array<RateClass>(256).fill('task');
+for (const name of Object.keys(MESSAGE_TYPES) as MessageType[]) {
+  NAME_BY_ID[MESSAGE_TYPES[name].id] = name;
+  CLASS_BY_ID[MESSAGE_TYPES[name].id] = MESSAGE_TYPES[name].rateClass;
+}
 
 export function messageTypeId(type: MessageType): number {
   return MESSAGE_TYPES[type].id;
@@ -35,13 +39,12 @@ export function messageTypeId(type: MessageType): number {
 
 /** The name for a wire id, or undefined for an id this version does not know. */
 export function messageTypeName(id: number): MessageType | undefined {
-  return BY_ID.get(id);
+  return NAME_BY_ID[id];
 }
 
 /** The rate class a message type counts against; application types (0x80–0xff) count as task. */
 export function rateClassOf(id: number): RateClass {
-  const name = BY_ID.get(id);
-  return name === undefined ? 'task' : MESSAGE_TYPES[name].rateClass;
+  return CLASS_BY_ID[id] ?? 'task';
 }
 
 export function isMessageType(name: string): name is MessageType {
