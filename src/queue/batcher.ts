@@ -3,21 +3,35 @@
  * `setImmediate`, and batches are committed one after another (never two at once), so a slow
  * store gets bigger batches instead of concurrent ones. Each add() resolves with its item's result.
  */
+interface Waiter<R> {
+  resolve: (r: R) => void;
+  reject: (e: unknown) => void;
+}
+
 export class Batcher<I, R> {
   private items: I[] = [];
-  private waiters: { resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
+  private waiters: (Waiter<R> | null)[] = [];
   private scheduled = false;
   private running: Promise<void> = Promise.resolve();
 
   constructor(private readonly commit: (items: I[]) => Promise<R[]>) {}
 
   add(item: I): Promise<R> {
+    return new Promise((resolve, reject) => this.enqueue(item, { resolve, reject }));
+  }
+
+  /** add() for an item whose result and failure nobody waits for: no promise per item. */
+  push(item: I): void {
+    this.enqueue(item, null);
+  }
+
+  private enqueue(item: I, waiter: Waiter<R> | null): void {
     this.items.push(item);
+    this.waiters.push(waiter);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   /** Resolves once everything added so far is committed (or failed). */
@@ -34,9 +48,9 @@ export class Batcher<I, R> {
     this.running = this.running.then(async () => {
       try {
         const results = await this.commit(items);
-        waiters.forEach((w, i) => w.resolve(results[i]!));
+        waiters.forEach((w, i) => w?.resolve(results[i]!));
       } catch (err) {
-        for (const w of waiters) w.reject(err);
+        for (const w of waiters) w?.reject(err);
       }
     });
     // What arrives while this batch commits waits for it, then goes as one batch.

@@ -60,7 +60,7 @@ export class Inbound {
   arrive(session: Session, env: Envelope): void {
     const sender = session.remote!.fingerprint;
     // Failures of the store are retried by the sender (no ack went out).
-    this.batcher.add({ session, env, sender }).catch(() => undefined);
+    this.batcher.push({ session, env, sender });
   }
 
   settled(): Promise<void> {

@@ -61,6 +61,20 @@ interface AckBatch {
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const SWEEP_BATCH = 10_000;
+const QUEUED = { type: 'queued' } as const;
+
+/** Resolves when a session that wrote past its room may write again, or has ended. */
+function drained(session: Session): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      session.off('drain', done);
+      session.off('close', done);
+      resolve();
+    };
+    session.on('drain', done);
+    session.on('close', done);
+  });
+}
 
 export class OfflineQueue extends EventEmitter {
   readonly options: ResolvedQueueOptions;
@@ -70,6 +84,8 @@ export class OfflineQueue extends EventEmitter {
    */
   private owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   private store: Promise<QueueStore> | null = null;
+  /** The store once open (deliver() then skips awaiting it). */
+  private opened: QueueStore | null = null;
   private readonly links = new Map<string, Link>();
   private readonly byEntity = new Map<string, Set<Session>>();
   private readonly ids = new MessageIds();
@@ -84,7 +100,15 @@ export class OfflineQueue extends EventEmitter {
   constructor(private readonly host: QueueHost, private readonly config: QueueOptions = {}) {
     super();
     this.options = resolveOptions(config);
-    this.puts = new Batcher(async (reqs) => (await this.open()).put(reqs, this.options.quota, Date.now()));
+    this.puts = new Batcher(async (reqs) => {
+      const results = await (await this.open()).put(reqs, this.options.quota, Date.now());
+      // Each recipient given entries is woken once per batch.
+      const woken = new Set<string>();
+      reqs.forEach((r, i) => {
+        if (results[i]!.ok && !woken.has(r.recipient)) woken.add(r.recipient), this.wake(r.recipient);
+      });
+      return results;
+    });
     this.acks = new Batcher((items) => this.commitAcks(items));
     this.inbound = new Inbound(() => this.open(), this.options, (m) => this.emit('message', m),
       (m) => this.emit('refused', m), this.counters);
@@ -101,6 +125,7 @@ export class OfflineQueue extends EventEmitter {
     if (this.store === null) {
       this.store = openStore(this.config, this.host.identity, (m) => this.warn(m));
       this.store.then((store) => {
+        this.opened = store;
         if (store.backend === 'sqlite') this.owner = 'local';
         this.startPolling();
       }, () => undefined);
@@ -120,13 +145,12 @@ export class OfflineQueue extends EventEmitter {
     const ttl = options.ttl ?? this.options.defaultTtl;
     if (!Number.isFinite(ttl) || ttl <= 0 || ttl > this.options.maxTtl) throw new PeerError(ErrorCode.INVALID_ARGUMENT, `ttl must be in (0, ${this.options.maxTtl}] ms`);
     const type = typeId(options.type);
-    await this.open();
+    if (this.opened === null || this.closed) await this.open();
     const now = Date.now();
     const id = this.ids.next();
     const r = await this.puts.add({ id, recipient, type, payload: bytes, createdAt: now, expiresAt: now + ttl });
     if (!r.ok) throw new PeerError(ErrorCode.QUEUE_FULL, `the queue for ${recipient} is full (${r.limit})`, { recipient, limit: r.limit });
     this.emit('queued', { id, recipient });
-    this.wake(recipient);
     return id;
   }
 
@@ -334,9 +358,12 @@ export class OfflineQueue extends EventEmitter {
     }
     let prev = c.after;
     const sent: { key: string; pos: number }[] = [];
+    let room = true;
     try {
+      // Queued without waiting (no promise per entry); a full session is waited for after the slice.
+      const now = Date.now();
       for (const e of res.entries) {
-        await session.send(envelope(e, prev, store.epoch), { type: 'queued' });
+        room = session.write(envelope(e, prev, store.epoch, now), QUEUED);
         sent.push({ key: hex(e.id), pos: e.pos });
         prev = e.pos;
       }
@@ -351,6 +378,7 @@ export class OfflineQueue extends EventEmitter {
       return;
     }
     c.sent(sent, Date.now());
+    if (!room) await drained(session);
   }
 
   private onAck(session: Session, ack: { kind: AckKind; ids: Uint8Array[] }): void {
@@ -394,8 +422,8 @@ export class OfflineQueue extends EventEmitter {
 }
 
 /** The wire form of an entry: prev is the position sent before it in this pass, the TTL what is left of it. */
-function envelope(e: OutboxEntry, prev: number, epoch: Uint8Array): Buffer {
-  const ttlSeconds = Math.max(1, Math.ceil((e.expiresAt - Date.now()) / 1000));
+function envelope(e: OutboxEntry, prev: number, epoch: Uint8Array, now: number): Buffer {
+  const ttlSeconds = Math.max(1, Math.ceil((e.expiresAt - now) / 1000));
   return encodeEnvelope({ id: e.id, epoch, pos: e.pos, prev, ttlSeconds, type: e.type, payload: e.payload });
 }
 

@@ -10,6 +10,8 @@ declare module 'better-sqlite3' {
       run(...params: unknown[]): RunResult;
       get(...params: unknown[]): Row | undefined;
       all(...params: unknown[]): Row[];
+      /** Rows as arrays of column values, in select order (the statement itself, reconfigured). */
+      raw(toggle?: boolean): Statement<unknown[]>;
     }
     interface Database {
       prepare<Row = unknown>(sql: string): Statement<Row>;
