@@ -80,19 +80,28 @@ export class HmacSha256Key {
 
   /** HKDF-Expand(this key as PRK, info, L) → OKM, T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i). */
   expand(info: Uint8Array, length: number): Buffer {
-    assertBytes(info, 'info');
     if (!Number.isInteger(length) || length < 0 || length > HKDF_MAX_LENGTH) {
       throw new PeerError(ErrorCode.INVALID_ARGUMENT, `HKDF length must be 0 to ${HKDF_MAX_LENGTH}, got ${length}`);
     }
     // Key material gets its own allocation, never a slice of Node's shared pool beside other data.
-    const out = Buffer.allocUnsafeSlow(length);
+    return this.expandInto(info, Buffer.allocUnsafeSlow(length));
+  }
+
+  /**
+   * HKDF-Expand into `out` (L = out.length), e.g. a view of one allocation holding a session's
+   * keys together. Returns `out`.
+   */
+  expandInto<T extends Uint8Array>(info: Uint8Array, out: T): T {
+    assertBytes(info, 'info');
+    const length = out.length;
+    if (length > HKDF_MAX_LENGTH) throw new PeerError(ErrorCode.INVALID_ARGUMENT, `HKDF length must be 0 to ${HKDF_MAX_LENGTH}, got ${length}`);
     const counter = Uint8Array.of(1);
     if (length <= SHA256_BYTES) {
       // One block (every key the handshake derives): straight into out when it is whole.
       if (length === SHA256_BYTES) this.macInto(out, info, counter);
       else {
         this.macInto(this.innerHash, info, counter);
-        this.innerHash.copy(out, 0, 0, length);
+        out.set(this.innerHash.subarray(0, length));
       }
       return out;
     }
@@ -100,7 +109,7 @@ export class HmacSha256Key {
     for (let offset = 0; offset < length; offset += SHA256_BYTES) {
       if (counter[0] === 1) this.macInto(t, info, counter);
       else this.macInto(t, t, info, counter);
-      t.copy(out, offset, 0, Math.min(SHA256_BYTES, length - offset));
+      out.set(t.subarray(0, Math.min(SHA256_BYTES, length - offset)), offset);
       counter[0]!++;
     }
     wipe(t);

@@ -12,6 +12,9 @@ import { LABELS, SESSION_KEY_INFO, labelBytes } from './constants.js';
 
 export type Role = 'initiator' | 'responder';
 
+/** Two keys, two IVs, the confirm key and the session id. */
+const KEY_BLOCK_BYTES = 32 + 12 + 32 + 12 + 32 + SESSION_ID_BYTES;
+
 export interface DirectionalKeys {
   sessionId: Buffer;
   sendKey: Buffer;
@@ -37,9 +40,13 @@ export function deriveKeys(ephemeral: X25519KeyPair, peerEphemeral: Uint8Array, 
   try {
     shared = x25519.sharedSecret(ephemeral.secretKey, peerEphemeral);
     sessionKey = hkdf(shared, handshakeHash, labelBytes(SESSION_KEY_INFO), 32);
-    // session_key is the PRK of six expansions: its HMAC states are computed once.
+    // session_key is the PRK of six expansions: its HMAC states are computed once. The six
+    // values share one allocation of their own (not Node's pool): a READY session holds one
+    // ArrayBuffer for its keys, IVs and id instead of five; each is wiped in place as before.
     prk = new HmacSha256Key(sessionKey);
-    const expand = (label: string, length: number): Buffer => prk!.expand(labelBytes(label), length);
+    const block = Buffer.allocUnsafeSlow(KEY_BLOCK_BYTES);
+    let at = 0;
+    const expand = (label: string, length: number): Buffer => prk!.expandInto(labelBytes(label), block.subarray(at, (at += length)));
     const i2rKey = expand(LABELS.keyInitiatorToResponder, 32);
     const i2rIv = expand(LABELS.ivInitiatorToResponder, 12);
     const r2iKey = expand(LABELS.keyResponderToInitiator, 32);
