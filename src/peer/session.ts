@@ -119,7 +119,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private closing: Promise<void> | null = null;
   /** Resolves when the handshake is READY, rejects with its PeerError. */
   readonly ready: Promise<void>;
-  private settleReady!: (err?: PeerError) => void;
+  /** Settles `ready`; dropped once it has (a READY session keeps no resolver closures). */
+  private settleReady: ((err?: PeerError) => void) | null = null;
 
   constructor(
     private readonly stream: Duplex,
@@ -417,7 +418,8 @@ export class Session extends EventEmitter<SessionEvents> {
     });
     this.renewal = new Renewal(this.stream, chain, this.role, this.handshakeOptions, this.opts, (result, at) => this.secureSession(result, at));
     this.armTimer();
-    this.settleReady();
+    this.settleReady!();
+    this.settleReady = null;
     this.emit('ready');
   }
 
@@ -533,7 +535,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.renewal?.destroy();
     this.chain?.destroy();
     // A normal close builds its errors without stack traces (endingError).
-    if (this.chain === null) this.settleReady(err ?? endingError(ErrorCode.INVALID_STATE, 'session closed before READY'));
+    this.settleReady?.(err ?? endingError(ErrorCode.INVALID_STATE, 'session closed before READY'));
+    this.settleReady = null;
     this.sender?.close(err ?? endingError(ErrorCode.INVALID_STATE, 'session is CLOSED'));
     this.inbox.end();
     this.receiver?.abandon(err ?? endingError(ErrorCode.INVALID_STATE, 'session closed during a streamed message'));
