@@ -4,14 +4,16 @@
 // stacks interleaved in rotating order within each repetition, every figure a ratio paired per
 // repetition (peercomm ÷ the other stack measured in the same repetition), median of those.
 //
-//   node bench/stacks.js                 full: 5 repetitions, every stack and scenario, 1,000 idle sessions
+//   node bench/stacks.js                 full: 5 repetitions, every stack and scenario, 1,000 idle sessions,
+//                                       and the node:cluster figure (2 workers ÷ 1) in the same run
 //   node bench/stacks.js --quick         5 short repetitions, peercomm and node:tls, the gated scenarios (~60 s)
 //   node bench/stacks.js --check         --quick, then gate the ratios to node:tls against
 //                                       bench/baseline-stacks.json (part of npm run bench:check)
 //   node bench/stacks.js --update-baseline   re-measure (--quick profile, --runs N, default 3) and
 //                                       write bench/baseline-stacks.json
-//   --cluster [N]                        also: handshakes/s with N node:cluster workers (default 2)
-//                                       ÷ one worker (examples/cluster.mjs), 8 client loops
+//   --cluster [N]                        handshakes/s with N node:cluster workers (default 2) ÷ one
+//                                       worker (examples/cluster.mjs), 8 client loops: on by default in
+//                                       the full run, off in --quick; --cluster 0 leaves it out
 //   --warmup S                           seconds of handshakes (8 at a time) before the handshake window
 //                                       (default 8; 0 in --quick): the JIT's steady state
 //   --reps N  --seconds S  --sessions N  --stacks tcp,tls,secret,peercomm
@@ -63,8 +65,8 @@ const CLUSTER_CONCURRENCY = 8;
 const GATED = ['handshake/rate', 'handshake/cpu', 'msg64/rate', 'msg1k/rate', 'msg64k/rate', 'msg1m/rate'];
 
 function parseArgs(argv) {
-  const o = { mode: 'full', reps: 5, seconds: 2, sessions: 1000, stacks: STACK_NAMES, scenarios: Object.keys(SCENARIOS), json: null, runs: 3, cluster: 0, warmup: 8 };
-  const quick = () => Object.assign(o, { reps: 5, seconds: 0.5, warmup: 0, stacks: ['peercomm', 'tls'], scenarios: ['handshake', 'msg64', 'msg1k', 'msg64k', 'msg1m'] });
+  const o = { mode: 'full', reps: 5, seconds: 2, sessions: 1000, stacks: STACK_NAMES, scenarios: Object.keys(SCENARIOS), json: null, runs: 3, cluster: 2, warmup: 8 };
+  const quick = () => Object.assign(o, { reps: 5, seconds: 0.5, warmup: 0, cluster: 0, stacks: ['peercomm', 'tls'], scenarios: ['handshake', 'msg64', 'msg1k', 'msg64k', 'msg1m'] });
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -86,6 +88,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else fail(`unknown argument ${a} (try --help)`);
   }
+  if (o.cluster === 1) fail('--cluster N compares N workers with one: N must be 2 or more (0: leave it out)');
   if (!(o.reps >= 1) || !(o.seconds > 0) || !(o.sessions >= 1) || !(o.runs >= 1) || !(o.warmup >= 0)) fail('--reps, --runs, --seconds, --sessions need positive numbers, --warmup a number of seconds');
   for (const s of o.stacks) if (!STACKS[s]) fail(`unknown stack ${s} (${STACK_NAMES.join(', ')})`);
   for (const s of o.scenarios) if (!SCENARIOS[s]) fail(`unknown scenario ${s} (${Object.keys(SCENARIOS).join(', ')})`);
