@@ -90,6 +90,9 @@ interface RecipientRow { recipient: string; seq: number; messages: number; bytes
  */
 const ATTEMPTS = '(attempts + (pos <= (SELECT sent FROM recipients r WHERE r.recipient = outbox.recipient)))';
 
+/** Entries of handedOut, all recipients (one window of 1,024 for 16 recipients: ~1.5 MiB at most). */
+const HANDED_OUT_MAX = 16_384;
+
 const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 function info(r: Omit<Row, 'payload'> & { size: number }): EntryInfo {
@@ -104,6 +107,14 @@ export class SqliteStore implements QueueStore {
   readonly epoch: Uint8Array;
   private readonly db: Db;
   private readonly q;
+  /**
+   * What lease() handed out, per recipient: position → id and payload size. An entry's position
+   * never changes and is never reused, so an ack whose ids match these at a run of positions, all
+   * still pending (an index-only count), removes the run without reading its rows. Bounded by
+   * HANDED_OUT_MAX (cleared when full: acks then read the rows); stale entries only cost memory.
+   */
+  private handedOut = new Map<string, Map<number, { id: Buffer; size: number }>>();
+  private handedOutCount = 0;
 
   private constructor(db: Db) {
     this.db = db;
@@ -129,8 +140,9 @@ export class SqliteStore implements QueueStore {
       kill: p('UPDATE outbox SET dead = 1 WHERE id = ?'),
       del: p('DELETE FROM outbox WHERE id = ?'),
       range: raw<[Buffer, number, number]>('SELECT id, pos, length(payload) FROM outbox WHERE recipient = ? AND dead = 0 AND pos BETWEEN ? AND ?'),
+      countRange: raw<[number]>('SELECT count(*) FROM outbox WHERE recipient = ? AND dead = 0 AND pos BETWEEN ? AND ?'),
       delRange: p('DELETE FROM outbox WHERE recipient = ? AND dead = 0 AND pos BETWEEN ? AND ?'),
-      delOf: p<{ id: Buffer; dead: number; size: number }>('DELETE FROM outbox WHERE id = ? AND recipient = ? RETURNING id, dead, length(payload) AS size'),
+      delOf: p<{ id: Buffer; pos: number; dead: number; size: number }>('DELETE FROM outbox WHERE id = ? AND recipient = ? RETURNING id, pos, dead, length(payload) AS size'),
       expired: p<Row>('SELECT id, recipient, dead, length(payload) AS size FROM outbox WHERE expires_at <= ? LIMIT ?'),
       usageOne: p<Usage>('SELECT messages, bytes, dead FROM recipients WHERE recipient = ?'),
       usageAll: p<Usage>('SELECT coalesce(sum(messages), 0) AS messages, coalesce(sum(bytes), 0) AS bytes, coalesce(sum(dead), 0) AS dead FROM recipients'),
@@ -252,6 +264,7 @@ export class SqliteStore implements QueueStore {
             out.dead.push(id);
           } else {
             out.entries.push({ id, recipient, pos, type, payload, createdAt, expiresAt, attempts: handedOut + 1 });
+            this.remember(recipient, pos, id, payload.length);
           }
         }
       }
@@ -270,10 +283,22 @@ export class SqliteStore implements QueueStore {
     this.q.rcptSub.run(row.dead ? 0 : 1, row.dead ? 1 : 0, size, row.recipient);
   }
 
+  private remember(recipient: string, pos: number, id: Buffer, size: number): void {
+    if (this.handedOutCount >= HANDED_OUT_MAX) {
+      this.handedOut = new Map();
+      this.handedOutCount = 0;
+    }
+    let known = this.handedOut.get(recipient);
+    if (known === undefined) this.handedOut.set(recipient, (known = new Map()));
+    if (!known.has(pos)) this.handedOutCount++;
+    known.set(pos, { id, size });
+  }
+
   /**
-   * Runs of consecutive known positions: one range read (every stored id must be the one
-   * acknowledged at its position) and one range DELETE; the rest one DELETE … RETURNING per id.
-   * The recipient's counters once per batch.
+   * Runs of consecutive known positions: one range DELETE each, after an index-only count when
+   * this process handed the run out (see handedOut), else after a range read (every stored id
+   * must be the one acknowledged at its position); the rest one DELETE … RETURNING per id. The
+   * recipient's counters once per batch.
    */
   ack(recipient: string, ids: Uint8Array[], positions: number[] = []): Promise<Uint8Array[]> {
     return this.tx(() => {
@@ -281,6 +306,8 @@ export class SqliteStore implements QueueStore {
       const sums = { pending: 0, dead: 0, bytes: 0 };
       const byPos: { id: Uint8Array; pos: number }[] = [];
       const rest: Uint8Array[] = [];
+      const known = this.handedOut.get(recipient);
+      const gone = (pos: number): void => void (known?.delete(pos) && this.handedOutCount--);
       ids.forEach((id, i) => ((positions[i] ?? 0) > 0 ? byPos.push({ id, pos: positions[i]! }) : rest.push(id)));
       byPos.sort((a, b) => a.pos - b.pos);
       for (let i = 0; i < byPos.length;) {
@@ -290,16 +317,27 @@ export class SqliteStore implements QueueStore {
         i = j + 1;
         const first = run[0]!.pos;
         const last = run[run.length - 1]!.pos;
+        if (known !== undefined && run.every((e) => known.get(e.pos)?.id.equals(e.id)) && this.q.countRange.get(recipient, first, last)![0] === run.length) {
+          this.q.delRange.run(recipient, first, last);
+          for (const e of run) {
+            sums.pending++;
+            sums.bytes += known.get(e.pos)!.size;
+            removed.push(known.get(e.pos)!.id);
+            gone(e.pos);
+          }
+          continue;
+        }
         const rows = this.q.range.all(recipient, first, last);
         if (!rows.every(([id, pos]) => id.equals(run[pos - first]!.id))) {
           rest.push(...run.map((e) => e.id));
           continue;
         }
         if (rows.length > 0) this.q.delRange.run(recipient, first, last);
-        for (const [id, , size] of rows) {
+        for (const [id, pos, size] of rows) {
           sums.pending++;
           sums.bytes += size;
           removed.push(id);
+          gone(pos);
         }
         // Not pending at its position (dead, or gone): looked up by id below.
         if (rows.length < run.length) {
@@ -314,6 +352,7 @@ export class SqliteStore implements QueueStore {
         else sums.pending++;
         sums.bytes += row.size;
         removed.push(row.id);
+        gone(row.pos);
       }
       if (removed.length > 0) this.q.rcptSub.run(sums.pending, sums.dead, sums.bytes, recipient);
       return removed;

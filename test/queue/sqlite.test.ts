@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -96,5 +97,34 @@ CREATE TABLE senders (sender TEXT PRIMARY KEY, epoch BLOB, last INTEGER NOT NULL
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION + 1);
     expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'outbox'").get()).toEqual({ n: 0 });
     db.close();
+  });
+});
+
+describe('sqlite acks of runs this store handed out', () => {
+  const T = 1_700_000_000_000;
+  const put = (n: number) => Array.from({ length: n }, (_, i) => ({ id: randomBytes(16), recipient: 'bob', type: 4, payload: Buffer.alloc(10 + i), createdAt: T, expiresAt: T + 3_600_000 }));
+  const lease = { owner: 'local', after: 0, max: 100, leaseMs: 30_000, maxAttempts: 20 };
+
+  it('remove exactly what is still pending when another connection (the CLI) removed some of the run meanwhile', async () => {
+    const file = path.join(dir, 'runs.db');
+    const a = SqliteStore.open({ path: file });
+    const b = SqliteStore.open({ path: file }); // e.g. `peercomm queue purge` while the agent runs
+    const entries = put(10);
+    await a.put(entries, { messages: 100, bytes: 1e6 }, T);
+    const leased = (await a.lease('bob', lease, T)).entries;
+    expect(leased.map((e) => e.pos)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(await b.ack('bob', [entries[4]!.id])).toHaveLength(1);
+    const removed = await a.ack('bob', leased.map((e) => e.id), leased.map((e) => e.pos));
+    expect(removed.map((id) => Buffer.from(id).toString('hex')).sort()).toEqual(entries.filter((_, i) => i !== 4).map((e) => e.id.toString('hex')).sort());
+    expect(await a.usage('bob')).toEqual({ messages: 0, bytes: 0, dead: 0 });
+
+    const more = put(5);
+    await a.put(more, { messages: 100, bytes: 1e6 }, T);
+    const again = (await a.lease('bob', lease, T)).entries;
+    expect(await b.purge('bob', 'pending')).toBe(5);
+    expect(await a.ack('bob', again.map((e) => e.id), again.map((e) => e.pos))).toEqual([]);
+    expect(await a.usage('bob')).toEqual({ messages: 0, bytes: 0, dead: 0 });
+    await a.close();
+    await b.close();
   });
 });
