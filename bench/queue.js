@@ -103,11 +103,20 @@ async function startRedis(dir, appendfsync) {
  * One run of `fn` sending N messages (it resolves with the receiver's report): msgs/s, and the
  * CPU time per message of this process, the receiver and redis-server (if any).
  */
+/** What is being measured (named when it stalls), and how long a run may take at most (1,000 msgs/s). */
+let current = '';
+const STALL_SECONDS = Math.max(120, N / 1000);
+
 async function timed(fn, redisPid) {
   const t0 = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
   const redis0 = procCpuMs(redisPid);
-  const report = await fn();
+  // A run that never ends (a lost message or ack) fails the benchmark with its name, not a silent hang.
+  let timer;
+  const stalled = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`bench:queue: ${current} did not finish in ${STALL_SECONDS} s; stopped`)), STALL_SECONDS * 1000);
+  });
+  const report = await Promise.race([fn(), stalled]).finally(() => clearTimeout(timer));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
   const us = (ms) => (ms * 1000) / N;
@@ -181,6 +190,7 @@ const CASES = ALL_CASES.filter((c) => ONLY === undefined || ONLY.includes(c.name
 async function main() {
   const dir = mkdtempSync(path.join(tmpdir(), 'peercomm-bench-queue-'));
   const redis = { redis: await startRedis(dir, 'everysec'), redisAlways: await startRedis(path.join(dir, 'always'), 'always') };
+  process.on('exit', () => { for (const r of Object.values(redis)) r?.child.kill(); }); // also when a run stalls
   const receivers = {
     sqlite: await startReceiver({ path: path.join(dir, 'rx.db') }),
     sqliteFull: await startReceiver({ path: path.join(dir, 'rx-full.db'), durability: 'full' }),
@@ -199,8 +209,14 @@ async function main() {
   const session = await client.connect({ host: '127.0.0.1', port: receivers.sqlite.port });
   const rounds = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const r = { send: await plainSend(receivers.sqlite, session), ack: await ackSend(receivers.sqlite, session) };
-    for (const c of CASES) if (senders[c.name]) r[c.name] = await queued(receivers[c.name], senders[c.name], redis[c.name]?.child.pid);
+    current = `round ${round + 1}: send()`;
+    const r = { send: await plainSend(receivers.sqlite, session) };
+    current = `round ${round + 1}: send({ ack: true })`;
+    r.ack = await ackSend(receivers.sqlite, session);
+    for (const c of CASES) {
+      current = `round ${round + 1}: deliver() ${c.label}`;
+      if (senders[c.name]) r[c.name] = await queued(receivers[c.name], senders[c.name], redis[c.name]?.child.pid);
+    }
     rounds.push(r);
   }
   console.log(`bench:queue — ${N.toLocaleString('en-US')} × 1 KiB per run, ${ROUNDS} interleaved round(s); medians of the per-round figures and of the ratios paired within each round; node ${process.version}; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
