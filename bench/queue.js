@@ -36,7 +36,11 @@ const ONLY = arg('--cases')?.split(',');
 const BIG_QUOTA = { messages: 2_000_000, bytes: 4 * 1024 ** 3 };
 const payload = Buffer.alloc(SIZE, 7);
 
-/** The receiving process: counts plain messages and queued ones; answers { expect } when reached, with its CPU time since. */
+/**
+ * The receiving process: counts plain messages and queued ones. { expect } resets the count and is
+ * answered { armed } at once (the sender starts only then: messages that overtook the IPC message
+ * would not be counted), then { reached } with its CPU time since.
+ */
 async function receiver() {
   const opts = JSON.parse(process.argv[3]);
   const peer = await Peer.create({ entityId: 'bob', rateLimits: NO_LIMITS, queue: { ...opts.queue, quota: BIG_QUOTA } });
@@ -54,7 +58,7 @@ async function receiver() {
   peer.on('message', () => { plain++; check(); });
   peer.queue.on('message', () => { queued++; check(); });
   process.on('message', (m) => {
-    if (m.expect) { plain = 0; queued = 0; want = m.expect; cpu0 = process.cpuUsage(); check(); }
+    if (m.expect) { plain = 0; queued = 0; want = m.expect; cpu0 = process.cpuUsage(); process.send({ armed: true }); }
     if (m.exit) void peer.close().then(() => process.exit(0)); // exits (not killed) so --cpu-prof writes its profile
   });
   process.on('disconnect', () => process.exit(1)); // the benchmark died: do not linger
@@ -74,10 +78,12 @@ function freePort() {
 async function startReceiver(queue) {
   const child = fork(new URL(import.meta.url).pathname, ['receiver', JSON.stringify({ queue })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const { port } = await new Promise((r) => child.once('message', r));
-  const expect = (kind, n) => {
-    const reached = new Promise((r) => child.once('message', r));
+  /** Arms the receiver's count; resolves once it is armed, with { reached } (its report, later). */
+  const expect = async (kind, n) => {
+    const armed = new Promise((r) => child.once('message', r));
     child.send({ expect: { kind, n } });
-    return reached;
+    await armed;
+    return { reached: new Promise((r) => child.once('message', r)) };
   };
   return { child, port, expect };
 }
@@ -123,16 +129,16 @@ async function timed(fn, redisPid) {
   return { rate: N / seconds, cpu: { sender: us((cpu.user + cpu.system) / 1000), receiver: us(report.cpuMs), redis: redisPid ? us(procCpuMs(redisPid) - redis0) : 0 } };
 }
 
-function plainSend(rx, session) {
-  const reached = rx.expect('plain', N);
+async function plainSend(rx, session) {
+  const { reached } = await rx.expect('plain', N);
   return timed(async () => {
     for (let i = 0; i < N; i++) await session.send(payload);
     return reached;
   });
 }
 
-function ackSend(rx, session) {
-  const reached = rx.expect('plain', N);
+async function ackSend(rx, session) {
+  const { reached } = await rx.expect('plain', N);
   return timed(async () => {
     const window = new Set();
     for (let i = 0; i < N; i++) {
@@ -147,7 +153,7 @@ function ackSend(rx, session) {
 
 /** deliver() of N messages until every one was acknowledged by the receiving application and removed. */
 async function queued(rx, sender, redisPid) {
-  const reached = rx.expect('queued', N);
+  const { reached } = await rx.expect('queued', N);
   let delivered = 0;
   let resolveAll;
   const all = new Promise((r) => (resolveAll = r));
