@@ -178,14 +178,18 @@ export class Outbox {
       endRun(i);
       runStart = i + 1;
       const { fields, type: chunkType, data } = items[i] as ChunkItem;
-      const prefix = fields.index === 0 ? CHUNK_PREFIX_BYTES : 0;
-      records.push({
-        type: FrameType.Chunk, count: 1, plainLength: prefix + data.length, chunk: fields,
-        write: (f, at) => {
-          if (prefix) f[at] = chunkType;
-          f.set(data, at + prefix);
-        },
-      });
+      if (fields.index === 0) {
+        // Chunk 0 leads with the type byte: copied in with it.
+        records.push({
+          type: FrameType.Chunk, count: 1, plainLength: CHUNK_PREFIX_BYTES + data.length, chunk: fields,
+          write: (f, at) => {
+            f[at] = chunkType;
+            f.set(data, at + CHUNK_PREFIX_BYTES);
+          },
+        });
+      } else {
+        records.push({ type: FrameType.Chunk, count: 1, plainLength: data.length, chunk: fields, source: data });
+      }
       taken += data.length;
       this.queued -= data.length;
     }

@@ -1,6 +1,7 @@
 /**
  * Sealing a run of records into frames laid out back to back in one buffer
- * (length ‖ header ‖ plaintext ‖ tag), all sealed in place by one native call.
+ * (length ‖ header ‖ plaintext ‖ tag): those whose plaintext is one piece of the caller's bytes
+ * straight from it (one pass), the others copied in and sealed in place by one native call.
  */
 import { AEAD_TAG_BYTES } from '../crypto/index.js';
 import { FrameType, LENGTH_PREFIX_BYTES, encodeRecordHeader, recordHeaderLength, type ChunkFields, type RecordType } from '../wire/index.js';
@@ -13,6 +14,12 @@ export interface OutRecord {
   plainLength: number;
   chunk?: ChunkFields;
   write?: (frame: Buffer, at: number) => void;
+  /**
+   * The whole plaintext, when it is one piece of the caller's bytes (a chunk after the first):
+   * sealed straight from it into the frame in one pass, instead of copied there by write() and
+   * sealed in place.
+   */
+  source?: Uint8Array;
 }
 
 export const KEY_UPDATE: OutRecord = { type: FrameType.KeyUpdate, count: 1, plainLength: 0 };
@@ -54,6 +61,9 @@ export function frameBytes(r: OutRecord): number {
   return LENGTH_PREFIX_BYTES + recordHeaderLength(r.type) + r.plainLength + AEAD_TAG_BYTES;
 }
 
+/** The nonce of a record sealed from its source (used synchronously; nonces are not secret). */
+const SOURCE_NONCE = Buffer.alloc(NONCE_BYTES);
+
 /** Seals `records` from sequence `firstSeq` under `tx`; returns the frames and the next sequence. */
 export function sealSegment(tx: Direction, sessionId: Uint8Array, firstSeq: number, records: OutRecord[], scratch: RegionScratch): { frames: Buffer; nextSeq: number } {
   let total = 0;
@@ -63,22 +73,30 @@ export function sealSegment(tx: Direction, sessionId: Uint8Array, firstSeq: numb
   const { nonces, table } = scratch.views(records.length);
   let at = 0;
   let seq = firstSeq;
-  records.forEach((r, k) => {
+  /** Records sealed in place by the one sealRegions call at the end. */
+  let k = 0;
+  for (const r of records) {
     const headerLength = recordHeaderLength(r.type);
     const bodyLength = headerLength + r.plainLength + AEAD_TAG_BYTES;
     buf.writeUInt32BE(bodyLength, at);
     encodeRecordHeader({ type: r.type, sessionId, firstSeq: seq, count: r.count, chunk: r.chunk }, buf, at + LENGTH_PREFIX_BYTES);
     const plainAt = at + LENGTH_PREFIX_BYTES + headerLength;
-    r.write?.(buf, plainAt);
-    tx.writeNonce(seq, nonces, k * NONCE_BYTES);
-    table[4 * k] = at + LENGTH_PREFIX_BYTES;
-    table[4 * k + 1] = headerLength;
-    table[4 * k + 2] = plainAt;
-    table[4 * k + 3] = r.plainLength;
+    if (r.source !== undefined) {
+      tx.writeNonce(seq, SOURCE_NONCE, 0);
+      tx.aead.sealInto(SOURCE_NONCE, buf.subarray(at + LENGTH_PREFIX_BYTES, plainAt), r.source, buf, plainAt);
+    } else {
+      r.write?.(buf, plainAt);
+      tx.writeNonce(seq, nonces, k * NONCE_BYTES);
+      table[4 * k] = at + LENGTH_PREFIX_BYTES;
+      table[4 * k + 1] = headerLength;
+      table[4 * k + 2] = plainAt;
+      table[4 * k + 3] = r.plainLength;
+      k++;
+    }
     seq += r.count;
     at += LENGTH_PREFIX_BYTES + bodyLength;
-  });
-  tx.aead.sealRegions(nonces, buf, table);
+  }
+  if (k > 0) tx.aead.sealRegions(nonces.subarray(0, k * NONCE_BYTES), buf, table.subarray(0, 4 * k));
   tx.records += records.length;
   return { frames: buf, nextSeq: seq };
 }

@@ -159,6 +159,20 @@ describe('SecureSession', () => {
     expect(frames.flatMap((f) => b.receive(f, T0))).toHaveLength(40);
   });
 
+  it('chunks sealed straight from the message buffer, between in-place records and across key updates, open to the bytes sent and show none of them', () => {
+    const { a, b } = pair({ recordsPerKey: 4, maxRecordPayload: 64 });
+    const big = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7) & 0xff));
+    a.send(TASK, Buffer.alloc(10, 1), T0);
+    a.send(TASK, big, T0); // 16 chunks: the first copied in (type byte), the others from `big`
+    a.send(TASK, Buffer.alloc(10, 2), T0);
+    const out = a.flush(T0)!;
+    expect(out.includes(big.subarray(100, 116))).toBe(false);
+    const frames = bodies(out);
+    expect(frames.filter((f) => f[1] === wire.FrameType.KeyUpdate).length).toBeGreaterThan(3);
+    const got = frames.flatMap((f) => b.receive(f, T0)) as { payload: Uint8Array }[];
+    expect(got.map((m) => Buffer.from(m.payload).toString('hex'))).toEqual([Buffer.alloc(10, 1), big, Buffer.alloc(10, 2)].map((x) => x.toString('hex')));
+  });
+
   it('a non-fatal error record (RATE_LIMITED) refuses one message and keeps the session', () => {
     const { a, b } = pair();
     const notice = a.notify({ code: 'RATE_LIMITED', reason: 'slow down', seq: 7, retryAfter: 1500 });
