@@ -8,7 +8,9 @@
 //   restart    that process SIGKILLed, a new one opens the same outbox (1,000,000 pending) and
 //              runs its polls and retries for 5 s: its RSS ÷ the reference
 //   deliver    bob comes up (a receiver process); for 15 s the restarted sender delivers from
-//              the full outbox (leases of one window, acks): its peak RSS ÷ the reference
+//              the full outbox (leases of one window, acks): its peak RSS ÷ the reference, and
+//              how many it delivered in each second (a stall shows; on Redis, with whether an
+//              AOF rewrite was running)
 // A sender that loaded its outbox would grow by ≥ 1 GiB; one that keeps a window stays flat.
 // Usage: node --expose-gc bench/queue-memory.js [--count N] [--size B] [--backend sqlite|redis]
 //        [--deliver-seconds S]. Needs dist/ (npm run bench:queue-memory builds it).
@@ -43,7 +45,9 @@ function memory() {
 
 /** The measured process: 'alice', whose outbox fills while 'bob' is down. */
 async function sender(o) {
-  const peer = await Peer.create({ entityId: 'alice', queue: { ...o.queue, quota: QUOTA, routes: { bob: `127.0.0.1:${o.port}` }, backoff: { minMs: 250, maxMs: 1000 } } });
+  // Without limits: bob's acks (queue_ack, class heartbeat: 60/min, burst 120) would be refused
+  // after 120 ack messages, which stalled delivery after ~50,000 until each ack timeout.
+  const peer = await Peer.create({ entityId: 'alice', rateLimits: NO_LIMITS, queue: { ...o.queue, quota: QUOTA, routes: { bob: `127.0.0.1:${o.port}` }, backoff: { minMs: 250, maxMs: 1000 } } });
   peer.queue.on('error', () => undefined);
   process.on('message', async (m) => {
     if (m.sample) {
@@ -115,17 +119,17 @@ async function redisServer(dir) {
     if (i === 200) throw new Error(`redis-server did not come up on ${url}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  /** redis-server's own RSS (INFO memory), for context. */
-  const rss = () => new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write('INFO memory\r\n'));
+  /** One INFO field of redis-server (a number), e.g. its RSS or whether an AOF rewrite runs. */
+  const info = (section, field) => new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(`INFO ${section}\r\n`));
     let text = '';
     s.on('data', (d) => {
       text += d;
-      const m = /used_memory_rss:(\d+)/.exec(text);
+      const m = new RegExp(`${field}:(\\d+)`).exec(text);
       if (m) { s.destroy(); resolve(Number(m[1])); }
     });
   });
-  return { proc, url, rss };
+  return { proc, url, rss: () => info('memory', 'used_memory_rss'), info };
 }
 
 async function run(backend, dir) {
@@ -154,18 +158,29 @@ async function run(backend, dir) {
   const rx = await child('receiver', { path: path.join(dir, 'bob.queue.db'), port });
   let peak = restarted.sample.rss;
   let last = restarted;
+  // Delivered per second, so that a stall shows (and, on Redis, whether an AOF rewrite ran then).
+  const rates = [];
+  let rewriting = 0;
+  const delayed0 = redis ? await redis.info('persistence', 'aof_delayed_fsync') : 0;
   for (let s = 0; s < DELIVER_SECONDS; s++) {
     await new Promise((r) => setTimeout(r, 1000));
+    const before = last.delivered;
     last = await sample(second.c);
+    rates.push(last.delivered - before);
     peak = Math.max(peak, last.sample.rss);
+    if (redis && (await redis.info('persistence', 'aof_rewrite_in_progress')) === 1) rewriting++;
   }
+  const sorted = [...rates].sort((a, b) => a - b);
+  // aof_delayed_fsync: times Redis (everysec) found its last fsync still running after 2 s and wrote anyway.
+  const aof = redis ? `; AOF rewrite running in ${rewriting} of ${DELIVER_SECONDS} s, fsync late ${(await redis.info('persistence', 'aof_delayed_fsync')) - delayed0} times` : '';
+  const perSecond = `per second: ${rates.join(' ')} (median ${sorted[Math.floor(sorted.length / 2)]})${aof}`;
   const store = redis ? `redis-server RSS ${mib(await redis.rss())}` : `database ${mib(statSync(queue.path).size)}`;
   await kill(second.c);
   await kill(rx.c);
   redis?.proc.kill('SIGKILL');
   const peakFill = Math.max(...fill.map((f) => f.rss));
   return {
-    backend, fillSeconds, ref, store,
+    backend, fillSeconds, ref, store, perSecond,
     rows: [
       ['empty outbox (reference)', ref, ''],
       ...fill.filter((f) => f.queued === 100_000 || f.queued % 500_000 === 0 || f.queued === COUNT).map((f) => [`${f.queued.toLocaleString('en-US')} queued`, f.rss, `heap ${mib(f.heap)}`]),
@@ -184,7 +199,7 @@ async function main() {
     try {
       const r = await run(backend, dir);
       if (!r) continue;
-      console.log(`\n${backend}: filled in ${r.fillSeconds.toFixed(0)} s (${Math.round(COUNT / r.fillSeconds).toLocaleString('en-US')} msg/s), ${r.store}`);
+      console.log(`\n${backend}: filled in ${r.fillSeconds.toFixed(0)} s (${Math.round(COUNT / r.fillSeconds).toLocaleString('en-US')} msg/s), ${r.store}; delivered ${r.perSecond}`);
       console.log('| sender | RSS | ÷ empty | |\n|---|---:|---:|---|');
       for (const [what, rss, note] of r.rows) console.log(`| ${what} | ${mib(rss)} | ${(rss / r.ref).toFixed(2)}× | ${note} |`);
     } finally {
