@@ -63,14 +63,20 @@ const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byt
 const SWEEP_BATCH = 10_000;
 const QUEUED = { type: 'queued' } as const;
 
-/** Resolves when a session that wrote past its room may write again, or has ended. */
-function drained(session: Session): Promise<void> {
+/**
+ * Resolves when a session that wrote past its room may write again, or has ended, or after `ms`:
+ * a 'drain' that never came must not stop delivery (the courier then looks again, its window
+ * still bounding what is queued).
+ */
+function drained(session: Session, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
+      clearTimeout(timer);
       session.off('drain', done);
       session.off('close', done);
       resolve();
     };
+    const timer = setTimeout(done, ms);
     session.on('drain', done);
     session.on('close', done);
   });
@@ -378,7 +384,7 @@ export class OfflineQueue extends EventEmitter {
       return;
     }
     c.sent(sent, Date.now());
-    if (!room) await drained(session);
+    if (!room) await drained(session, o.ackTimeoutMs);
   }
 
   private onAck(session: Session, ack: { kind: AckKind; ids: Uint8Array[] }): void {
