@@ -14,7 +14,7 @@ import { ErrorCode, PeerError } from '../errors.js';
 import type { RateClass } from '../ratelimit/index.js';
 import { messageTypeName, rateClassOf } from '../wire/index.js';
 import {
-  ACK_TYPE, ENVELOPE_HEADER_BYTES, ENVELOPE_TYPE, ID_BYTES, REPLY_TYPE, decodeAck, decodeEnvelope, decodeReply,
+  ACK_TYPE, ENVELOPE_HEADER_BYTES, ENVELOPE_TYPE, ID_BYTES, QUEUE_ACK_TYPE, REPLY_TYPE, decodeAck, decodeEnvelope, decodeReply,
   encodeAck, encodeEnvelope, encodeReplyError, encodeReplyOk, isApplicationType, newId, parseId, type EnvelopeKind,
 } from './envelope.js';
 import type { Message, MessageV11, Reply } from './message.js';
@@ -163,6 +163,9 @@ export class Delivery {
    */
   classify(type: number, payload: Uint8Array): { cls: RateClass; tracked: Uint8Array | null } | null {
     if (type === ACK_TYPE) return null;
+    // One queue_ack per `queued` envelope we sent on this session goes free (a queue ack is
+    // heartbeat class: a fast queue would stall at its burst); any beyond that is charged.
+    if (type === QUEUE_ACK_TYPE && this.sender.takeQueueAckCredit()) return null;
     if (type === REPLY_TYPE) {
       // The answer to a request or an ack: true message of ours (each answered once: settling removes it).
       if (payload.length >= ENVELOPE_HEADER_BYTES && this.byId.has(hexOf(payload.subarray(2, ENVELOPE_HEADER_BYTES)))) return null;

@@ -10,11 +10,22 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { ErrorCode, PeerError } from '../errors.js';
-import { messageTypeName } from '../wire/index.js';
+import { messageTypeId, messageTypeName } from '../wire/index.js';
 
 export const ENVELOPE_TYPE = 0x0d;
 export const REPLY_TYPE = 0x0e;
 export const ACK_TYPE = 0x0f;
+/** The offline queue's envelope and its acknowledgement (wire/message-types.ts, docs/QUEUE.md). */
+export const QUEUED_TYPE = messageTypeId('queued');
+export const QUEUE_ACK_TYPE = messageTypeId('queue_ack');
+
+/**
+ * Received messages the receive path charges one at a time through Delivery.classify (which may
+ * admit them by credit), not in runs of one rate class.
+ */
+export function chargedAlone(type: number): boolean {
+  return (type >= ENVELOPE_TYPE && type <= ACK_TYPE) || type === QUEUE_ACK_TYPE;
+}
 
 /** Message id / correlation id length. */
 export const ID_BYTES = 16;

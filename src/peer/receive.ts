@@ -9,7 +9,7 @@ import { MESSAGE_HEADER_BYTES, runPayloadLength, type ReceiveResult, type Sessio
 import { messageTypeName, rateClassOf } from '../wire/index.js';
 import type { Inbox } from './inbox.js';
 import { IncomingStream } from './incoming-stream.js';
-import { ACK_TYPE, ENVELOPE_TYPE } from './envelope.js';
+import { chargedAlone } from './envelope.js';
 import { once as single, type MessageV11 } from './message.js';
 import { OverLimitMeter } from './over-limit.js';
 import { RefusalNotices } from './refusals.js';
@@ -158,7 +158,7 @@ export class Receiver {
     let at = 0;
     while (i < count && !this.stopped) {
       const type = plain[at]!;
-      if (type >= ENVELOPE_TYPE && type <= ACK_TYPE) {
+      if (chargedAlone(type)) {
         this.handOut();
         const start = at + MESSAGE_HEADER_BYTES;
         at = start + runPayloadLength(plain, at);
@@ -172,7 +172,7 @@ export class Receiver {
       let end = at + MESSAGE_HEADER_BYTES + runPayloadLength(plain, at);
       while (j < count) {
         const t = plain[end]!;
-        if ((t >= ENVELOPE_TYPE && t <= ACK_TYPE) || rateClassOf(t) !== cls) break;
+        if (chargedAlone(t) || rateClassOf(t) !== cls) break;
         end += MESSAGE_HEADER_BYTES + runPayloadLength(plain, end);
         j++;
       }
@@ -206,7 +206,8 @@ export class Receiver {
   }
 
   /**
-   * Charges a message of a run. Acks and replies to our own requests are admitted by credit; an
+   * Charges a message of a run. Acks, replies to our own requests and queue acks of what we
+   * queued to the peer are admitted by credit; an
    * envelope is charged to its inner type and refused with a reply naming it (delivery.ts).
    */
   private charged(type: number, plain: Uint8Array, start: number, end: number, seq: number, now: number): boolean {

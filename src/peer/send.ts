@@ -13,6 +13,7 @@ import { RATE_CLASSES, type RateClass } from '../ratelimit/index.js';
 import { DEFAULT_MAX_RECORD_PAYLOAD, MESSAGE_HEADER_BYTES, releaseSealBuffer, type SecureSession, type SessionChain } from '../session/index.js';
 import { rateClassOf } from '../wire/index.js';
 import { Delivery } from './delivery.js';
+import { QUEUED_TYPE } from './envelope.js';
 import type { SessionIoOptions } from './session.js';
 import type { SessionTimer } from './timers.js';
 
@@ -105,6 +106,8 @@ export class Sender {
   /** Chunked message ids count per SecureSession (PROTOCOL.md §6); mirrored here to name refusals. */
   private idSession: SecureSession | null = null;
   private nextChunkId = 0;
+  /** `queued` envelopes sent and not yet answered by a queue_ack admitted free (Delivery.classify). */
+  private queueAckCredit = 0;
   /** Message numbers handed out: refusals naming a later one are not ours. */
   private nextSeq = 0;
   private readonly maxPendingBytes: number;
@@ -132,6 +135,13 @@ export class Sender {
     this.maxRecordPayload = opts.maxRecordPayload ?? DEFAULT_MAX_RECORD_PAYLOAD;
     this.recycles = stream instanceof net.Socket && !(stream instanceof tls.TLSSocket);
     this.delivery = new Delivery(this, opts);
+  }
+
+  /** Spends one queue_ack credit; false when the peer has none left. */
+  takeQueueAckCredit(): boolean {
+    if (this.queueAckCredit === 0) return false;
+    this.queueAckCredit--;
+    return true;
   }
 
   /** Sends waiting for their turn. */
@@ -324,6 +334,7 @@ export class Sender {
     if (chunked) this.countChunked(-1);
     const seq = this.chain.send(type, bytes, now);
     this.nextSeq = seq + 1;
+    if (type === QUEUED_TYPE) this.queueAckCredit++;
     const chunkId = chunked ? this.nextChunkId++ : null;
     opts.onQueued?.(seq, chunkId);
     this.scheduleFlush();
