@@ -6,7 +6,7 @@
  * sending side (send.ts), the receiving side (receive.ts), renewal (renewal.ts) and the timer
  * (timers.ts); this file drives the handshake and the session's life from start to close.
  */
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, PeerError, endingError } from '../errors.js';
 import {
@@ -98,6 +98,12 @@ export interface RequestOptions extends TrackOptions {
   timeout?: number;
   signal?: AbortSignal;
 }
+
+/** close() waits this long for the remote to close its side before destroying the connection. */
+const CLOSE_WAIT_MS = 2000;
+/** After ending our side on an error or the remote's close, the connection is destroyed after this. */
+const END_WAIT_MS = 1000;
+const destroyStream = (stream: Duplex): void => void stream.destroy();
 
 const NO_WRITE_OPTIONS = {};
 const DEFAULT_TYPE = typeId(undefined);
@@ -285,8 +291,15 @@ export class Session extends EventEmitter<SessionEvents> {
       this.finish();
       if (!this.stream.destroyed) {
         this.stream.end();
-        // A reset while closing (the remote or a relay went away) still closes: once() would reject on 'error'.
-        await Promise.race([once(this.stream, 'close').catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+        // Waits for the remote's close, at most CLOSE_WAIT_MS ('close' follows an 'error' too).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+          timer.unref();
+          this.stream.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
         this.stream.destroy();
       }
     })();
@@ -507,7 +520,9 @@ export class Session extends EventEmitter<SessionEvents> {
   private endStream(): void {
     if (this.stream.destroyed) return;
     this.stream.end();
-    setTimeout(() => this.stream.destroy(), 1000).unref();
+    const timer = setTimeout(destroyStream, END_WAIT_MS, this.stream);
+    timer.unref();
+    this.stream.once('close', () => clearTimeout(timer)); // no timer left pending per closed session
   }
 
   /**
