@@ -16,8 +16,8 @@ describe('300 nodes, 30% killed at once', () => {
   let healthyNodes: LookupFigures;
 
   beforeAll(() => {
-    sim.grow(300, 10, 60_000);
-    ({ records, results } = publishRecords(sim, 60, 10));
+    sim.grow(300, 100, 60_000);
+    ({ records, results } = publishRecords(sim, 30, 10));
     healthy = measureFindValue(sim, records, 300);
     healthyNodes = measureFindNode(sim, 200);
   }, 900_000);
@@ -36,7 +36,7 @@ describe('300 nodes, 30% killed at once', () => {
     const nodes = measureFindNode(sim, 200);
     expect(nodes.ok).toBe(200);
     expect(nodes.latencyP95).toBeLessThanOrEqual(5 * healthyNodes.latencyP95);
-  });
+  }, 900_000);
 
   it('after one refresh interval: FIND_VALUE 100%, FIND_NODE recall ≥ 0.99, dead contacts gone', () => {
     sim.advance(T_REFRESH_MS);
@@ -58,19 +58,19 @@ describe('300 nodes, 30% killed at once', () => {
     }
     // Refresh lookups ask (and drop) dead contacts in every bucket they cover.
     expect(stale / total).toBeLessThan(0.1);
-  });
+  }, 900_000);
 });
 
 describe('300 nodes under continuous churn', () => {
-  it('keeps finding records while nodes come and go (mean 30 min up, 10 min down, 1% loss)', () => {
+  it('keeps finding records while nodes come and go (mean 30 min up, 10 min down, 1% loss, for an hour)', () => {
     const sim = new DhtSimulation({ seed: 12, network: { loss: 0.01, jitterMs: 5 } });
-    sim.grow(300, 10, 60_000);
-    const { records } = publishRecords(sim, 40, 10);
-    sim.churn(30 * 60_000, 10 * 60_000, sim.now + 2 * 3600_000);
+    sim.grow(300, 100, 60_000);
+    const { records } = publishRecords(sim, 20, 10);
+    sim.churn(30 * 60_000, 10 * 60_000, sim.now + 3600_000);
     let ok = 0;
     let tries = 0;
     for (let round = 0; round < 8; round++) {
-      sim.advance(15 * 60_000);
+      sim.advance(7.5 * 60_000);
       const alive = sim.nodes.filter((n) => n.ep.alive).length;
       expect(alive).toBeGreaterThan(150);
       // Agents that are down vanish within their ttl (issue 11): the records of the live ones are what must be found.
