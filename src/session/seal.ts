@@ -4,6 +4,7 @@
  * straight from it (one pass), the others copied in and sealed in place by one native call.
  */
 import { AEAD_TAG_BYTES } from '../crypto/index.js';
+import { SpareBuffers } from '../util/spare-buffers.js';
 import { FrameType, LENGTH_PREFIX_BYTES, encodeRecordHeader, recordHeaderLength, type ChunkFields, type RecordType } from '../wire/index.js';
 import { NONCE_BYTES, type Direction, type RegionScratch } from './direction.js';
 
@@ -34,17 +35,12 @@ export const KEY_UPDATE: OutRecord = { type: FrameType.KeyUpdate, count: 1, plai
  */
 const POOLED_MIN_BYTES = 16 * 1024;
 export const SEAL_BUFFER_BYTES = 384 * 1024;
-/** Free buffers kept (process-wide). */
-const SEAL_BUFFERS_KEPT = 4;
-const freeSealBuffers: ArrayBuffer[] = [];
-/** Pooled buffers handed out and not yet released: only these may come back. */
-const lent = new WeakSet<Uint8Array>();
+/** Up to 4 free buffers kept (process-wide), each SEAL_BUFFER_BYTES, serving any size below. */
+const sealBuffers = new SpareBuffers(4, 0);
 
 function sealBuffer(total: number): Buffer {
   if (total < POOLED_MIN_BYTES || total > SEAL_BUFFER_BYTES) return Buffer.allocUnsafe(total);
-  const buf = Buffer.from(freeSealBuffers.pop() ?? new ArrayBuffer(SEAL_BUFFER_BYTES), 0, total);
-  lent.add(buf);
-  return buf;
+  return sealBuffers.lend(sealBuffers.take(total) ?? Buffer.from(new ArrayBuffer(SEAL_BUFFER_BYTES), 0, total));
 }
 
 /**
@@ -53,8 +49,7 @@ function sealBuffer(total: number): Buffer {
  * anything not lent by the pool, or released twice, is ignored.
  */
 export function releaseSealBuffer(frames: Uint8Array): void {
-  if (!lent.delete(frames) || freeSealBuffers.length >= SEAL_BUFFERS_KEPT) return;
-  freeSealBuffers.push(frames.buffer as ArrayBuffer);
+  sealBuffers.release(frames);
 }
 
 export function frameBytes(r: OutRecord): number {

@@ -7,6 +7,7 @@
  * framing cannot be resynchronised.
  */
 import { ErrorCode, PeerError } from '../errors.js';
+import { SpareBuffers } from '../util/spare-buffers.js';
 import { ABSOLUTE_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, LENGTH_PREFIX_BYTES } from './constants.js';
 
 /**
@@ -14,28 +15,16 @@ import { ABSOLUTE_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, LENGTH_PREFIX_BYTES 
  * them elsewhere, e.g. a chunk into its message's buffer, and kept no view), for the next
  * frame that spans reads: a bulk transfer then assembles its records in two buffers in turn
  * instead of allocating (and the collector freeing) one per 64 KiB record. Process-wide and
- * small: at most SPARE_FRAMES buffers. A spare is reused only for a frame at least
- * SPARE_FIT of its size, so a body that an application keeps (a data record's messages are
- * views of it) never pins much more memory than it has bytes.
+ * small: at most 2 buffers. A spare is reused only for a frame at least 3/4 of its size, so
+ * a body that an application keeps (a data record's messages are views of it) never pins much
+ * more memory than it has bytes.
  */
-const SPARE_FRAMES = 2;
-const SPARE_FIT = 0.75;
-/** Bodies assembled here and not yet released or dropped (only these may become spares). */
-const assembled = new WeakSet<Uint8Array>();
-const spares: ArrayBuffer[] = [];
+const spareFrames = new SpareBuffers(2, 0.75);
 
 /** A buffer of `length` bytes for a body that spans reads: a spare that fits, or a new one. */
 function assemblyBuffer(length: number): Buffer {
-  for (let i = 0; i < spares.length; i++) {
-    const ab = spares[i]!;
-    if (ab.byteLength >= length && length >= ab.byteLength * SPARE_FIT) {
-      spares[i] = spares[spares.length - 1]!;
-      spares.pop();
-      return Buffer.from(ab, 0, length);
-    }
-  }
   // Its own allocation: a small allocUnsafe would share Node's pool with unrelated data.
-  return Buffer.allocUnsafeSlow(length);
+  return spareFrames.take(length) ?? Buffer.allocUnsafeSlow(length);
 }
 
 /**
@@ -44,8 +33,7 @@ function assemblyBuffer(length: number): Buffer {
  * Anything else (a view of a socket chunk, a body released twice) is ignored.
  */
 export function releaseFrame(body: Uint8Array): void {
-  if (!assembled.delete(body) || spares.length >= SPARE_FRAMES) return;
-  spares.push(body.buffer as ArrayBuffer);
+  spareFrames.release(body);
 }
 
 export interface DeframerOptions {
@@ -97,8 +85,7 @@ export class Deframer {
         this.partialFilled += take;
         at += take;
         if (this.partialFilled === this.partial.length) {
-          assembled.add(this.partial);
-          frames.push(this.partial);
+          frames.push(spareFrames.lend(this.partial));
           this.partial = null;
           this.partialFilled = 0;
         }
