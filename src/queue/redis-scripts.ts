@@ -43,7 +43,8 @@ local function drop(r, ps, ids, bytes)
   many('HDEL', k('e', r), ps)
   many('HDEL', k('i', r), ids)
   many('ZREM', k('x', r), ps)
-  many('HDEL', k('a', r), ps)
+  -- Attempts are written only for entries handed out again: usually there is nothing to delete.
+  if redis.call('EXISTS', k('a', r)) == 1 then many('HDEL', k('a', r), ps) end
   local nq = many('ZREM', k('o', r), ps)
   local nd = #ps - nq
   if nd > 0 then many('ZREM', k('dl', r), ps) end
@@ -83,9 +84,10 @@ return {'ok', ARGV[2]}
 `;
 
 /**
- * ARGV: prefix, quota messages, quota bytes, then per recipient: r, n, n × (id, entry, expiry).
- * → pos | -1 (messages) | -2 (bytes) per entry, in order. Per recipient one HMGET (which ids
- * are stored) and one HMGET of its counters; then one HSET, HSET, ZADD, ZADD for all its new entries.
+ * ARGV: prefix, quota messages, quota bytes, then per recipient: r, n, n entries (the id and the
+ * expiry are in the entry's header). → pos | -1 (messages) | -2 (bytes) per entry, in order. Per
+ * recipient one HMGET (which ids are stored) and one HMGET of its counters; then one HSET, HSET,
+ * ZADD, ZADD for all its new entries.
  */
 export const PUT = `${PRELUDE}
 local qm, qb = num(ARGV[2]), num(ARGV[3])
@@ -94,15 +96,14 @@ local b = 4
 while b <= #ARGV do
   local r, n = ARGV[b], num(ARGV[b + 1])
   local ids = {}
-  for j = 1, n do ids[j] = ARGV[b + 2 + (j - 1) * 3] end
+  for j = 1, n do ids[j] = eid(ARGV[b + 1 + j]) end
   local known = hmget(k('i', r), ids)
   local u = redis.call('HMGET', k('u', r), 'messages', 'dead', 'bytes', 'seq')
   local m, d, used, seq = num(u[1]), num(u[2]), num(u[3]), num(u[4])
   local added, bytes, fresh = 0, 0, {}
   local es, is, os, xs = {}, {}, {}, {}
   for j = 1, n do
-    local c = b + 2 + (j - 1) * 3
-    local id, e = ARGV[c], ARGV[c + 1]
+    local id, e = ids[j], ARGV[b + 1 + j]
     local have = known[j] or fresh[id]
     if have then
       out[#out + 1] = tonumber(string.match(have, '^%d+'))
@@ -121,7 +122,7 @@ while b <= #ARGV do
         es[#es + 1] = ps; es[#es + 1] = e
         is[#is + 1] = id; is[#is + 1] = v
         os[#os + 1] = ps; os[#os + 1] = ps
-        xs[#xs + 1] = ARGV[c + 2]; xs[#xs + 1] = ps
+        xs[#xs + 1] = string.sub(e, 17, 31); xs[#xs + 1] = ps
         m, used, added, bytes = m + 1, used + size, added + 1, bytes + size
         out[#out + 1] = seq
       end
@@ -137,7 +138,7 @@ while b <= #ARGV do
     redis.call('HINCRBY', k('u', r), 'bytes', bytes)
     redis.call('SADD', k('rc'), r)
   end
-  b = b + 2 + n * 3
+  b = b + 2 + n
 end
 return out
 `;
