@@ -329,6 +329,18 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private onBodies(bodies: Uint8Array[]): void {
+    // Before READY, what a read's frames make us send leaves in one write: a pipelined
+    // challenge_response + session_confirm is answered by session_established + ready together.
+    const cork = this.chain === null && bodies.length > 1;
+    if (cork) this.stream.cork();
+    try {
+      this.onBodiesIn(bodies);
+    } finally {
+      if (cork) this.stream.uncork();
+    }
+  }
+
+  private onBodiesIn(bodies: Uint8Array[]): void {
     let k = 0;
     while (k < bodies.length && !this.ended) {
       if (this.holdAfterReady) {

@@ -30,7 +30,8 @@ function complete(a = opts(alice, 'alice'), b = opts(bob, 'bob'), now = T0) {
 describe('handshake', () => {
   it('runs the six steps and both sides derive mirrored keys', () => {
     const { init, resp, wire: msgs } = complete();
-    expect(msgs.map((m) => m[1])).toEqual([1, 2, 3, 4, 5, 6]);
+    // session_confirm (5) is pipelined right behind challenge_response (3).
+    expect(msgs.map((m) => m[1])).toEqual([1, 2, 3, 5, 4, 6]);
     expect(init.state).toBe(SessionState.Ready);
     expect(resp.state).toBe(SessionState.Ready);
     expect(init.phase).toBe('ACTIVE');
@@ -58,16 +59,48 @@ describe('handshake', () => {
     expect([a.state, b.state]).toEqual([SessionState.HandshakeInitSent, SessionState.Initial]);
     const [m2] = b.receive(m1[0]!, T0);
     expect(b.state).toBe(SessionState.HandshakeAckReceived);
-    const [m3] = a.receive(m2!, T0);
-    expect(a.state).toBe(SessionState.ChallengeSent);
+    const [m3, m5, ...more] = a.receive(m2!, T0);
+    expect(more).toEqual([]);
+    expect([m3![1], m5![1]]).toEqual([wire.FrameType.ChallengeResponse, wire.FrameType.SessionConfirm]);
+    expect(a.state).toBe(SessionState.ChallengeSent); // 5 is sent, but 4 not yet accepted
     const [m4] = b.receive(m3!, T0);
     expect(b.state).toBe(SessionState.SessionEstablished);
-    const [m5] = a.receive(m4!, T0);
-    expect(a.state).toBe(SessionState.SessionConfirmed);
     const [m6] = b.receive(m5!, T0);
     expect(b.state).toBe(SessionState.Ready);
+    expect(a.receive(m4!, T0)).toEqual([]); // session_confirm already went out
+    expect(a.state).toBe(SessionState.SessionConfirmed);
     expect(a.receive(m6!, T0)).toEqual([]);
     expect(a.state).toBe(SessionState.Ready);
+  });
+
+  it('a pipelining initiator completes with a responder that answers 3 before it reads 5', () => {
+    const { handshake: a, send: m1 } = Handshake.initiate(opts(alice, 'alice'), T0);
+    const b = Handshake.respond(opts(bob, 'bob'), T0);
+    const [m3, m5] = a.receive(b.receive(m1[0]!, T0)[0]!, T0);
+    const [m4] = b.receive(m3!, T0);
+    expect(a.receive(m4!, T0)).toEqual([]); // 4 reaches A before B has read 5
+    expect(a.state).toBe(SessionState.SessionConfirmed);
+    const [m6] = b.receive(m5!, T0);
+    a.receive(m6!, T0);
+    expect([a.state, b.state]).toEqual([SessionState.Ready, SessionState.Ready]);
+  });
+
+  it('each side takes only the next message of its direction: ready before session_established, or confirm before challenge_response, is INVALID_STATE', () => {
+    const { handshake: a, send: m1 } = Handshake.initiate(opts(alice, 'alice'), T0);
+    const b = Handshake.respond(opts(bob, 'bob'), T0);
+    const [m3, m5] = a.receive(b.receive(m1[0]!, T0)[0]!, T0);
+    // B reads session_confirm first: refused before any check of its MAC.
+    const b2 = Handshake.respond(opts(bob, 'bob'), T0);
+    const { handshake: a2, send: n1 } = Handshake.initiate(opts(alice, 'alice'), T0);
+    const [, n5] = a2.receive(b2.receive(n1[0]!, T0)[0]!, T0);
+    expect(codeOf(() => b2.receive(n5!, T0))).toBe('INVALID_STATE');
+    expect(b2.state).toBe(SessionState.Error);
+    // A gets ready before session_established (a responder reordering its frames): refused.
+    const [m4] = b.receive(m3!, T0);
+    const [m6] = b.receive(m5!, T0);
+    expect(codeOf(() => a.receive(m6!, T0))).toBe('INVALID_STATE');
+    expect(a.state).toBe(SessionState.Error);
+    expect(m4![1]).toBe(wire.FrameType.SessionEstablished);
   });
 
   it('negotiates ChaCha20-Poly1305 when the responder prefers it and both offer it', () => {

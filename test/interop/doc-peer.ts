@@ -151,6 +151,8 @@ export class Conn {
     return new Promise<Conn>((res, rej) => { const s = net.connect(port, host, () => res(new Conn(s))); s.once('error', rej); });
   }
   send(body: Buffer) { this.transcript.push({ dir: 'out', body }); this.socket.write(frame(body)); }
+  /** Several frames in one write (§4 "Pipelining"). */
+  sendAll(bodies: Buffer[]) { for (const body of bodies) this.transcript.push({ dir: 'out', body }); this.socket.write(Buffer.concat(bodies.map(frame))); }
   /** Next frame body, or null once the connection has ended. */
   recv(timeoutMs = 10_000): Promise<Buffer | null> {
     const b = this.q.shift(); if (b) return Promise.resolve(b);
@@ -256,6 +258,8 @@ export class DocSession {
 export interface HandshakeOpts {
   identity?: Identity; entityId: string; ephemeralSecret?: Buffer; nonce?: Buffer; timestamp?: number; challenge?: Buffer;
   versions?: number[]; suites?: number[]; now?: () => number; onKeys?: (k: Keys, hh: Buffer) => void;
+  /** Initiator: send session_confirm in the same write as challenge_response (§4 "Pipelining"). */
+  pipeline?: boolean;
 }
 export async function initiate(conn: Conn, o: HandshakeOpts): Promise<DocSession> {
   const id = o.identity ?? new Identity(), eph = new Ephemeral(o.ephemeralSecret);
@@ -274,9 +278,14 @@ export async function initiate(conn: Conn, o: HandshakeOpts): Promise<DocSession
   if (ack.suite !== 0x01) throw new Error('this peer only implements aes-256-gcm');
   const hh = sha256(init, ackBody), keys = deriveKeys(eph.shared(ack.ephemeral), hh);
   o.onKeys?.(keys, hh);
-  conn.send(encodeChallengeResponse(id, hh));
-  checkConfirm(await conn.mustRecv(), T.established, keys);
-  conn.send(encodeConfirm(T.confirm, keys));
+  if (o.pipeline) {
+    conn.sendAll([encodeChallengeResponse(id, hh), encodeConfirm(T.confirm, keys)]);
+    checkConfirm(await conn.mustRecv(), T.established, keys);
+  } else {
+    conn.send(encodeChallengeResponse(id, hh));
+    checkConfirm(await conn.mustRecv(), T.established, keys);
+    conn.send(encodeConfirm(T.confirm, keys));
+  }
   checkConfirm(await conn.mustRecv(), T.ready, keys);
   return new DocSession(conn, 'initiator', keys, { entityId: ack.entityId, publicKey: ack.identity });
 }

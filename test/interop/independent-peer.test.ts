@@ -1,5 +1,5 @@
 // peercomm against a peer written from docs/PROTOCOL.md alone (test/interop/doc-peer.ts).
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Buffer } from 'node:buffer';
@@ -8,28 +8,11 @@ import {
   encodeChallengeResponse, encodeConfirm, frame, recordHeader, nonceFor, seal, encodeMessages, DocSession,
   MSG, T, type Keys, type Message,
 } from './doc-peer.js';
+import { cleanups, libPeer, waitFor } from './lib-peer.js';
 
 const ex = JSON.parse(readFileSync(new URL('../vectors/handshake-example.json', import.meta.url), 'utf8'));
 const hex = (s: string) => Buffer.from(s, 'hex');
 const bytes = (n: number, salt: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + salt) & 0xff));
-
-async function waitFor(cond: () => boolean, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!cond()) { if (Date.now() > end) throw new Error('waitFor timed out'); await new Promise((r) => setTimeout(r, 10)); }
-}
-
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
-
-async function libPeer(entityId = 'lib') {
-  const { Peer } = await import('../../src/index.js');
-  const p = await Peer.create({ entityId });
-  cleanups.push(() => p.close());
-  const messages: any[] = [], sessions: any[] = [];
-  p.on('message', (m: any) => messages.push(m));
-  p.on('session', (s: any) => sessions.push(s));
-  return { p, messages, sessions };
-}
 
 describe('an independent peer written from PROTOCOL.md', () => {
   it('1. doc initiator -> peercomm listener: handshake, messages both ways, key_update, close', async () => {

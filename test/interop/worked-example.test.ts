@@ -49,9 +49,10 @@ function runLibrary() {
   const session = new SecureSession(result, now);
   session.send(wire.MESSAGE_TYPES.task.id, Buffer.from(inputs.record.payload), now);
   const frame = session.flush(now)!;
-  const names = ['handshake_init', 'handshake_init_ack', 'challenge_response', 'session_established', 'session_confirm', 'ready'];
+  // By type: session_confirm (5) is pipelined before session_established (4) on the wire.
+  const names = ['', 'handshake_init', 'handshake_init_ack', 'challenge_response', 'session_established', 'session_confirm', 'ready'];
   return {
-    messages: Object.fromEntries(messages.map((m, i) => [names[i], hex(m)])),
+    messages: Object.fromEntries(messages.map((m) => [names[m[1]!], hex(m)])),
     keys: { keyI2R: hex(result.sendKey), ivI2R: hex(result.sendIv), keyR2I: hex(result.recvKey), ivR2I: hex(result.recvIv), sessionId: hex(result.sessionId), handshakeHash: hex(result.handshakeHash) },
     recordFrame: hex(frame),
   };
