@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import { ErrorCode, PeerError } from '../errors.js';
+import { FreshEntries } from './sqlite-fresh.js';
 import {
   EPOCH_BYTES, type AcceptRequest, type AcceptResult, type EntryInfo, type EntryState, type LeaseRequest, type LeaseResult,
   type OutboxEntry, type PutRequest, type PutResult, type QueueStore, type Quota, type Usage,
@@ -115,6 +116,8 @@ export class SqliteStore implements QueueStore {
    */
   private handedOut = new Map<string, Map<number, { id: Buffer; size: number }>>();
   private handedOutCount = 0;
+  /** What put() stored and no lease handed out yet, so a lease need not read it back. */
+  private readonly fresh = new FreshEntries();
 
   private constructor(db: Db) {
     this.db = db;
@@ -192,10 +195,12 @@ export class SqliteStore implements QueueStore {
     }
   }
 
-  /** Runs `fn` as one transaction (all or nothing). */
-  private tx<R>(fn: () => R): Promise<R> {
+  /** Runs `fn` as one transaction (all or nothing), then `committed` if it committed. */
+  private tx<R>(fn: () => R, committed?: () => void): Promise<R> {
     try {
-      return Promise.resolve(this.db.transaction(fn)());
+      const r = this.db.transaction(fn)();
+      committed?.();
+      return Promise.resolve(r);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -207,6 +212,8 @@ export class SqliteStore implements QueueStore {
    * batch and written back once at the end.
    */
   put(requests: PutRequest[], quota: Quota, _now: number): Promise<PutResult[]> {
+    const added: PutRequest[] = [];
+    const positions: number[] = [];
     return this.tx(() => {
       const counters = new Map<string, RecipientRow>();
       const results: PutResult[] = [];
@@ -232,10 +239,14 @@ export class SqliteStore implements QueueStore {
         rc.messages++;
         rc.bytes += r.payload.length;
         results.push({ ok: true, pos });
+        added.push(r);
+        positions.push(pos);
       }
       for (const rc of counters.values()) this.q.rcptSet.run(rc.seq, rc.messages, rc.bytes, rc.recipient);
       return results;
-    });
+    }, () => added.forEach((r, i) => this.fresh.add(r.recipient, {
+      id: Buffer.from(r.id), pos: positions[i]!, type: r.type, payload: Buffer.from(r.payload), createdAt: r.createdAt, expiresAt: r.expiresAt,
+    })));
   }
 
   lease(recipient: string, req: LeaseRequest, now: number): Promise<LeaseResult> {
@@ -249,6 +260,10 @@ export class SqliteStore implements QueueStore {
       let died = 0;
       let expiredBytes = 0;
       while (out.entries.length < req.max) {
+        if (this.leaseFresh(recipient, out, after, Math.max(rc.sent, after), req.max, now)) {
+          after = out.entries.at(-1)!.pos;
+          continue;
+        }
         const rows = this.q.next.all(recipient, after, req.max - out.entries.length);
         if (rows.length === 0) break;
         for (const [id, pos, type, payload, createdAt, expiresAt, attempts] of rows) {
@@ -275,6 +290,25 @@ export class SqliteStore implements QueueStore {
       this.q.rcptLease.run(req.owner, now + req.leaseMs, Math.max(rc.sent, out.entries.at(-1)?.pos ?? 0), recipient);
       return out;
     });
+  }
+
+  /**
+   * Hands out the recipient's fresh entries from position after + 1 on, if this process put them
+   * and an index-only count shows every one still pending (see FreshEntries); true if it did.
+   */
+  private leaseFresh(recipient: string, out: LeaseResult, after: number, sent: number, max: number, now: number): boolean {
+    const run = this.fresh.peek(recipient, after + 1, sent, max - out.entries.length, now);
+    if (run.length === 0) return false;
+    if (this.q.countRange.get(recipient, run[0]!.pos, run.at(-1)!.pos)![0] !== run.length) {
+      this.fresh.drop(recipient);
+      return false;
+    }
+    this.fresh.take(recipient, run.length);
+    for (const e of run) {
+      out.entries.push({ id: e.id, recipient, pos: e.pos, type: e.type, payload: e.payload, createdAt: e.createdAt, expiresAt: e.expiresAt, attempts: 1 });
+      this.remember(recipient, e.pos, e.id, e.payload.length);
+    }
+    return true;
   }
 
   private removeRow(row: Pick<Row, 'id' | 'recipient' | 'dead'> & { size?: number; payload?: Buffer }): void {

@@ -128,3 +128,41 @@ describe('sqlite acks of runs this store handed out', () => {
     await b.close();
   });
 });
+
+describe('sqlite leases of entries this store put (handed out without reading their rows)', () => {
+  const T = 1_700_000_000_000;
+  const entry = (expiresAt: number, size = 16) => ({ id: randomBytes(16), recipient: 'bob', type: 4, payload: Buffer.alloc(size, 1), createdAt: T, expiresAt });
+  const lease = { owner: 'local', after: 0, max: 100, leaseMs: 30_000, maxAttempts: 20 };
+  const hex = (ids: Uint8Array[]) => ids.map((id) => Buffer.from(id).toString('hex'));
+
+  it('hand out what the rows hold: not what another connection removed, not a reused caller buffer, not what expired', async () => {
+    const file = path.join(dir, 'fresh.db');
+    const a = SqliteStore.open({ path: file });
+    const b = SqliteStore.open({ path: file }); // e.g. `peercomm queue purge` while the agent runs
+    const entries = Array.from({ length: 10 }, () => entry(T + 3_600_000));
+    await a.put(entries, { messages: 100, bytes: 1e6 }, T);
+    for (const e of entries) e.payload.fill(9); // the caller reuses its buffers once put() resolved
+    const leased = await a.lease('bob', { ...lease, max: 2 }, T);
+    expect(leased.entries.map((e) => e.pos)).toEqual([1, 2]);
+    expect(await b.ack('bob', [entries[2]!.id, entries[7]!.id])).toHaveLength(2);
+    const rest = await a.lease('bob', { ...lease, after: 2 }, T);
+    expect(rest.entries.map((e) => e.pos)).toEqual([4, 5, 6, 7, 9, 10]);
+    for (const e of [...leased.entries, ...rest.entries]) {
+      expect(Buffer.from(e.payload)).toEqual(Buffer.alloc(16, 1));
+      expect(e.attempts).toBe(1);
+    }
+    expect(hex([...leased.entries, ...rest.entries].map((e) => e.id))).toEqual(hex(entries.filter((_, i) => i !== 2 && i !== 7).map((e) => e.id)));
+
+    const short = [entry(T + 1000), entry(T + 1000), entry(T + 3_600_000)];
+    await a.put(short, { messages: 100, bytes: 1e6 }, T);
+    const later = await a.lease('bob', { ...lease, after: 10 }, T + 2000);
+    expect(hex(later.expired)).toEqual(hex(short.slice(0, 2).map((e) => e.id)));
+    expect(later.entries.map((e) => [e.pos, e.attempts])).toEqual([[13, 1]]);
+    // A new pass hands the same entries out again, from their rows, counted.
+    const again = await a.lease('bob', lease, T + 2000);
+    expect(again.entries.map((e) => [e.pos, e.attempts])).toEqual([[1, 2], [2, 2], [4, 2], [5, 2], [6, 2], [7, 2], [9, 2], [10, 2], [13, 2]]);
+    expect(await a.usage('bob')).toEqual({ messages: 9, bytes: 9 * 16, dead: 0 });
+    await a.close();
+    await b.close();
+  });
+});
