@@ -4,14 +4,17 @@
  * carry the `{prefix}` hash tag. Times are the caller's `now` (ms), never Redis' clock, so the
  * backend runs in the conformance suite's virtual time.
  *
- * Layout 2: a recipient's entries live in a few keys of that recipient (a hash of entries by
- * position, a hash of positions by id, sorted sets of positions by order and by expiry), so a
- * batch of n entries is a handful of commands with n members each, not n commands. An entry
- * is one string, written by the client: a fixed header (HEADER_BYTES, redis.ts) then the payload.
+ * Layout 3: a recipient's entries live in a few keys of that recipient (a hash of entries by
+ * position, a hash of positions by id), so a batch of n entries is a handful of commands with n
+ * members each, not n commands. Positions are handed out in order and never reused, so the FIFO
+ * is the entry hash itself read upwards from the recipient's `head` (no sorted set of pending
+ * positions), and expiry is kept per block of BLOCK positions (one sorted-set member and one
+ * counter per block, not per entry). An entry is one string, written by the client: a fixed
+ * header (HEADER_BYTES, redis.ts) then the payload.
  */
 
 /** The layout the scripts below read and write; `{p}:layout` holds it. */
-export const LAYOUT = '2';
+export const LAYOUT = '3';
 
 /** Helpers every script starts with. */
 const PRELUDE = `
@@ -22,33 +25,93 @@ local function num(v) return tonumber(v or '0') or 0 end
 local HEAD = 49
 local function eid(e) return string.sub(e, 1, 16) end
 local function expiry(e) return tonumber(string.sub(e, 17, 31)) end
+-- Expiry is kept per block of this many positions: {p}:x:r member 'b<n>' (score: the earliest
+-- expiry in block n), {p}:xc:r field n (entries stored in it). Positions below the recipient's
+-- 'x3' were stored by layout 2 and have a member of their own (the position).
+local BLOCK = 128
+local function block(pos) return math.floor((pos - 1) / BLOCK) end
 -- One command for many arguments, in slices that fit Lua's stack; returns the sum of the replies.
 local function many(cmd, key, args)
   local n = 0
   for i = 1, #args, 4000 do n = n + redis.call(cmd, key, unpack(args, i, math.min(i + 3999, #args))) end
   return n
 end
--- The same, reading: the replies of all slices in one list.
-local function hmget(key, fields)
+-- The same, reading (HMGET, ZMSCORE): the replies of all slices in one list.
+local function fetch(cmd, key, fields)
   local out = {}
   for i = 1, #fields, 4000 do
-    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 3999, #fields)))
+    local part = redis.call(cmd, key, unpack(fields, i, math.min(i + 3999, #fields)))
     for j = 1, #part do out[i + j - 1] = part[j] end
   end
   return out
 end
--- Removes the entries at positions ps (ids, payload bytes) of recipient r, pending or dead.
+local function hmget(key, fields) return fetch('HMGET', key, fields) end
+-- The lowest pending position of r is at or above its head (a lower bound, moved up lazily).
+local function headOf(v) return math.max(num(v), 1) end
+-- Up to \`want\` pending entries of r (stored, not dead) above position \`from\`, in order, read in
+-- slices that double while they find holes: positions, entries, and the last position looked at.
+local function scan(r, from, want, seq, anyDead)
+  local ps, es, span = {}, {}, want
+  while #ps < want and from < seq do
+    local cand = {}
+    for q = 1, math.min(seq - from, span) do cand[q] = tostring(from + q) end
+    local got = hmget(k('e', r), cand)
+    local dead = anyDead and fetch('ZMSCORE', k('dl', r), cand) or {}
+    for j = 1, #cand do
+      from = from + 1
+      if got[j] and not dead[j] then
+        ps[#ps + 1] = cand[j]; es[#es + 1] = got[j]
+        if #ps == want then break end
+      end
+    end
+    span = math.min(span * 2, 4000)
+  end
+  return ps, es, from
+end
+-- The oldest \`limit\` entries of r in a state ('o': pending, 'dl': dead): positions, entries.
+local function oldest(r, state, limit)
+  if state == 'dl' then
+    local ps = redis.call('ZRANGE', k('dl', r), 0, limit - 1)
+    return ps, hmget(k('e', r), ps)
+  end
+  local u = redis.call('HMGET', k('u', r), 'head', 'seq', 'dead')
+  local ps, es = scan(r, headOf(u[1]) - 1, limit, num(u[2]), num(u[3]) > 0)
+  return ps, es
+end
+-- Removes the entries at positions ps of recipient r, pending or dead (ids, payload bytes).
 local function drop(r, ps, ids, bytes)
   if #ps == 0 then return end
+  local u = k('u', r)
+  local st = redis.call('HMGET', u, 'head', 'x3', 'dead')
+  local head, x3 = headOf(st[1]), num(st[2])
   many('HDEL', k('e', r), ps)
   many('HDEL', k('i', r), ids)
-  many('ZREM', k('x', r), ps)
   -- Attempts are written only for entries handed out again: usually there is nothing to delete.
   if redis.call('EXISTS', k('a', r)) == 1 then many('HDEL', k('a', r), ps) end
-  local nq = many('ZREM', k('o', r), ps)
-  local nd = #ps - nq
-  if nd > 0 then many('ZREM', k('dl', r), ps) end
-  local u = k('u', r)
+  local nd = 0
+  if num(st[3]) > 0 then nd = many('ZREM', k('dl', r), ps) end
+  local nq = #ps - nd
+  local gone, counts, legacy = {}, {}, {}
+  for _, p in ipairs(ps) do
+    local pos = tonumber(p)
+    gone[pos] = true
+    if pos < x3 then legacy[#legacy + 1] = p else
+      local b = block(pos)
+      counts[b] = (counts[b] or 0) + 1
+    end
+  end
+  if #legacy > 0 then many('ZREM', k('x', r), legacy) end
+  for b, n in pairs(counts) do
+    if redis.call('HINCRBY', k('xc', r), b, -n) <= 0 then
+      redis.call('HDEL', k('xc', r), b)
+      redis.call('ZREM', k('x', r), 'b' .. b)
+    end
+  end
+  -- The head moves over a run of removed positions that starts at it.
+  if gone[head] then
+    while gone[head] do head = head + 1 end
+    redis.call('HSET', u, 'head', head)
+  end
   if nq > 0 then redis.call('HINCRBY', u, 'messages', -nq) end
   if nd > 0 then redis.call('HINCRBY', u, 'dead', -nd) end
   redis.call('HINCRBY', u, 'bytes', -bytes)
@@ -71,11 +134,25 @@ local function attempts(extra, pos, mark) return num(extra) + (pos <= mark and 1
 /**
  * ARGV: prefix, new epoch (hex). → { 'ok', epoch } | { 'layout', value } | { 'old' }.
  * A prefix with layout-1 entries ({p}:exp) is refused; one without entries is taken over
- * under a new epoch (its positions start again from 1).
+ * under a new epoch (its positions start again from 1). A layout-2 prefix is migrated in place:
+ * per recipient, its lowest pending position becomes the head, the sorted set of pending
+ * positions is deleted (UNLINK: freed in the background), and 'x3' marks the positions whose
+ * expiry members are layout 2's own (one per entry), which the scripts keep reading.
  */
 export const OPEN = `${PRELUDE}
 local layout = redis.call('GET', k('layout'))
 if layout == '${LAYOUT}' then return {'ok', redis.call('GET', k('epoch'))} end
+if layout == '2' then
+  for _, r in ipairs(redis.call('SMEMBERS', k('rc'))) do
+    local u = k('u', r)
+    local seq = num(redis.call('HGET', u, 'seq'))
+    local first = redis.call('ZRANGE', k('o', r), 0, 0)[1]
+    redis.call('HSET', u, 'head', first or seq + 1, 'x3', seq + 1)
+    redis.call('UNLINK', k('o', r))
+  end
+  redis.call('SET', k('layout'), '${LAYOUT}')
+  return {'ok', redis.call('GET', k('epoch'))}
+end
 if layout then return {'layout', layout} end
 if redis.call('EXISTS', k('exp')) == 1 then return {'old'} end
 redis.call('SET', k('epoch'), ARGV[2])
@@ -87,7 +164,7 @@ return {'ok', ARGV[2]}
  * ARGV: prefix, quota messages, quota bytes, then per recipient: r, n, n entries (the id and the
  * expiry are in the entry's header). → pos | -1 (messages) | -2 (bytes) per entry, in order. Per
  * recipient one HMGET (which ids are stored) and one HMGET of its counters; then one HSET, HSET,
- * ZADD, ZADD for all its new entries.
+ * then per block of positions touched one HINCRBY and one ZADD.
  */
 export const PUT = `${PRELUDE}
 local qm, qb = num(ARGV[2]), num(ARGV[3])
@@ -101,7 +178,7 @@ while b <= #ARGV do
   local u = redis.call('HMGET', k('u', r), 'messages', 'dead', 'bytes', 'seq')
   local m, d, used, seq = num(u[1]), num(u[2]), num(u[3]), num(u[4])
   local added, bytes, fresh = 0, 0, {}
-  local es, is, os, xs = {}, {}, {}, {}
+  local es, is, blocks = {}, {}, {}
   for j = 1, n do
     local id, e = ids[j], ARGV[b + 1 + j]
     local have = known[j] or fresh[id]
@@ -121,8 +198,14 @@ while b <= #ARGV do
         fresh[id] = v
         es[#es + 1] = ps; es[#es + 1] = e
         is[#is + 1] = id; is[#is + 1] = v
-        os[#os + 1] = ps; os[#os + 1] = ps
-        xs[#xs + 1] = string.sub(e, 17, 31); xs[#xs + 1] = ps
+        -- The block's count and earliest expiry (kept as the header's digits, for ZADD).
+        local b, x = block(seq), string.sub(e, 17, 31)
+        local bl = blocks[b]
+        if not bl then blocks[b] = {1, x}
+        else
+          bl[1] = bl[1] + 1
+          if tonumber(x) < tonumber(bl[2]) then bl[2] = x end
+        end
         m, used, added, bytes = m + 1, used + size, added + 1, bytes + size
         out[#out + 1] = seq
       end
@@ -131,8 +214,10 @@ while b <= #ARGV do
   if added > 0 then
     many('HSET', k('e', r), es)
     many('HSET', k('i', r), is)
-    many('ZADD', k('o', r), os)
-    many('ZADD', k('x', r), xs)
+    for b, bl in pairs(blocks) do
+      redis.call('HINCRBY', k('xc', r), b, bl[1])
+      redis.call('ZADD', k('x', r), 'LT', bl[2], 'b' .. b)
+    end
     redis.call('HSET', k('u', r), 'seq', seq)
     redis.call('HINCRBY', k('u', r), 'messages', added)
     redis.call('HINCRBY', k('u', r), 'bytes', bytes)
@@ -145,27 +230,29 @@ return out
 
 /**
  * ARGV: prefix, recipient, owner, after, max, leaseMs, maxAttempts, now.
- * → { held, entries (pos, entry, attempts)…, expired ids, dead ids }. Per slice one ZRANGEBYSCORE
- * and one HMGET of the entries (and of their attempts when handed out before).
+ * → { held, entries (pos, entry, attempts)…, expired ids, dead ids }. Reads the entry hash upwards
+ * from max(after, head - 1) + 1 (scan); a pass that starts at the head moves the head up to
+ * the first entry still pending.
  */
 export const LEASE = `${PRELUDE}
 local r, owner, after, max, leaseMs, maxAttempts, now = ARGV[2], ARGV[3], num(ARGV[4]), num(ARGV[5]), num(ARGV[6]), num(ARGV[7]), num(ARGV[8])
 local u = k('u', r)
-local cur = redis.call('HMGET', u, 'owner', 'until', 'sent')
+local cur = redis.call('HMGET', u, 'owner', 'until', 'sent', 'head', 'seq', 'dead')
 if cur[1] and cur[1] ~= owner and num(cur[2]) > now then return {0, {}, {}, {}} end
 redis.call('HSET', u, 'owner', owner, 'until', now + leaseMs)
-local mark, top = num(cur[3]), 0
+local mark, top, head, seq, anyDead = num(cur[3]), 0, headOf(cur[4]), num(cur[5]), num(cur[6]) > 0
+local fromHead = after < head
+local from, first = math.max(after, head - 1), nil
 local entries, expired, dead, got = {}, {}, {}, 0
 local xps, xes, dps, again = {}, {}, {}, {}
 while got < max do
-  local ps = redis.call('ZRANGEBYSCORE', k('o', r), '(' .. after, '+inf', 'LIMIT', 0, max - got)
+  local ps, es
+  ps, es, from = scan(r, from, max - got, seq, anyDead)
   if #ps == 0 then break end
-  local es = hmget(k('e', r), ps)
   local extra = {}
   if tonumber(ps[1]) <= mark then extra = hmget(k('a', r), ps) end
   for j = 1, #ps do
     local pos, e = tonumber(ps[j]), es[j]
-    after = pos
     local handed = attempts(extra[j], pos, mark)
     if expiry(e) <= now then
       xps[#xps + 1] = ps[j]; xes[#xes + 1] = e
@@ -176,6 +263,7 @@ while got < max do
       -- Only an entry handed out again is written; a first hand-out just moves the mark.
       if pos <= mark then again[#again + 1] = ps[j]; again[#again + 1] = num(extra[j]) + 1 end
       entries[#entries + 1] = pos; entries[#entries + 1] = e; entries[#entries + 1] = handed + 1
+      first = first or pos
       top = pos
       got = got + 1
     end
@@ -183,7 +271,6 @@ while got < max do
 end
 if #again > 0 then many('HSET', k('a', r), again) end
 if #dps > 0 then
-  many('ZREM', k('o', r), dps)
   local z = {}
   for _, pos in ipairs(dps) do z[#z + 1] = pos; z[#z + 1] = pos end
   many('ZADD', k('dl', r), z)
@@ -191,6 +278,10 @@ if #dps > 0 then
   redis.call('HINCRBY', u, 'dead', #dps)
 end
 expired = dropEntries(r, xps, xes)
+-- Everything between the head and the first entry handed out (or the last position looked at)
+-- is gone, dead or expired now.
+local h = first or from + 1
+if fromHead and h ~= head then redis.call('HSET', u, 'head', h) end
 if top > mark then redis.call('HSET', u, 'sent', top) end
 return {1, entries, expired, dead}
 `;
@@ -225,27 +316,66 @@ return 0
 
 /** ARGV: prefix, now, limit → { recipient, id, recipient, id, … }, seen ids pruned */
 export const SWEEP = `${PRELUDE}
-local now, limit = ARGV[2], num(ARGV[3])
+local now, limit = num(ARGV[2]), num(ARGV[3])
 local out = {}
 for _, r in ipairs(redis.call('SMEMBERS', k('rc'))) do
   if #out >= 2 * limit then break end
-  local ps = redis.call('ZRANGEBYSCORE', k('x', r), '-inf', now, 'LIMIT', 0, limit - #out / 2)
-  if #ps > 0 then
-    for _, id in ipairs(dropEntries(r, ps, hmget(k('e', r), ps))) do
-      out[#out + 1] = r
-      out[#out + 1] = id
+  local x3 = num(redis.call('HGET', k('u', r), 'x3'))
+  local ps, es = {}, {}
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', k('x', r), '-inf', now, 'LIMIT', 0, limit - #out / 2)) do
+    if #ps >= limit - #out / 2 then break end
+    -- A block: its stored entries; a layout-2 member: its own position.
+    local b, cand = nil, {}
+    if string.sub(m, 1, 1) == 'b' then
+      b = tonumber(string.sub(m, 2))
+      for q = math.max(b * BLOCK + 1, x3), (b + 1) * BLOCK do cand[#cand + 1] = tostring(q) end
+    else
+      cand[1] = m
+    end
+    local left, found = nil, 0
+    for j, e in ipairs(hmget(k('e', r), cand)) do
+      if e then
+        found = found + 1
+        local x = expiry(e)
+        if x <= now and #ps < limit - #out / 2 then
+          ps[#ps + 1] = cand[j]; es[#es + 1] = e
+        elseif not left or x < left then
+          left = x
+        end
+      end
+    end
+    -- Entries left in the block: its score becomes their earliest expiry. None: dropEntries
+    -- removes the member with the last one; a member with nothing stored is removed here.
+    if left then redis.call('ZADD', k('x', r), 'XX', string.format('%d', left), m)
+    elseif found == 0 then
+      redis.call('ZREM', k('x', r), m)
+      if b then redis.call('HDEL', k('xc', r), b) end
     end
   end
+  for _, id in ipairs(dropEntries(r, ps, es)) do
+    out[#out + 1] = r
+    out[#out + 1] = id
+  end
 end
-local old = redis.call('ZRANGEBYSCORE', k('seenexp'), '-inf', now, 'LIMIT', 0, limit)
-for _, key in ipairs(old) do
-  local sep = string.find(key, '|', 1, true)
-  local sender, id = string.sub(key, 1, sep - 1), string.sub(key, sep + 1)
-  redis.call('HDEL', k('seen', sender), id)
-  redis.call('HINCRBY', k('snd', sender), 'count', -1)
-  redis.call('ZREM', k('seenexp'), key)
+-- Seen ids: a member is 'sender|' then the ids (32 hex digits each) that came in one accept.
+local pruned = 0
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', k('seenexp'), '-inf', now, 'LIMIT', 0, limit)) do
+  if pruned >= limit then break end
+  local sep = string.find(m, '|', 1, true)
+  local sender, ids = string.sub(m, 1, sep - 1), {}
+  for at = sep + 1, #m, 32 do
+    if pruned + #ids >= limit then break end
+    ids[#ids + 1] = string.sub(m, at, at + 31)
+  end
+  redis.call('ZREM', k('seenexp'), m)
+  local rest = sep + 1 + #ids * 32
+  -- Over the limit: the ids not pruned now stay, under the same keep-until.
+  if rest <= #m then redis.call('ZADD', k('seenexp'), now, sender .. '|' .. string.sub(m, rest)) end
+  local n = many('HDEL', k('seen', sender), ids)
+  if n > 0 then redis.call('HINCRBY', k('snd', sender), 'count', -n) end
+  pruned = pruned + #ids
 end
-return {out, #old}
+return {out, pruned}
 `;
 
 /** ARGV: prefix, recipient or '' (all) → { messages, bytes, dead } */
@@ -282,9 +412,9 @@ local rs = ARGV[2] == '' and redis.call('SMEMBERS', k('rc')) or {ARGV[2]}
 table.sort(rs)
 local limit, out, n = num(ARGV[4]), {}, 0
 for _, r in ipairs(rs) do
-  local ps = redis.call('ZRANGE', k(ARGV[3], r), 0, limit - n - 1)
+  local ps, es = oldest(r, ARGV[3], limit - n)
   if #ps > 0 then
-    local es, extra, mark = hmget(k('e', r), ps), hmget(k('a', r), ps), num(redis.call('HGET', k('u', r), 'sent'))
+    local extra, mark = hmget(k('a', r), ps), num(redis.call('HGET', k('u', r), 'sent'))
     for j = 1, #ps do describe(out, r, ps[j], es[j], extra[j], mark, ARGV[3] == 'dl' and 1 or 0) end
     n = n + #ps
   end
@@ -328,14 +458,15 @@ else
   redis.call('DEL', k('dl', r))
 end
 if #ps == 0 then return 0 end
--- Attempts back to 0: -1 where the mark would count one more.
-local mark = num(redis.call('HGET', k('u', r), 'sent'))
-local z, a, clear = {}, {}, {}
+-- Attempts back to 0: -1 where the mark would count one more. The head comes down to the lowest.
+local u = redis.call('HMGET', k('u', r), 'sent', 'head')
+local mark, head = num(u[1]), headOf(u[2])
+local a, clear = {}, {}
 for _, pos in ipairs(ps) do
-  z[#z + 1] = pos; z[#z + 1] = pos
+  head = math.min(head, tonumber(pos))
   if tonumber(pos) <= mark then a[#a + 1] = pos; a[#a + 1] = -1 else clear[#clear + 1] = pos end
 end
-many('ZADD', k('o', r), z)
+redis.call('HSET', k('u', r), 'head', head)
 if #a > 0 then many('HSET', k('a', r), a) end
 if #clear > 0 then many('HDEL', k('a', r), clear) end
 redis.call('HINCRBY', k('u', r), 'dead', -#ps)
@@ -346,15 +477,15 @@ return #ps
 /** ARGV: prefix, recipient, 'o' | 'dl', limit → count removed (the oldest `limit`; the client repeats). */
 export const PURGE = `${PRELUDE}
 local r = ARGV[2]
-local ps = redis.call('ZRANGE', k(ARGV[3], r), 0, num(ARGV[4]) - 1)
-dropEntries(r, ps, hmget(k('e', r), ps))
+local ps, es = oldest(r, ARGV[3], num(ARGV[4]))
+dropEntries(r, ps, es)
 return #ps
 `;
 
 /**
  * ARGV: prefix, max seen per sender, n, then n × (sender, epoch, id, pos, prev, keepUntil).
  * → 'new' | 'redeliver' | 'duplicate' | 'gap' | 'full' each. Per sender and batch one HMGET
- * (which ids are seen), and the seen hash, expiry set and sender state written once.
+ * (which ids are seen), and the seen hash, sender state and one expiry member written once.
  */
 export const ACCEPT = `${PRELUDE}
 local maxSeen, n = num(ARGV[2]), num(ARGV[3])
@@ -365,7 +496,7 @@ for i = 0, n - 1 do
   local s = ss[sender]
   if not s then
     local row = redis.call('HMGET', k('snd', sender), 'epoch', 'last', 'count')
-    s = { epoch = row[1], last = num(row[2]), count = num(row[3]), added = 0, seen = {}, fresh = {}, exp = {}, known = {} }
+    s = { epoch = row[1], last = num(row[2]), count = num(row[3]), added = 0, keep = 0, seen = {}, fresh = {}, exp = {}, known = {} }
     -- Which of this sender's ids in the batch are in the seen set: one HMGET for all of them.
     local ids = {}
     for j = 0, n - 1 do if ARGV[4 + j * 6] == sender then ids[#ids + 1] = ARGV[4 + j * 6 + 2] end end
@@ -386,8 +517,8 @@ for i = 0, n - 1 do
       s.fresh[id] = true
       s.seen[#s.seen + 1] = id
       s.seen[#s.seen + 1] = 0
-      s.exp[#s.exp + 1] = ARGV[b + 5]
-      s.exp[#s.exp + 1] = sender .. '|' .. id
+      s.exp[#s.exp + 1] = id
+      s.keep = math.max(s.keep, num(ARGV[b + 5]))
       s.epoch, s.last, s.count, s.added = epoch, pos, s.count + 1, s.added + 1
       out[#out + 1] = 'new'
     end
@@ -396,7 +527,8 @@ end
 for sender, s in pairs(ss) do
   if s.added > 0 then
     many('HSET', k('seen', sender), s.seen)
-    many('ZADD', k('seenexp'), s.exp)
+    -- One expiry member for the sender's new ids of this batch, kept until the latest of them.
+    redis.call('ZADD', k('seenexp'), string.format('%d', s.keep), sender .. '|' .. table.concat(s.exp))
     redis.call('HSET', k('snd', sender), 'epoch', s.epoch, 'last', s.last)
     redis.call('HINCRBY', k('snd', sender), 'count', s.added)
   end

@@ -127,7 +127,7 @@ export class RedisStore implements QueueStore {
     if (str(opened[0]!) !== 'ok') {
       await client.close().catch(() => undefined);
       throw new PeerError(ErrorCode.INVALID_STATE, str(opened[0]!) === 'old'
-        ? `the Redis queue under prefix ${prefix} holds entries in the layout of peercomm before layout ${lua.LAYOUT} (keys ${prefix}:m:*, ${prefix}:exp), which this version does not read: deliver them with the version that stored them, or remove them (redis-cli --scan --pattern '${prefix}:*' | xargs redis-cli del), or use another prefix`
+        ? `the Redis queue under prefix ${prefix} holds entries in layout 1 (peercomm before layout 2: keys ${prefix}:m:*, ${prefix}:exp), which this version does not read: deliver them with the version that stored them, or remove them (redis-cli --scan --pattern '${prefix}:*' | xargs redis-cli del), or use another prefix`
         : `the Redis queue under prefix ${prefix} has layout ${str(opened[1]!)}, this version reads layout ${lua.LAYOUT}: use the version that wrote it, or another prefix`);
     }
     return new RedisStore(client, prefix, Buffer.from(str(opened[1]!), 'hex'));
