@@ -76,10 +76,18 @@ export class Inbound {
     })), this.limits.maxSeenPerSender, now);
     const acks = new Map<Session, Uint8Array[]>();
     const gaps = new Map<Session, Uint8Array>();
+    const handed: { sender: string; id: Uint8Array }[] = [];
+    /** Keys of `handed`, built only when a copy may be among them (the store answered 'redeliver'). */
+    let inBatch: Set<string> | null = null;
     items.forEach((a, i) => {
-      const key = `${a.sender}:${Buffer.from(a.env.id).toString('hex')}`;
-      // A second copy in this batch (the store says 'redeliver': seen, not yet marked) is a duplicate.
-      const r = this.unmarked.has(key) ? 'duplicate' : results[i] as AcceptResult;
+      let r = results[i] as AcceptResult;
+      // A second copy in this batch, or of one whose mark is not written (the store says 'redeliver': seen, not yet marked), is a duplicate.
+      let key: string | null = null;
+      if (r === 'redeliver' || this.unmarked.size > 0) {
+        key = keyOf(a.sender, a.env.id);
+        if (r === 'redeliver') inBatch ??= new Set(handed.map((h) => keyOf(h.sender, h.id)));
+        if (this.unmarked.has(key) || inBatch?.has(key)) r = 'duplicate';
+      }
       if (r === 'new' || r === 'redeliver') {
         try {
           this.handOver({
@@ -90,7 +98,8 @@ export class Inbound {
           return; // a handler threw: not handled, not acknowledged; the sender will send it again
         }
         this.counters.received++;
-        this.unmarked.set(key, { sender: a.sender, id: a.env.id });
+        handed.push({ sender: a.sender, id: a.env.id });
+        if (inBatch !== null) inBatch.add(key ?? keyOf(a.sender, a.env.id));
       } else if (r === 'duplicate') {
         this.counters.duplicates++;
       } else if (r === 'gap') {
@@ -110,14 +119,21 @@ export class Inbound {
       for (let i = 0; i < ids.length; i += MAX_ACK_IDS) send(session, encodeAck(AckKind.Acked, ids.slice(i, i + MAX_ACK_IDS)));
     }
     for (const [session, id] of gaps) send(session, encodeAck(AckKind.Gap, [id]));
-    const marks = [...this.unmarked];
-    if (marks.length > 0) {
-      await store.handled(marks.map(([, it]) => it));
-      for (const [key] of marks) this.unmarked.delete(key);
+    if (handed.length > 0 || this.unmarked.size > 0) {
+      const marks = this.unmarked.size > 0 ? [...this.unmarked.values(), ...handed] : handed;
+      try {
+        await store.handled(marks);
+      } catch (err) {
+        for (const it of handed) this.unmarked.set(keyOf(it.sender, it.id), it);
+        throw err;
+      }
+      this.unmarked.clear();
     }
     return [];
   }
 }
+
+const keyOf = (sender: string, id: Uint8Array): string => `${sender}:${Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex')}`;
 
 /** An ack lost with its session is harmless: the sender sends again and gets a duplicate's ack. */
 function send(session: Session, body: Uint8Array): void {

@@ -94,6 +94,9 @@ const ATTEMPTS = '(attempts + (pos <= (SELECT sent FROM recipients r WHERE r.rec
 /** Entries of handedOut, all recipients: a window of 1,024 for 8 recipients, ~2 MiB of heap (~260 B each, measured). */
 const HANDED_OUT_MAX = 8_192;
 
+/** Handled marks are written with the next accept, or after this long without one (see handled()). */
+const MARK_DELAY_MS = 50;
+
 const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 function info(r: Omit<Row, 'payload'> & { size: number }): EntryInfo {
@@ -116,6 +119,9 @@ export class SqliteStore implements QueueStore {
    */
   private handedOut = new Map<string, Map<number, { id: Buffer; size: number }>>();
   private handedOutCount = 0;
+  /** Receiver: ids handed to the application whose handled mark is not written yet (see handled()). */
+  private marks: { sender: string; id: Uint8Array }[] = [];
+  private markTimer: NodeJS.Timeout | null = null;
   /** What put() stored and no lease handed out yet, so a lease need not read it back. */
   private readonly fresh = new FreshEntries();
 
@@ -457,7 +463,9 @@ export class SqliteStore implements QueueStore {
    * read once and written once per batch. A seen id answers duplicate/redeliver before gap/full.
    */
   accept(requests: AcceptRequest[], maxSeenPerSender: number, _now: number): Promise<AcceptResult[]> {
+    const marked = this.marks.length;
     return this.tx(() => {
+    this.writeMarks(marked);
     const senders = new Map<string, { epoch: Buffer | null; last: number; count: number; dirty: boolean }>();
     const results = requests.map((r): AcceptResult => {
       let s = senders.get(r.sender);
@@ -475,22 +483,54 @@ export class SqliteStore implements QueueStore {
         if (seen) return seen.handled ? 'duplicate' : 'redeliver';
         return refused!;
       }
-      Object.assign(s, { epoch: Buffer.from(epoch), last: r.pos, count: s.count + 1, dirty: true });
+      if (last === 0) s.epoch = Buffer.from(epoch);
+      s.last = r.pos;
+      s.count++;
+      s.dirty = true;
       return 'new';
     });
     for (const [sender, s] of senders) if (s.dirty) this.q.senderPut.run(sender, s.epoch, s.last, s.count);
     return results;
-    });
+    }, () => this.marks.splice(0, marked));
   }
 
+  /**
+   * The marks wait for the next accept's transaction (a copy arriving later then finds them), or
+   * MARK_DELAY_MS, or close(): one transaction instead of two per batch of arrivals, and the pages
+   * the marks rewrite are mostly the ones the next inserts append to. A crash before they are
+   * written leaves the ids seen and not handled: delivered again with redelivered: true
+   * (docs/QUEUE.md "Receiver side").
+   */
   handled(items: { sender: string; id: Uint8Array }[]): Promise<void> {
-    return this.tx(() => {
-    for (const it of items) this.q.seenHandled.run(it.sender, it.id);
-    });
+    for (const it of items) this.marks.push(it);
+    if (this.markTimer === null && this.marks.length > 0) {
+      this.markTimer = setTimeout(() => {
+        this.markTimer = null;
+        const n = this.marks.length;
+        // A failure leaves them for the next accept or timer (they are retried, never dropped).
+        this.tx(() => this.writeMarks(n), () => this.marks.splice(0, n)).catch(() => this.handled([]));
+      }, MARK_DELAY_MS);
+      this.markTimer.unref();
+    }
+    return Promise.resolve();
+  }
+
+  /** Writes the first `n` pending marks (inside a transaction; removed from `marks` once it commits). */
+  private writeMarks(n: number): void {
+    for (let i = 0; i < n; i++) this.q.seenHandled.run(this.marks[i]!.sender, this.marks[i]!.id);
   }
 
   close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (this.markTimer !== null) clearTimeout(this.markTimer);
+    this.markTimer = null;
+    if (this.db.open) {
+      try {
+        const n = this.marks.length;
+        if (n > 0) this.db.transaction(() => this.writeMarks(n))();
+      } finally {
+        this.db.close();
+      }
+    }
     return Promise.resolve();
   }
 }

@@ -166,3 +166,28 @@ describe('sqlite leases of entries this store put (handed out without reading th
     await b.close();
   });
 });
+
+describe('sqlite handled marks (written with the next accept, after a short delay, or at close)', () => {
+  const T = 1_700_000_000_000;
+  const epoch = randomBytes(8);
+  const req = (id: Buffer, pos: number) => ({ sender: 'fp', epoch, id, pos, prev: pos - 1, keepUntil: T + 3_600_000 });
+
+  it('reach the file without another accept: another connection then finds the ids handled', async () => {
+    const file = path.join(dir, 'marks.db');
+    const a = SqliteStore.open({ path: file });
+    const ids = [randomBytes(16), randomBytes(16)];
+    expect(await a.accept([req(ids[0]!, 1), req(ids[1]!, 2)], 10, T)).toEqual(['new', 'new']);
+    await a.handled([{ sender: 'fp', id: ids[0]! }]);
+    const b = SqliteStore.open({ path: file });
+    // Written within the delay (50 ms), with no accept on `a` to carry it.
+    for (let i = 0; i < 200 && (await b.accept([req(ids[0]!, 1)], 10, T))[0] !== 'duplicate'; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(await b.accept([req(ids[0]!, 1), req(ids[1]!, 2)], 10, T)).toEqual(['duplicate', 'redeliver']);
+    await b.close();
+    // At close: the mark is on disk for the next process.
+    await a.handled([{ sender: 'fp', id: ids[1]! }]);
+    await a.close();
+    const c = SqliteStore.open({ path: file });
+    expect(await c.accept([req(ids[1]!, 2)], 10, T)).toEqual(['duplicate']);
+    await c.close();
+  });
+});
