@@ -483,15 +483,44 @@ return #ps
 `;
 
 /**
- * ARGV: prefix, max seen per sender, n, then n × (sender, epoch, id, pos, prev, keepUntil).
+ * Marks handled the ids given as (sender, id) pairs in ARGV[from] … ARGV[to]: per sender one
+ * HMGET (which are still in the set: a pruned id is not written back) and one HSET.
+ */
+const MARK = `
+local function mark(from, to)
+  local by = {}
+  for i = from, to, 2 do
+    local l = by[ARGV[i]] or {}
+    by[ARGV[i]] = l
+    l[#l + 1] = ARGV[i + 1]
+  end
+  for sender, ids in pairs(by) do
+    local marks = {}
+    local hs = hmget(k('seen', sender), ids)
+    for j = 1, #ids do
+      if hs[j] then
+        marks[#marks + 1] = ids[j]
+        marks[#marks + 1] = 1
+      end
+    end
+    if #marks > 0 then many('HSET', k('seen', sender), marks) end
+  end
+end
+`;
+
+/**
+ * ARGV: prefix, max seen per sender, m, m × (sender, id) handled marks written first (MARK), n,
+ * then n × (sender, epoch, id, pos, prev, keepUntil).
  * → 'new' | 'redeliver' | 'duplicate' | 'gap' | 'full' each. Per sender and batch one HMGET
  * (which ids are seen), and the seen hash, sender state and one expiry member written once.
  */
-export const ACCEPT = `${PRELUDE}
-local maxSeen, n = num(ARGV[2]), num(ARGV[3])
+export const ACCEPT = `${PRELUDE}${MARK}
+local maxSeen, m = num(ARGV[2]), num(ARGV[3])
+mark(4, 3 + 2 * m)
+local n, r0 = num(ARGV[4 + 2 * m]), 5 + 2 * m
 local out, ss = {}, {}
 for i = 0, n - 1 do
-  local b = 4 + i * 6
+  local b = r0 + i * 6
   local sender, epoch, id, pos, prev = ARGV[b], ARGV[b + 1], ARGV[b + 2], num(ARGV[b + 3]), num(ARGV[b + 4])
   local s = ss[sender]
   if not s then
@@ -499,7 +528,7 @@ for i = 0, n - 1 do
     s = { epoch = row[1], last = num(row[2]), count = num(row[3]), added = 0, keep = 0, seen = {}, fresh = {}, exp = {}, known = {} }
     -- Which of this sender's ids in the batch are in the seen set: one HMGET for all of them.
     local ids = {}
-    for j = 0, n - 1 do if ARGV[4 + j * 6] == sender then ids[#ids + 1] = ARGV[4 + j * 6 + 2] end end
+    for j = 0, n - 1 do if ARGV[r0 + j * 6] == sender then ids[#ids + 1] = ARGV[r0 + j * 6 + 2] end end
     local hs = hmget(k('seen', sender), ids)
     for j = 1, #ids do if hs[j] then s.known[ids[j]] = hs[j] end end
     ss[sender] = s
@@ -536,24 +565,8 @@ end
 return out
 `;
 
-/** ARGV: prefix, then (sender, id) pairs. Per sender one HMGET (which ids are still in the set) and one HSET. */
-export const HANDLED = `${PRELUDE}
-local by = {}
-for i = 2, #ARGV, 2 do
-  local l = by[ARGV[i]] or {}
-  by[ARGV[i]] = l
-  l[#l + 1] = ARGV[i + 1]
-end
-for sender, ids in pairs(by) do
-  local marks = {}
-  local hs = hmget(k('seen', sender), ids)
-  for j = 1, #ids do
-    if hs[j] then
-      marks[#marks + 1] = ids[j]
-      marks[#marks + 1] = 1
-    end
-  end
-  if #marks > 0 then many('HSET', k('seen', sender), marks) end
-end
+/** ARGV: prefix, then (sender, id) pairs: marks them handled (MARK). */
+export const HANDLED = `${PRELUDE}${MARK}
+mark(2, #ARGV)
 return 0
 `;

@@ -79,12 +79,17 @@ function info(f: Reply[], i: number): EntryInfo {
 
 /** Entries a purge removes per script. */
 const PURGE_SLICE = 10_000;
+/** Handled marks are written with the next accept, or after this long without one (see handled()). */
+const MARK_DELAY_MS = 50;
 /** Entries per put script (a 1 KiB entry holds Redis ~5–15 µs: a slice ~1–2 ms). */
 const PUT_SLICE = 128;
 
 export class RedisStore implements QueueStore {
   readonly backend = 'redis' as const;
   private readonly shas = new Map<string, string>();
+  /** Receiver: ids handed to the application whose handled mark is not written yet (see handled()). */
+  private readonly marks: { sender: string; id: Uint8Array }[] = [];
+  private markTimer: NodeJS.Timeout | null = null;
 
   private constructor(private readonly client: Client, private readonly prefix: string, readonly epoch: Uint8Array) {}
 
@@ -250,19 +255,68 @@ export class RedisStore implements QueueStore {
     }
   }
 
+  /** The pending handled marks are written first, in the same script (see handled()). */
   async accept(requests: AcceptRequest[], maxSeenPerSender: number, _now: number): Promise<AcceptResult[]> {
     if (requests.length === 0) return [];
-    const args: (string | number)[] = [maxSeenPerSender, requests.length];
+    const args: (string | number)[] = [maxSeenPerSender];
+    const taken = this.takeMarks(args);
+    args.push(requests.length);
     for (const r of requests) args.push(r.sender, hex(r.epoch), hex(r.id), r.pos, r.prev, r.keepUntil);
-    return ((await this.run(lua.ACCEPT, args)) as Reply[]).map((v) => str(v) as AcceptResult);
+    try {
+      return ((await this.run(lua.ACCEPT, args)) as Reply[]).map((v) => str(v) as AcceptResult);
+    } catch (err) {
+      this.marks.unshift(...taken);
+      throw err;
+    }
   }
 
-  async handled(items: { sender: string; id: Uint8Array }[]): Promise<void> {
-    if (items.length === 0) return;
-    await this.run(lua.HANDLED, items.flatMap((it) => [it.sender, hex(it.id)]));
+  /**
+   * As SqliteStore: the marks wait for the next accept's script (a copy arriving later then finds
+   * them), or MARK_DELAY_MS, or close(): one script and one round trip per batch of arrivals
+   * instead of two. A crash before they are written leaves the ids seen and not handled:
+   * delivered again with redelivered: true (docs/QUEUE.md "Receiver side").
+   */
+  handled(items: { sender: string; id: Uint8Array }[]): Promise<void> {
+    for (const it of items) this.marks.push(it);
+    if (this.markTimer === null && this.marks.length > 0) {
+      this.markTimer = setTimeout(() => {
+        this.markTimer = null;
+        // A failure leaves them for the next accept or timer (retried, never dropped).
+        this.writeMarks().catch(() => this.handled([]));
+      }, MARK_DELAY_MS);
+      this.markTimer.unref();
+    }
+    return Promise.resolve();
+  }
+
+  /**
+   * Takes every pending mark into `args` (count, then sender and id each). Taken out at once, so
+   * a timer's write and an accept never carry the same marks; both go on one connection, in
+   * order. The caller puts them back if its script fails.
+   */
+  private takeMarks(args: (string | number)[]): { sender: string; id: Uint8Array }[] {
+    const taken = this.marks.splice(0, this.marks.length);
+    args.push(taken.length);
+    for (const it of taken) args.push(it.sender, hex(it.id));
+    return taken;
+  }
+
+  private async writeMarks(): Promise<void> {
+    if (this.marks.length === 0) return;
+    const args: (string | number)[] = [];
+    const taken = this.takeMarks(args);
+    try {
+      await this.run(lua.HANDLED, args.slice(1));
+    } catch (err) {
+      this.marks.unshift(...taken);
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
+    if (this.markTimer !== null) clearTimeout(this.markTimer);
+    this.markTimer = null;
+    await this.writeMarks().catch(() => undefined);
     await this.client.close().catch(() => undefined);
   }
 }

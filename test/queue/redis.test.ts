@@ -161,6 +161,38 @@ if (server !== null) {
     });
   });
 
+  describe('redis handled marks', () => {
+    it('are written with the next accept, or shortly after without one, or at close', async () => {
+      const raw = createClient({ url: server!.url });
+      await raw.connect();
+      const prefix = `mark${n++}`;
+      const s = await RedisStore.open({ url: server!.url, prefix });
+      const T0 = 1_700_000_000_000;
+      const epoch = Buffer.alloc(8, 1);
+      const ids = [1, 2, 3].map((i) => Buffer.alloc(16, i));
+      const req = (i: number) => ({ sender: 'fpA', epoch, id: ids[i]!, pos: i + 1, prev: i, keepUntil: T0 + 3_600_000 });
+      const flag = (i: number) => raw.sendCommand(['HGET', `{${prefix}}:seen:fpA`, ids[i]!.toString('hex')]);
+      try {
+        expect(await s.accept([req(0)], 100, T0)).toEqual(['new']);
+        await s.handled([{ sender: 'fpA', id: ids[0]! }]);
+        // The next accept writes the mark before it checks: a copy in it is a duplicate.
+        expect(await s.accept([req(0), req(1)], 100, T0)).toEqual(['duplicate', 'new']);
+        expect(await flag(0)).toBe('1');
+        // No accept follows: the mark is written anyway (after a short delay; waited for, not timed).
+        await s.handled([{ sender: 'fpA', id: ids[1]! }]);
+        for (let i = 0; i < 200 && (await flag(1)) !== '1'; i++) await new Promise((r) => setTimeout(r, 25));
+        expect(await flag(1)).toBe('1');
+        // At close.
+        expect(await s.accept([req(2)], 100, T0)).toEqual(['new']);
+        await s.handled([{ sender: 'fpA', id: ids[2]! }]);
+        await s.close();
+        expect(await flag(2)).toBe('1');
+      } finally {
+        await raw.close();
+      }
+    });
+  });
+
   describe('redis persistence check', () => {
     it('warns loudly when AOF is off', async () => {
       const noAof = new RedisServer(bin!, false);
