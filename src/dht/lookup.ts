@@ -231,16 +231,20 @@ export class Lookup {
 
   /** The k closest candidates that answered, closest first, at most maxPerPrefix per subnet. */
   closest(): Candidate[] {
-    const out: Candidate[] = [];
-    const perPrefix = new Map<string, number>();
-    for (const c of this.candidates) {
-      if (out.length >= this.k) break;
-      if (c.state !== ANSWERED) continue;
-      const n = perPrefix.get(c.prefix) ?? 0;
-      if (n >= this.maxPerPrefix) continue;
-      perPrefix.set(c.prefix, n + 1);
-      out.push(c);
-    }
-    return out;
+    return firstPerPrefix(this.candidates.filter((c) => c.state === ANSWERED), this.k, this.maxPerPrefix);
   }
+}
+
+/** The first `k` of `sorted` (closest first), taking at most `maxPerPrefix` from one subnet. */
+export function firstPerPrefix(sorted: Candidate[], k: number, maxPerPrefix: number): Candidate[] {
+  const out: Candidate[] = [];
+  const perPrefix = new Map<string, number>();
+  for (const c of sorted) {
+    if (out.length >= k) break;
+    const n = perPrefix.get(c.prefix) ?? 0;
+    if (n >= maxPerPrefix) continue;
+    perPrefix.set(c.prefix, n + 1);
+    out.push(c);
+  }
+  return out;
 }

@@ -5,7 +5,7 @@
  */
 import { ErrorCode, PeerError } from '../errors.js';
 import { assertId, commonPrefixLength, compareDistance, randomIdInBucket } from './id.js';
-import { Lookup, type LookupMode } from './lookup.js';
+import { firstPerPrefix, Lookup, type LookupMode } from './lookup.js';
 import { MSG, nextContact, type Message } from './messages.js';
 import {
   decodeRecord, hasValidSignatures, keyKindFor, providerKey, recordKey, recordKeys, signRecord, staleAt,
@@ -180,22 +180,13 @@ export class Operations {
     op.claims = new Claims(bind, this.core.config.maxDiscovered);
     // S/Kademlia: `disjointPaths` lookups that never ask the same node; one that meets a bound
     // record ends them all. Nodes that answer only with one another capture one path at most.
-    const paths = this.core.config.disjointPaths;
-    const runs: Run[] = [];
-    let left = paths;
-    const then = (_run: Run, t: number): void => {
-      if (--left > 0) return;
+    this.disjoint(op, key, 'value', capability ? 'capability' : 'presence', false, now, (runs, t) => {
       const rpcs = runs.reduce((n, r) => n + r.lookup.rpcs, 0);
       const answered = runs.reduce((n, r) => n + r.lookup.answered, 0);
       if (op.claims!.gone(entityId)) op.error = dhtError('gone', `${entityId} has closed (signed tombstone)`);
       else if (op.claims!.result().records.length === 0) op.error = this.valueError(rpcs, answered, `no record for ${entityId}${capability ? ` with ${capability}` : ''}`);
       this.close(op, t);
-    };
-    const shared = paths > 1 ? new Set<string>() : null;
-    for (let i = 0; i < paths; i++) {
-      runs.push(this.run(op, key, 'value', capability ? 'capability' : 'presence', false, now, then, [], { index: i, of: paths, shared, siblings: runs }));
-    }
-    for (const r of runs) this.pump(r, now);
+    });
     return op.id;
   }
 
@@ -267,18 +258,24 @@ export class Operations {
     op.published = { ...record, binding: selfCertifyingOnly(record.entityId, record.publicKey) };
     // A guard part, so a lookup that ends at once cannot close the operation before the others start.
     op.parts++;
-    for (const { key } of recordKeys(record)) this.run(op, key, 'nodes', null, true, now, (run, t) => this.storeAt(run, record, t));
+    // Each key's nodes are looked up over disjoint paths, like a name's value lookup: nodes that
+    // answer only with one another capture one path at most, and the others still reach the
+    // honest nodes closest to the key, which the k closest of all paths together then are.
+    for (const { key } of recordKeys(record)) this.disjoint(op, key, 'nodes', null, true, now, (runs, t) => this.storeAt(op, key, runs, record, t));
     this.partDone(op, now);
     return op;
   }
 
-  /** After the lookup of `run.key`: STORE to the k closest that gave a token (and here, if we are one of them). */
-  private storeAt(run: Run, record: DhtRecord, now: number): void {
-    const op = run.op;
-    const closest = run.lookup.closest();
+  /**
+   * After the lookups of `key`: STORE to the k closest nodes that answered on any path with a
+   * token (and here, if we are one of them).
+   */
+  private storeAt(op: Operation, key: Uint8Array, runs: Run[], record: DhtRecord, now: number): void {
+    const merged = runs.flatMap((r) => r.lookup.closest()).sort((a, b) => compareDistance(a.id!, b.id!, key));
+    const closest = firstPerPrefix(merged, this.core.config.k, this.core.config.maxPerPrefix);
     const kth = closest[this.core.config.k - 1];
     // A copy here too when we are among the k closest; it does not count as published.
-    if (!kth || compareDistance(this.core.id, kth.id!, run.key) < 0) this.core.store.put(run.key, record.bytes, now);
+    if (!kth || compareDistance(this.core.id, kth.id!, key) < 0) this.core.store.put(key, record.bytes, now);
     let stored = 0;
     let left = 1;
     op.parts++;
@@ -293,7 +290,7 @@ export class Operations {
     };
     for (const c of closest) {
       if (!c.token) continue;
-      if (!this.core.storeRequest(c.address, c.id!, c.token, run.key, record.bytes, now, { settle })) continue;
+      if (!this.core.storeRequest(c.address, c.id!, c.token, key, record.bytes, now, { settle })) continue;
       op.rpcs++;
       left++;
     }
@@ -335,6 +332,27 @@ export class Operations {
   }
 
   // ---- lookups ---------------------------------------------------------------------------------
+
+  /**
+   * `disjointPaths` lookups of `key` for `op` that never ask the same node (S/Kademlia); `then`
+   * gets them all once the last has ended.
+   */
+  private disjoint(
+    op: Operation, key: Uint8Array, mode: LookupMode, kind: KeyKind | null, wantToken: boolean, now: number,
+    then: (runs: Run[], now: number) => void,
+  ): void {
+    const paths = this.core.config.disjointPaths;
+    const runs: Run[] = [];
+    let left = paths;
+    const shared = paths > 1 ? new Set<string>() : null;
+    const ended = (_run: Run, t: number): void => {
+      if (--left === 0) then(runs, t);
+    };
+    for (let i = 0; i < paths; i++) {
+      runs.push(this.run(op, key, mode, kind, wantToken, now, ended, [], { index: i, of: paths, shared, siblings: runs }));
+    }
+    for (const r of runs) this.pump(r, now);
+  }
 
   /**
    * Starts one lookup of `key` for `op`. `path` makes it one of `of` disjoint paths: it is
