@@ -329,7 +329,10 @@ export class Handshake {
   private finish(): void {
     const k = this.keys!;
     wipe(k.confirmKey);
-    this._result = { ...k, role: this._role, version: this.chosen!.version, suite: this.chosen!.suite, remote: this.remote!, handshakeHash: this.handshakeHash! };
+    this._result = {
+      sessionId: k.sessionId, sendKey: k.sendKey, sendIv: k.sendIv, recvKey: k.recvKey, recvIv: k.recvIv, confirmKey: k.confirmKey,
+      role: this._role, version: this.chosen!.version, suite: this.chosen!.suite, remote: this.remote!, handshakeHash: this.handshakeHash!,
+    };
     this.keys = null;
     this._state = SessionState.Ready;
   }

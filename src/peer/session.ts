@@ -388,8 +388,8 @@ export class Session extends EventEmitter<SessionEvents> {
       const frames = handshake.receive(body, now);
       if (handshake.state === SessionState.Ready && frames.length > 0) this.corkThroughReady();
       writeFrames(this.stream, frames);
-      this.armTimer();
-      if (handshake.state === SessionState.Ready) this.onReady(handshake, now);
+      if (handshake.state === SessionState.Ready) this.onReady(handshake, now); // which arms the timer
+      else this.armTimer();
       return;
     }
     throw new PeerError(ErrorCode.ENCRYPTION_NOT_READY, 'record received before the handshake reached READY');
