@@ -12,7 +12,7 @@
 //   node bench/stacks.js --update-baseline   re-measure (--quick profile, --runs N, default 3) and
 //                                       write bench/baseline-stacks.json
 //   --cluster [N]                        handshakes/s with N node:cluster workers (default 2) ÷ one
-//                                       worker (examples/cluster.mjs), 8 client loops: on by default in
+//                                       worker (examples/cluster.mjs), 8 client loops in 2 processes: on by default in
 //                                       the full run, off in --quick; --cluster 0 leaves it out
 //   --warmup S                           seconds of handshakes (8 at a time) before the handshake window
 //                                       (default 8; 0 in --quick): the JIT's steady state
@@ -29,6 +29,7 @@
 // (npm run build) and the openssl CLI (node:crypto cannot issue the Ed25519 certificates node:tls needs).
 import { fork } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { engine } from '../dist/index.js';
@@ -61,6 +62,12 @@ const API_CASES = [
   ['api/request1', 'api', { mode: 'request', window: 1 }],
 ];
 const CLUSTER_CONCURRENCY = 8;
+/**
+ * The cluster figure's load generator: this many client processes, the loops shared between
+ * them. One client process costs about what one worker does per handshake (the protocol is
+ * symmetric), so a single one would cap N workers at one worker's rate.
+ */
+const CLUSTER_CLIENTS = 2;
 /** The ratios the gate checks (peercomm ÷ node:tls), all higher-is-better. */
 const GATED = ['handshake/rate', 'handshake/cpu', 'msg64/rate', 'msg1k/rate', 'msg64k/rate', 'msg1m/rate'];
 
@@ -141,18 +148,35 @@ async function spawn(role, stack) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Counter and both processes' CPU over a window after a warm-up. */
-async function window(server, client, counterOf, seconds, onStart) {
+/** Sums the numeric fields of several client snapshots (one load generator made of processes). */
+function merged(snapshots) {
+  const out = {};
+  for (const snap of snapshots) for (const [k, v] of Object.entries(snap)) if (typeof v === 'number') out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/**
+ * Counter and the processes' CPU over a window after a warm-up: `clients` is one client or an
+ * array of client processes (their counters and CPU summed). cpuUs is both sides; serverUs and
+ * clientUs split it.
+ */
+async function window(server, clients, counterOf, seconds, onStart) {
+  const cs = Array.isArray(clients) ? clients : [clients];
+  const snap = async () => {
+    const [s, ...c] = await Promise.all([server.ask('snapshot'), ...cs.map((x) => x.ask('snapshot'))]);
+    return [s, merged(c), c];
+  };
   await sleep(Math.min(1500, seconds * 750)); // warm-up: connections up, JIT past its first compiles
-  const [s0, c0] = await Promise.all([server.ask('snapshot'), client.ask('snapshot')]);
-  onStart?.(c0);
+  const [s0, c0, each0] = await snap();
+  onStart?.(c0, each0);
   const t0 = performance.now();
   await sleep(seconds * 1000);
-  const [s1, c1] = await Promise.all([server.ask('snapshot'), client.ask('snapshot')]);
+  const [s1, c1, each1] = await snap();
   const dt = (performance.now() - t0) / 1000;
   const count = counterOf(s1, c1) - counterOf(s0, c0);
-  const cpuUs = (s1.cpu - s0.cpu) + (c1.cpu - c0.cpu);
-  return { count, dt, cpuUs };
+  const serverUs = s1.cpu - s0.cpu;
+  const clientUs = c1.cpu - c0.cpu;
+  return { count, dt, cpuUs: serverUs + clientUs, serverUs, clientUs, clientsEnd: each1 };
 }
 
 /** Measures every scenario of one stack in fresh processes; figures keyed "scenario/metric". */
@@ -201,41 +225,46 @@ async function measureStack(stack, o, setup) {
  * steady (optimised) cost after a few thousand handshakes, which a long-running server has
  * done long ago (in-process: ~4.2 ms CPU per handshake in the first 4 s, ~1.9 ms after 20 s).
  */
-async function measureHandshakes(server, client, seconds, concurrency, warmup) {
+async function measureHandshakes(server, clients, seconds, concurrency, warmup) {
+  const cs = Array.isArray(clients) ? clients : [clients];
+  const each = (op, args) => Promise.all(cs.map((c) => c.ask(op, args)));
   if (warmup > 0) {
-    await client.ask('handshakes', { concurrency: 8 });
+    await each('handshakes', { concurrency: Math.ceil(8 / cs.length) });
     await sleep(warmup * 1000);
-    await client.ask('stop');
+    await each('stop');
   }
-  await client.ask('handshakes', { concurrency });
+  await each('handshakes', { concurrency: Math.ceil(concurrency / cs.length) });
   let from = 0;
-  const w = await window(server, client, (_s, c) => c.handshakes, seconds, (c0) => { from = c0.handshakes; });
-  await client.ask('stop');
-  const lat = await client.ask('latency', { from, to: from + w.count });
+  const w = await window(server, cs, (_s, c) => c.handshakes, seconds, (_c0, each0) => { from = each0[0].handshakes; });
+  await each('stop');
+  // Latency: the first client process's handshakes of the window.
+  const lat = await cs[0].ask('latency', { from, to: w.clientsEnd[0].handshakes });
   return {
     'handshake/rate': w.count / w.dt,
     'handshake/cpu': w.cpuUs / 1000 / w.count, // ms of CPU per handshake, both sides
     'handshake/p50': lat.p50,
     'handshake/p99': lat.p99,
+    'handshake/cpu-server': w.serverUs / 1000 / w.count,
+    'handshake/cpu-client': w.clientUs / 1000 / w.count,
   };
 }
 
-/** peercomm's server as node:cluster workers: handshakes/s with `workers` processes. */
+/** peercomm's server as node:cluster workers: handshakes/s with `workers` processes, CLUSTER_CLIENTS client processes. */
 async function measureCluster(o, setup, workers) {
   const server = await spawn('server', 'peercomm');
-  const client = await spawn('client', 'peercomm');
+  const clients = await Promise.all(Array.from({ length: CLUSTER_CLIENTS }, () => spawn('client', 'peercomm')));
   try {
     const { port } = await server.ask('listen', { setup, cluster: workers });
-    await client.ask('prepare', { setup, port });
-    const r = await measureHandshakes(server, client, o.seconds, CLUSTER_CONCURRENCY, o.warmup);
-    return { rate: r['handshake/rate'], cpu: r['handshake/cpu'] };
+    await Promise.all(clients.map((c) => c.ask('prepare', { setup, port })));
+    const r = await measureHandshakes(server, clients, o.seconds, CLUSTER_CONCURRENCY, o.warmup);
+    return { rate: r['handshake/rate'], cpu: r['handshake/cpu'], serverMs: r['handshake/cpu-server'], clientMs: r['handshake/cpu-client'] };
   } finally {
-    await Promise.all([client.exit(), server.exit()]);
+    await Promise.all([...clients.map((c) => c.exit()), server.exit()]);
   }
 }
 
 /** Lower-is-better figures: their ratio is inverted so every ratio reads "× better". */
-const lowerIsBetter = (key) => key.endsWith('/cpu') || key.endsWith('/kib') || key.endsWith('/p50') || key.endsWith('/p99');
+const lowerIsBetter = (key) => key.includes('/cpu') || key.endsWith('/kib') || key.endsWith('/p50') || key.endsWith('/p99');
 
 async function run(o) {
   const setups = Object.fromEntries(o.stacks.map((s) => [s, STACKS[s].setup?.() ?? {}]));
@@ -295,13 +324,15 @@ function summarize(o, reps) {
       workers: n, concurrency: CLUSTER_CONCURRENCY,
       rate1: median(reps.map((r) => r.cluster[1].rate)), rateN: median(reps.map((r) => r.cluster[n].rate)),
       cpu1: median(reps.map((r) => r.cluster[1].cpu)), cpuN: median(reps.map((r) => r.cluster[n].cpu)),
+      server1: median(reps.map((r) => r.cluster[1].serverMs)), client1: median(reps.map((r) => r.cluster[1].clientMs)),
+      clients: CLUSTER_CLIENTS, cores: os.availableParallelism(),
       ratio: { median: median(paired), reps: paired },
     };
   }
   return { env: environment(engine()), options: { reps: o.reps, seconds: o.seconds, sessions: o.sessions }, rows, api, cluster };
 }
 
-const UNITS = { 'handshake/rate': '/s', 'handshake/cpu': 'ms CPU', 'handshake/p50': 'ms', 'handshake/p99': 'ms', 'idle/kib': 'KiB' };
+const UNITS = { 'handshake/rate': '/s', 'handshake/cpu': 'ms CPU', 'handshake/cpu-server': 'ms CPU', 'handshake/cpu-client': 'ms CPU', 'handshake/p50': 'ms', 'handshake/p99': 'ms', 'idle/kib': 'KiB' };
 function unitOf(key) {
   if (UNITS[key]) return UNITS[key];
   const sc = SCENARIOS[key.split('/')[0]];
@@ -338,8 +369,13 @@ function print(o, result) {
   }
   const c = result.cluster;
   if (c) {
-    console.log(`\nnode:cluster (examples/cluster.mjs), ${c.concurrency} client loops: 1 worker ${fmt(c.rate1)} handshakes/s (${c.cpu1.toFixed(2)} ms CPU each), ` +
+    console.log(`\nnode:cluster (examples/cluster.mjs), ${c.concurrency} client loops in ${c.clients} processes: 1 worker ${fmt(c.rate1)} handshakes/s (${c.cpu1.toFixed(2)} ms CPU each), ` +
       `${c.workers} workers ${fmt(c.rateN)}/s (${c.cpuN.toFixed(2)} ms): ${c.ratio.median.toFixed(2)}× (per repetition: ${c.ratio.reps.map((x) => x.toFixed(2)).join(' ')})`);
+    // What the machine allows: n workers serve at most n ÷ server CPU, the cores at most cores ÷
+    // (server + client CPU), the client processes at most clients ÷ client CPU (per handshake).
+    const bound = (n) => Math.min(n / c.server1, c.cores / (c.server1 + c.client1), c.clients / c.client1);
+    console.log(`  per handshake with 1 worker: server ${c.server1.toFixed(2)} ms CPU, client ${c.client1.toFixed(2)} ms (${c.clients} client processes); ` +
+      `with the client on the same ${c.cores} cores, ${c.workers} workers ÷ 1 can reach at most ${(bound(c.workers) / bound(1)).toFixed(2)}× on an otherwise idle machine`);
   }
   const e = result.env;
   console.log(`node ${e.node}, OpenSSL ${e.openssl}, ${e.cpu} × ${e.cores}, load ${e.loadavg.join(' ')}`);
