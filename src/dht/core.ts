@@ -237,7 +237,7 @@ export class DhtCore {
         p.soft = true;
         p.at = p.hardAt;
         this.timers.push(p);
-        this.ops.failed(p, now);
+        this.ops.failed(p, now, true);
       } else {
         this.onTimeout(p, now);
       }
@@ -503,7 +503,7 @@ export class DhtCore {
       return;
     }
     if (p.id) this.table.failed(p.id);
-    if (!p.soft) this.ops.failed(p, now);
+    this.ops.failed(p, now);
   }
 
   private sampleRtt(r: number): void {

@@ -4,6 +4,9 @@
  * `alpha` requests are in flight, always to the closest not-yet-queried candidates among the
  * k closest still alive, and the lookup ends when each of those k has answered (or failed).
  * A value lookup ends at the first record bound to its name; a provider lookup gathers to the end.
+ * A request past its RTO makes room for the next candidate at once, but a value lookup that has
+ * met no record at all does not end while such a slow request may still be answered (until its
+ * hard deadline): on a small or loaded network the only holders of a record may just be slow.
  */
 import { formatAddress, sourcePrefix, SUBNET_BITS, wireSubnet } from './address.js';
 import { ID_BYTES } from './constants.js';
@@ -13,7 +16,9 @@ export const NEW = 0;
 export const PENDING = 1;
 export const ANSWERED = 2;
 export const FAILED = 3;
-type CandState = typeof NEW | typeof PENDING | typeof ANSWERED | typeof FAILED;
+/** Past its RTO, so another candidate is asked in its place; its answer is taken until the hard deadline. */
+export const SLOW = 4;
+type CandState = typeof NEW | typeof PENDING | typeof ANSWERED | typeof FAILED | typeof SLOW;
 
 export interface Candidate {
   /** Unknown for a bootstrap address until it answers. */
@@ -39,6 +44,10 @@ export class Lookup {
   inflight = 0;
   rpcs = 0;
   answered = 0;
+  /** Candidates in state SLOW. */
+  slow = 0;
+  /** A 'value' lookup (or one of its sibling paths) met a valid record for its key, bound or not. */
+  met = false;
   /** A 'value' lookup met a record bound to its name (or its tombstone): it may end. */
   found = false;
   /** Ended by its deadline or request cap: nothing more is sent. */
@@ -156,7 +165,7 @@ export class Lookup {
       if (seen >= this.k) return;
       // Asked by another path: not part of this one's k-closest set.
       if (c.state === NEW && c.key !== null && this.shared!.has(c.key)) c.state = FAILED;
-      if (c.state === FAILED) continue;
+      if (c.state === FAILED || c.state === SLOW) continue;
       if (perPrefix) {
         const n = perPrefix.get(c.prefix) ?? 0;
         if (n >= this.maxPerPrefix) continue;
@@ -194,6 +203,7 @@ export class Lookup {
   /** `c` answered (maybe after its RTO, when it was counted failed); `id` is its id as proven by its public key. */
   answer(c: Candidate, id: Uint8Array): void {
     if (c.state === PENDING) this.inflight--;
+    else if (c.state === SLOW) this.slow--;
     else if (c.state !== FAILED) return;
     this.answered++;
     c.state = ANSWERED;
@@ -202,23 +212,37 @@ export class Lookup {
       this.add(id, 0, c.address);
       const placed = this.candidates.find((x) => idsEqual(x.id!, id));
       // If it was also queried under its id, that request settles it; otherwise it is settled now.
-      if (placed && (placed.state === NEW || placed.state === FAILED)) {
+      if (placed && (placed.state === NEW || placed.state === FAILED || placed.state === SLOW)) {
+        if (placed.state === SLOW) this.slow--;
         placed.state = ANSWERED;
         placed.token = c.token;
       }
     }
   }
 
-  fail(c: Candidate): void {
+  /** `c` did not answer by its RTO (`late`: it may still answer, see SLOW) or could not be asked. */
+  fail(c: Candidate, late = false): void {
     if (c.state !== PENDING) return;
     this.inflight--;
     // A bootstrap address is all a joining node has: it is asked up to SEED_TRIES times.
-    c.state = c.id === null && ++c.tries < SEED_TRIES ? NEW : FAILED;
+    if (c.id === null && ++c.tries < SEED_TRIES) c.state = NEW;
+    else if (late) {
+      c.state = SLOW;
+      this.slow++;
+    } else c.state = FAILED;
+  }
+
+  /** A SLOW candidate's hard deadline passed without an answer. */
+  lapsed(c: Candidate): void {
+    if (c.state !== SLOW) return;
+    c.state = FAILED;
+    this.slow--;
   }
 
   /** Done: a value found, or every one of the k closest live candidates has answered. */
   get finished(): boolean {
     if (this.stopped || (this.mode === 'value' && this.found)) return true;
+    if (this.mode === 'value' && this.slow > 0 && !this.met) return false;
     for (const s of this.seeds) if (s.state === PENDING || (s.state === NEW && this.rpcs < this.maxRequests)) return false;
     let open = false;
     this.closestSet((c) => {

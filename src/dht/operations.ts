@@ -424,6 +424,7 @@ export class Operations {
       this.core.stats.badRecords++;
       return;
     }
+    for (const s of run.siblings ?? [run]) s.lookup.met = true;
     if (run.op.claims!.offer(rec) || (rec.tombstone && run.op.claims!.gone(rec.entityId))) {
       run.lookup.found = true;
       for (const s of run.siblings ?? []) {
@@ -450,11 +451,16 @@ export class Operations {
     this.pump(run, now);
   }
 
-  /** Request `p` timed out (or reached another node than the one expected). */
-  failed(p: Pending, now: number): void {
+  /**
+   * Request `p` timed out (or reached another node than the one expected): `atRto` when its RTO
+   * passed and its answer is still taken until the hard deadline.
+   */
+  failed(p: Pending, now: number, atRto = false): void {
     if (p.settle) return p.settle(false, now);
     if (p.run && p.cand) {
-      p.run.lookup.fail(p.cand);
+      if (atRto) p.run.lookup.fail(p.cand, true);
+      else if (p.soft) p.run.lookup.lapsed(p.cand); // its RTO already passed: the candidate may be asked again (a seed) or SLOW
+      else p.run.lookup.fail(p.cand);
       this.pump(p.run, now);
     }
   }

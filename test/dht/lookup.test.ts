@@ -44,4 +44,28 @@ describe('lookup candidates', () => {
     l.add(contact(self), 0);
     expect(l.candidates).toHaveLength(0);
   });
+
+  it('a value lookup that found nothing waits for a request past its RTO until its hard deadline; a node lookup does not', () => {
+    const target = new Uint8Array(32).fill(0x42);
+    const holder = new Uint8Array(32).fill(0x43);
+    for (const [mode, waits] of [['value', true], ['nodes', false]] as const) {
+      const l = new Lookup(target, mode, self, 20, 3, 60);
+      l.add(contact(holder), 0);
+      const [c] = l.next();
+      expect(c).toBeDefined();
+      l.fail(c!, true); // its RTO passed: nobody else to ask
+      expect(l.next()).toEqual([]);
+      expect(l.finished).toBe(!waits);
+      if (mode === 'value') {
+        l.answer(c!, holder); // the late answer still counts (and held no record)
+        expect([l.answered, l.slow, l.finished]).toEqual([1, 0, true]);
+      }
+    }
+    const l = new Lookup(target, 'value', self, 20, 3, 60);
+    l.add(contact(holder), 0);
+    const [c] = l.next();
+    l.fail(c!, true);
+    l.lapsed(c!); // its hard deadline: given up
+    expect([l.slow, l.finished, l.answered]).toEqual([0, true, 0]);
+  });
 });
