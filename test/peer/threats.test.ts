@@ -22,6 +22,11 @@ async function setup(rewrite?: Rewrite, serverOpts: Parameters<typeof Peer.creat
   return { server, proxy, client };
 }
 
+/** Waits (up to 20 s, however loaded the machine) until `done()` holds. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
 function firstMessage(p: Peer): Promise<Message> {
   return new Promise((r) => p.once('message', r));
 }
@@ -66,13 +71,15 @@ describe('threats (spec: Security Considerations)', () => {
     server.on('message', (m: Message) => delivered.push(Buffer.from(m.payload).toString()));
     const s = await client.connect({ host: '127.0.0.1', port: proxy.port });
     await s.send('pay once');
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => delivered.length === 1);
     // Inject a copy of the recorded data record into the live client→server stream.
     const record = proxy.frames.toServer.find((f) => f[1] === wire.FrameType.Data)!;
     const dropped = server.stats().recordsDropped;
     proxy.inject('toServer', record);
     await s.send('second');
-    await new Promise((r) => setTimeout(r, 50));
+    // The stream is ordered: once 'second' is delivered, the replayed copy before it was handled.
+    await until(() => delivered.length >= 2);
+    await new Promise((r) => setTimeout(r, 50)); // a second delivery of the copy would show here
     expect(delivered).toEqual(['pay once', 'second']);
     expect(server.stats().recordsDropped).toBe(dropped + 1);
   });
