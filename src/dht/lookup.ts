@@ -4,8 +4,8 @@
  * `alpha` requests are in flight, always to the closest not-yet-queried candidates among the
  * k closest still alive, and the lookup ends when each of those k has answered (or failed).
  * A value lookup ends at the first record bound to its name; a provider lookup gathers to the end.
- * A request past its RTO makes room for the next candidate at once, but a value lookup that has
- * met no record at all does not end while such a slow request may still be answered (until its
+ * A request past its RTO makes room for the next candidate at once, but a value or provider lookup
+ * that has met no record at all does not end while such a slow request may still be answered (until its
  * hard deadline): on a small or loaded network the only holders of a record may just be slow.
  */
 import { formatAddress, sourcePrefix, SUBNET_BITS, wireSubnet } from './address.js';
@@ -46,7 +46,7 @@ export class Lookup {
   answered = 0;
   /** Candidates in state SLOW. */
   slow = 0;
-  /** A 'value' lookup (or one of its sibling paths) met a valid record for its key, bound or not. */
+  /** A value or provider lookup (or a sibling path) met a valid record for its key, bound or not. */
   met = false;
   /** A 'value' lookup met a record bound to its name (or its tombstone): it may end. */
   found = false;
@@ -242,7 +242,7 @@ export class Lookup {
   /** Done: a value found, or every one of the k closest live candidates has answered. */
   get finished(): boolean {
     if (this.stopped || (this.mode === 'value' && this.found)) return true;
-    if (this.mode === 'value' && this.slow > 0 && !this.met) return false;
+    if (this.mode !== 'nodes' && this.slow > 0 && !this.met) return false;
     for (const s of this.seeds) if (s.state === PENDING || (s.state === NEW && this.rpcs < this.maxRequests)) return false;
     let open = false;
     this.closestSet((c) => {

@@ -45,10 +45,10 @@ describe('lookup candidates', () => {
     expect(l.candidates).toHaveLength(0);
   });
 
-  it('a value lookup that found nothing waits for a request past its RTO until its hard deadline; a node lookup does not', () => {
+  it('a value or provider lookup that met no record waits for a request past its RTO until its hard deadline; a node lookup does not', () => {
     const target = new Uint8Array(32).fill(0x42);
     const holder = new Uint8Array(32).fill(0x43);
-    for (const [mode, waits] of [['value', true], ['nodes', false]] as const) {
+    for (const [mode, waits] of [['value', true], ['providers', true], ['nodes', false]] as const) {
       const l = new Lookup(target, mode, self, 20, 3, 60);
       l.add(contact(holder), 0);
       const [c] = l.next();
@@ -56,7 +56,7 @@ describe('lookup candidates', () => {
       l.fail(c!, true); // its RTO passed: nobody else to ask
       expect(l.next()).toEqual([]);
       expect(l.finished).toBe(!waits);
-      if (mode === 'value') {
+      if (mode !== 'nodes') {
         l.answer(c!, holder); // the late answer still counts (and held no record)
         expect([l.answered, l.slow, l.finished]).toEqual([1, 0, true]);
       }

@@ -12,13 +12,16 @@ import { NO_LIMITS } from '../helpers/limits.js';
 
 let server: Peer;
 let port: number;
+const CHALLENGE_LIFETIME_MS = 2000;
 let friend: Peer;
 let friendSession: Session;
 
 beforeAll(async () => {
   server = await Peer.create({
     entityId: 'server',
-    handshake: { challengeLifetimeMs: 300 },
+    // Long enough that no other case's handshake runs out of it on a loaded machine (300 ms did,
+    // in SESSION_NOT_FOUND); CHALLENGE_EXPIRED waits past it.
+    handshake: { challengeLifetimeMs: CHALLENGE_LIFETIME_MS },
     session: { ttlMs: 60_000 },
     rateLimits: NO_LIMITS,
   });
@@ -124,7 +127,7 @@ describe('error codes over TCP', () => {
     c.send(send[0]!);
     const ack = (await c.next())!;
     const [response] = handshake.receive(ack, Date.now());
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, CHALLENGE_LIFETIME_MS + 300));
     c.send(response!);
     expect(await c.nextErrorCode()).toBe('CHALLENGE_EXPIRED');
     await serverStillServes();
