@@ -250,9 +250,7 @@ export class SqliteStore implements QueueStore {
       }
       for (const rc of counters.values()) this.q.rcptSet.run(rc.seq, rc.messages, rc.bytes, rc.recipient);
       return results;
-    }, () => added.forEach((r, i) => this.fresh.add(r.recipient, {
-      id: Buffer.from(r.id), pos: positions[i]!, type: r.type, payload: Buffer.from(r.payload), createdAt: r.createdAt, expiresAt: r.expiresAt,
-    })));
+    }, () => added.forEach((r, i) => this.fresh.add(r.recipient, positions[i]!, r)));
   }
 
   lease(recipient: string, req: LeaseRequest, now: number): Promise<LeaseResult> {
