@@ -45,6 +45,13 @@ export class Inbound {
    * Grows only while accept() succeeds and handled() fails, i.e. by what one store outage lets in.
    */
   private readonly unmarked = new Map<string, { sender: string; id: Uint8Array }>();
+  /**
+   * Sessions whose arrivals a failed accept() left unhanded: it may have been written before the
+   * failure (a store killed before it answered), so later messages of that session would pass
+   * the order check and overtake them. What still arrives on such a session is dropped unacked
+   * and the session is closed: the sender sends again, in order, on a new one.
+   */
+  private readonly broken = new WeakSet<Session>();
 
   constructor(
     private readonly store: () => Promise<QueueStore>,
@@ -58,6 +65,7 @@ export class Inbound {
   }
 
   arrive(session: Session, env: Envelope): void {
+    if (this.broken.has(session)) return;
     const sender = session.remote!.fingerprint;
     // Failures of the store are retried by the sender (no ack went out).
     this.batcher.push({ session, env, sender });
@@ -67,13 +75,26 @@ export class Inbound {
     return this.batcher.settled();
   }
 
-  private async commit(items: Arrival[]): Promise<void[]> {
-    const store = await this.store();
+  private async commit(queued: Arrival[]): Promise<void[]> {
+    const items = queued.filter((a) => !this.broken.has(a.session));
+    if (items.length === 0) return [];
     const now = Date.now();
-    const results = await store.accept(items.map(({ env, sender }) => ({
-      sender, epoch: env.epoch, id: env.id, pos: env.pos, prev: env.prev,
-      keepUntil: now + Math.min(env.ttlSeconds * 1000, this.limits.maxTtl) + SEEN_CLOCK_ALLOWANCE_MS,
-    })), this.limits.maxSeenPerSender, now);
+    let store: QueueStore;
+    let results: AcceptResult[];
+    try {
+      store = await this.store();
+      results = await store.accept(items.map(({ env, sender }) => ({
+        sender, epoch: env.epoch, id: env.id, pos: env.pos, prev: env.prev,
+        keepUntil: now + Math.min(env.ttlSeconds * 1000, this.limits.maxTtl) + SEEN_CLOCK_ALLOWANCE_MS,
+      })), this.limits.maxSeenPerSender, now);
+    } catch (err) {
+      for (const a of items) {
+        if (this.broken.has(a.session)) continue;
+        this.broken.add(a.session);
+        void a.session.close().catch(() => undefined);
+      }
+      throw err;
+    }
     const acks = new Map<Session, Uint8Array[]>();
     const gaps = new Map<Session, Uint8Array>();
     const handed: { sender: string; id: Uint8Array }[] = [];
